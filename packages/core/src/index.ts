@@ -5,3 +5,4 @@ export * from './model/index.js';
 export * from './optim/index.js';
 export * from './allreduce/index.js';
 export * from './protocol/index.js';
+export * from './report/index.js';

@@ -1,1 +1,2 @@
-export {};
+export * from './select.js';
+export * from './kernels/index.js';

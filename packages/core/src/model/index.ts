@@ -1,1 +1,6 @@
-export {};
+export * from './seed-cnn-layout.js';
+export * from './init.js';
+export * from './seed-cnn.js';
+export * from './keras-model.js';
+export * from './save.js';
+export * from './evaluate.js';

@@ -1,0 +1,85 @@
+/**
+ * The machine-readable events every long ddp command emits with `--log-format json`: one JSON
+ * object per line on stdout. Field names are a contract with tests, benchmarks and users' scripts.
+ */
+export interface StartEvent {
+  event: 'start';
+  backend: string;
+  workers: number;
+  dataset: string;
+  epochs: number;
+  batchSize: number;
+  seed: number;
+  trainSamples: number;
+  testSamples: number;
+  allreduce?: string;
+}
+export interface WorkerJoinedEvent {
+  event: 'worker_joined';
+  rank: number;
+  workers: number;
+  backend?: string;
+}
+export interface StepEvent {
+  event: 'step';
+  step: number;
+  epoch: number;
+  loss: number;
+  samples: number;
+}
+export interface EpochEvent {
+  event: 'epoch';
+  epoch: number;
+  trainLoss: number;
+  testLoss: number;
+  testAccuracy: number;
+  seconds: number;
+}
+export interface WorkerLostEvent {
+  event: 'worker_lost';
+  rank: number;
+  step: number;
+  reason: string;
+  workers: number;
+}
+export interface CheckpointEvent {
+  event: 'checkpoint';
+  step: number;
+  path: string;
+}
+export interface DoneEvent {
+  event: 'done';
+  steps: number;
+  workers: number;
+  backend: string;
+  testLoss: number;
+  testAccuracy: number;
+  samplesPerSec: number;
+  wallSeconds: number;
+  trainSeconds: number;
+  /** Per-step means in milliseconds, where the run measured them. */
+  breakdown?: Record<string, number>;
+}
+export interface EvaluateEvent {
+  event: 'evaluate';
+  model: string;
+  dataset: string;
+  samples: number;
+  testLoss: number;
+  testAccuracy: number;
+}
+export interface ErrorEvent {
+  event: 'error';
+  message: string;
+}
+
+export type DdpEvent =
+  | StartEvent
+  | WorkerJoinedEvent
+  | StepEvent
+  | EpochEvent
+  | WorkerLostEvent
+  | CheckpointEvent
+  | DoneEvent
+  | EvaluateEvent
+  | ErrorEvent;

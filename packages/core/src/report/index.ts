@@ -1,0 +1,3 @@
+export * from './events.js';
+export * from './progress-bar.js';
+export * from './reporter.js';

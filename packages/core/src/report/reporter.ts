@@ -1,0 +1,74 @@
+import type { DdpEvent } from './events.js';
+import { ProgressBar } from './progress-bar.js';
+
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+const fmt = (x: number, d = 4) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+
+/** One human line for an event in text mode, or null for events that only move the bar. */
+export function describeEvent(e: DdpEvent): string | null {
+  switch (e.event) {
+    case 'start':
+      return `ddp: backend ${e.backend}, ${e.workers === 0 ? 'single process' : `${e.workers} worker(s)`}, ${e.dataset} (${e.trainSamples} train / ${e.testSamples} test), ${e.epochs} epoch(s), batch ${e.batchSize}, seed ${e.seed}`;
+    case 'worker_joined':
+      return `worker ${e.rank} joined (${e.workers} connected${e.backend ? `, backend ${e.backend}` : ''})`;
+    case 'step':
+      return null;
+    case 'epoch':
+      return `epoch ${e.epoch}: train loss ${fmt(e.trainLoss)}, test loss ${fmt(e.testLoss)}, test accuracy ${pct(e.testAccuracy)} (${e.seconds.toFixed(1)} s)`;
+    case 'worker_lost':
+      return `worker ${e.rank} lost at step ${e.step}: ${e.reason}; continuing with ${e.workers}`;
+    case 'checkpoint':
+      return `saved model at step ${e.step} to ${e.path}`;
+    case 'done':
+      return `done: ${e.steps} steps, test loss ${fmt(e.testLoss)}, test accuracy ${pct(e.testAccuracy)}, ${e.samplesPerSec.toFixed(0)} samples/s, ${e.wallSeconds.toFixed(1)} s wall (backend ${e.backend}, ${e.workers === 0 ? 'single process' : `${e.workers} worker(s)`})`;
+    case 'evaluate':
+      return `${e.model} on ${e.dataset} (${e.samples} test samples): loss ${fmt(e.testLoss)}, accuracy ${pct(e.testAccuracy)}`;
+    case 'error':
+      return `error: ${e.message}`;
+  }
+}
+
+/**
+ * Where a command's output goes. json: events as NDJSON on stdout and nothing else there
+ * (human notes go to stderr). text: readable lines on stdout and a progress bar on a terminal.
+ */
+export class Reporter {
+  private readonly bar: ProgressBar;
+
+  constructor(
+    readonly format: LogFormat = 'text',
+    private readonly out: NodeJS.WritableStream = process.stdout,
+    private readonly err: NodeJS.WriteStream = process.stderr,
+  ) {
+    this.bar = new ProgressBar(err);
+  }
+
+  event(e: DdpEvent): void {
+    if (this.format === 'json') {
+      this.out.write(`${JSON.stringify(e)}\n`);
+      return;
+    }
+    const line = describeEvent(e);
+    if (line !== null) {
+      this.bar.clear();
+      this.out.write(`${line}\n`);
+    }
+  }
+
+  /** A note for people: stdout in text mode, stderr in json mode (stdout stays pure NDJSON). */
+  info(message: string): void {
+    this.bar.clear();
+    (this.format === 'json' ? this.err : this.out).write(`${message}\n`);
+  }
+
+  progress(current: number, total: number, label: string, suffix = ''): void {
+    this.bar.update(current, total, label, suffix);
+  }
+
+  endProgress(): void {
+    this.bar.clear();
+  }
+}
