@@ -1,2 +1,67 @@
 #!/usr/bin/env node
-console.log('ddp');
+import { DatasetError, IdxError } from '@ddp/core';
+import { UsageError } from './args.js';
+import { runTrainCommand } from './commands/train.js';
+import { runEvaluateCommand } from './commands/evaluate.js';
+import { runCoordinatorCommand } from './commands/coordinator.js';
+import { runWorkerCommand } from './commands/worker.js';
+import { runBenchCommand } from './commands/bench.js';
+
+const HELP = `ddp: distributed data-parallel training for TensorFlow.js
+
+Usage: ddp <command> [flags]        (ddp <command> --help for its flags)
+
+Commands:
+  train [--workers N]          train the seed CNN on MNIST: N local worker processes plus a
+                               coordinator (default 2), or in this one process with --workers 0
+  coordinator start --workers N
+                               serve a training job to N workers that connect over WebSockets
+  worker --connect ws://HOST:PORT
+                               join a coordinator and compute gradients until it is done
+  evaluate --model DIR         test loss and accuracy of a saved model
+  bench step|allreduce|scaling|simulate
+                               benchmarks (see ddp bench --help)
+
+Backends: tensorflow (@tensorflow/tfjs-node, optional) when installed, else wasm with ddp's own
+training kernels, else cpu. --backend overrides; the choice is printed at start.`;
+
+type Command = (argv: string[]) => Promise<number>;
+const COMMANDS: Record<string, Command> = {
+  train: runTrainCommand,
+  evaluate: runEvaluateCommand,
+  coordinator: runCoordinatorCommand,
+  worker: runWorkerCommand,
+  bench: runBenchCommand,
+};
+
+/** Errors a user can fix (a flag, a missing file, a bad data set) print one line and exit 2. */
+function isUserError(err: unknown): boolean {
+  return err instanceof UsageError || err instanceof IdxError || err instanceof DatasetError || err instanceof RangeError;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(HELP);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') {
+    console.log('ddp 0.1.0');
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) throw new UsageError(`unknown command '${name}' (commands: ${Object.keys(COMMANDS).join(', ')}; see ddp --help)`);
+  return command(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(`ddp: ${message}`);
+    if (process.env.DDP_DEBUG && err instanceof Error) console.error(err.stack);
+    process.exitCode = isUserError(err) ? 2 : 1;
+  },
+);

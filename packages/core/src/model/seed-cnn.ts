@@ -21,13 +21,13 @@ export function seedCnnLogits(p: tf.Tensor[], x: tf.Tensor4D): tf.Tensor2D {
   h = conv(h, 4);
   const flat = tf.reshape(h, [h.shape[0], -1]) as tf.Tensor2D;
   const hidden = tf.fused.matMul({ a: flat, b: p[6] as tf.Tensor2D, bias: p[7], activation: 'relu' });
-  return tf.fused.matMul({ a: hidden, b: p[8] as tf.Tensor2D, bias: p[9] });
+  return tf.fused.matMul({ a: hidden, b: p[8] as tf.Tensor2D, bias: p[9] }) as tf.Tensor2D;
 }
 
 /** Sum over samples of the sparse categorical cross-entropy of softmax(logits). */
 export function crossEntropySum(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
   const oneHot = tf.oneHot(labels, NUM_CLASSES, 1, 0, 'float32');
-  return tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), oneHot)));
+  return tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), oneHot))) as tf.Scalar;
 }
 
 function checkBatch(images: Float32Array, labels: Int32Array, count: number): void {

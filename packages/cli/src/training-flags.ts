@@ -1,0 +1,55 @@
+import { BACKEND_CHOICES, DATASET_NAMES, LOG_FORMATS, type BackendChoice, type DatasetName, type LogFormat } from '@ddp/core';
+import { DEFAULT_JOB, type JobConfig } from '@ddp/coordinator';
+import { num, str, type FlagSpec, type FlagValues } from './args.js';
+
+/** The flags of the seed job, shared by `ddp train` and `ddp coordinator start`. */
+export const TRAINING_FLAGS: readonly FlagSpec[] = [
+  { name: 'epochs', type: 'int', min: 1, default: DEFAULT_JOB.epochs, help: 'passes over the training set' },
+  { name: 'batch-size', type: 'int', min: 1, default: DEFAULT_JOB.batchSize, help: 'global batch size (split across workers)' },
+  { name: 'lr', type: 'number', default: DEFAULT_JOB.lr, help: 'Adam learning rate' },
+  { name: 'seed', type: 'int', min: 0, default: DEFAULT_JOB.seed, help: 'seed for the initial weights and the batch order' },
+  { name: 'max-steps', type: 'int', min: 1, help: 'stop after N optimizer steps (then evaluate and save)' },
+  { name: 'dataset', type: 'string', choices: DATASET_NAMES, default: DEFAULT_JOB.dataset, help: 'data set' },
+  { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'folder with the four IDX files (plain or .gz) instead of the default' },
+  { name: 'limit-train', type: 'int', min: 1, help: 'use only the first N training samples' },
+  { name: 'limit-test', type: 'int', min: 1, help: 'use only the first N test samples' },
+  { name: 'out', type: 'string', metavar: 'DIR', help: 'save the model (model.json + weights.bin) here after each epoch and at the end' },
+  { name: 'no-eval', type: 'bool', help: 'evaluate only at the end, not after every epoch' },
+];
+
+export const BACKEND_FLAG: FlagSpec = {
+  name: 'backend',
+  type: 'string',
+  choices: BACKEND_CHOICES,
+  default: 'auto',
+  help: 'compute backend: auto picks tensorflow (tfjs-node) if installed, else wasm, else cpu',
+};
+
+export const LOG_FORMAT_FLAG: FlagSpec = {
+  name: 'log-format',
+  type: 'string',
+  choices: LOG_FORMATS,
+  default: 'text',
+  help: 'text (progress bar on a terminal) or json (one event per line on stdout)',
+};
+
+export function jobConfigFromFlags(v: FlagValues): JobConfig {
+  const lr = num(v, 'lr') ?? DEFAULT_JOB.lr;
+  if (!(lr > 0)) throw new RangeError(`--lr must be positive, got ${lr}`);
+  return {
+    dataset: (str(v, 'dataset') ?? DEFAULT_JOB.dataset) as DatasetName,
+    dataDir: str(v, 'data-dir'),
+    limitTrain: num(v, 'limit-train'),
+    limitTest: num(v, 'limit-test'),
+    epochs: num(v, 'epochs') ?? DEFAULT_JOB.epochs,
+    batchSize: num(v, 'batch-size') ?? DEFAULT_JOB.batchSize,
+    lr,
+    seed: num(v, 'seed') ?? DEFAULT_JOB.seed,
+    maxSteps: num(v, 'max-steps'),
+    out: str(v, 'out'),
+    evalEveryEpoch: v['no-eval'] !== true,
+  };
+}
+
+export const backendFrom = (v: FlagValues): BackendChoice => (str(v, 'backend') ?? 'auto') as BackendChoice;
+export const logFormatFrom = (v: FlagValues): LogFormat => (str(v, 'log-format') ?? 'text') as LogFormat;
