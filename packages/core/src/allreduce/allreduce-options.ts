@@ -1,0 +1,46 @@
+/** Options shared by every allreduce algorithm, and their up-front validation. */
+import type { Transport } from './transport.js';
+
+export type Compression = 'none' | 'fp16';
+
+export interface AllreduceOptions {
+  /**
+   * How payloads travel. 'fp16' halves the bytes; sums are still accumulated in float32, but
+   * every value sent is rounded to the nearest half (relative error <= 2^-11 in the normal
+   * range; magnitudes >= 65520 become Infinity, so scale gradients first if they can be that
+   * large). Default 'none'.
+   */
+  compress?: Compression;
+  /**
+   * Prefix of every message tag (default 'allreduce'). Two allreduces running at the same time
+   * over one transport need different tags; consecutive ones may share a tag.
+   */
+  tag?: string;
+}
+
+export interface ResolvedOptions {
+  compress: Compression;
+  tag: string;
+}
+
+/** Throws a TypeError/RangeError naming the caller and the field, before anything is sent. */
+export function resolveOptions(caller: string, t: Transport, data: Float32Array, opts: AllreduceOptions): ResolvedOptions {
+  if (!(data instanceof Float32Array)) {
+    throw new TypeError(`${caller}: data must be a Float32Array, got ${Object.prototype.toString.call(data)}`);
+  }
+  if (!Number.isInteger(t.size) || t.size < 1) {
+    throw new RangeError(`${caller}: transport.size must be an integer >= 1, got ${t.size}`);
+  }
+  if (!Number.isInteger(t.rank) || t.rank < 0 || t.rank >= t.size) {
+    throw new RangeError(`${caller}: transport.rank must be an integer in [0, ${t.size - 1}], got ${t.rank}`);
+  }
+  const compress = opts.compress ?? 'none';
+  if (compress !== 'none' && compress !== 'fp16') {
+    throw new RangeError(`${caller}: opts.compress must be 'none' or 'fp16', got ${JSON.stringify(compress)}`);
+  }
+  const tag = opts.tag ?? 'allreduce';
+  if (typeof tag !== 'string' || tag.length === 0) {
+    throw new TypeError(`${caller}: opts.tag must be a non-empty string, got ${JSON.stringify(tag)}`);
+  }
+  return { compress, tag };
+}

@@ -1,0 +1,78 @@
+/**
+ * Ring allreduce (reduce-scatter, then all-gather), bandwidth-optimal: each rank sends and
+ * receives 2(N-1)/N of the vector in total, in 2(N-1) steps.
+ *
+ * The vector is cut into N chunks by chunkBounds; rank r sends to r+1 and receives from r-1.
+ * 1. Reduce-scatter, steps s = 0..N-2 (tag `<tag>/ring/rs/<s>`): rank r sends chunk (r-s) mod N
+ *    and adds the incoming chunk (r-s-1) mod N into its own copy. Afterwards rank r holds the
+ *    complete sum of chunk (r+1) mod N, added in the order c, c+1, ..., c-1 (mod N) of ranks.
+ * 2. All-gather, steps s = 0..N-2 (tag `<tag>/ring/ag/<s>`): rank r sends the complete chunk it
+ *    got last (its own at s = 0) and stores the incoming chunk (r-s) mod N. Chunks are copied,
+ *    never re-added, and forwarded as the exact bytes that arrived, so every rank ends with
+ *    bitwise-identical results.
+ *
+ * With compress 'fp16' every chunk travels as half: partial sums are rounded at each hop of
+ * the reduce-scatter and accumulated in float32; the owner of a complete chunk rounds it to
+ * half once and keeps the rounded values itself, so all ranks still end bitwise identical.
+ * With one rank nothing travels and the result is a copy of the input, uncompressed.
+ *
+ * Unlike starAllreduce, the summation order differs per chunk (a rotation of rank order), so
+ * the result may differ from the rank-order sum in the last bits.
+ *
+ * Returns the SUM (callers divide) as a new array; `data` is not modified.
+ */
+import { resolveOptions, type AllreduceOptions, type ResolvedOptions } from './allreduce-options.js';
+import { chunkBounds } from './chunk-bounds.js';
+import { float32ToBytes, uint16ToBytes } from './codec.js';
+import { decodeFp16, encodeFp16 } from './fp16.js';
+import { decodePayload, encodePayload } from './payload.js';
+import type { Transport } from './transport.js';
+
+export function ringAllreduce(t: Transport, data: Float32Array, opts: AllreduceOptions = {}): Promise<Float32Array> {
+  const o = resolveOptions('ringAllreduce', t, data, opts); // bad arguments throw now, not later
+  if (t.size === 1) return Promise.resolve(data.slice());
+  return runRing(t, data, o);
+}
+
+async function runRing(t: Transport, data: Float32Array, o: ResolvedOptions): Promise<Float32Array> {
+  const n = t.size;
+  const r = t.rank;
+  const right = (r + 1) % n;
+  const left = (r + n - 1) % n;
+  const mod = (x: number): number => ((x % n) + n) % n;
+  const bounds = chunkBounds(data.length, n);
+  const acc = data.slice();
+  const chunk = (c: number): Float32Array => acc.subarray(bounds[c]!, bounds[c + 1]!);
+
+  for (let s = 0; s < n - 1; s++) {
+    const tag = `${o.tag}/ring/rs/${s}`;
+    const target = chunk(mod(r - s - 1));
+    // The chunk sent is not touched in this step, and the send has resolved before the next,
+    // so sending a view of `acc` is safe under the Transport contract.
+    const [, bytes] = await Promise.all([t.send(right, tag, encodePayload(chunk(mod(r - s)), o.compress)), t.recv(left, tag)]);
+    const incoming = decodePayload(bytes, target.length, o.compress, {
+      from: left,
+      what: `ringAllreduce: reduce-scatter chunk ${mod(r - s - 1)} (tag "${tag}")`,
+    });
+    for (let i = 0; i < target.length; i++) target[i] += incoming[i]!;
+  }
+
+  const owned = chunk(mod(r + 1));
+  let outgoing: Uint8Array;
+  if (o.compress === 'fp16') {
+    const halves = encodeFp16(owned);
+    decodeFp16(halves, owned); // the owner keeps what everyone else will decode
+    outgoing = uint16ToBytes(halves);
+  } else {
+    outgoing = float32ToBytes(owned); // the owned chunk is never written during the all-gather
+  }
+  for (let s = 0; s < n - 1; s++) {
+    const tag = `${o.tag}/ring/ag/${s}`;
+    const c = mod(r - s);
+    const target = chunk(c);
+    const [, bytes] = await Promise.all([t.send(right, tag, outgoing), t.recv(left, tag)]);
+    target.set(decodePayload(bytes, target.length, o.compress, { from: left, what: `ringAllreduce: all-gather chunk ${c} (tag "${tag}")` }));
+    outgoing = bytes; // forward the exact bytes: no re-encoding, no re-adding
+  }
+  return acc;
+}
