@@ -1,0 +1,70 @@
+import { backend_util, Conv2DBackpropFilter } from '@tensorflow/tfjs-core';
+import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { checkConvBackpropAttrs, checkFloat32, checkRank4, checkShapeEquals } from './kernel-attrs.js';
+import { disposeTemps, f32Index, heapF32, makeF32, runWasmKernel, type WasmBackend } from './wasm-backend.js';
+
+const KERNEL = 'Conv2DBackpropFilter';
+
+/**
+ * dW of a conv2d as one XNNPACK convolution (the wasm Conv2D kernel), with the batch playing the
+ * part of the channels:
+ *   dW[y, x, i, o] = sum_{b, p, q} x[b, p*s + y - pad, q*s + x - pad, i] * dy[b, p, q, o]
+ * is the valid correlation of xT = x transposed to [i, H, W, b] (batch = in-channels, channels = batch)
+ * with the "filter" dyT = dy transposed to [p, q, b, o], dilated by the stride. The result
+ * [i, kh, kw, o] is reordered into [kh, kw, i, o]. XNNPACK reads xT through its indirection buffer,
+ * so no im2col matrix is written; only the two transposes (O(size of x + dy)) are extra.
+ */
+export function conv2DBackpropFilter(args: { inputs: { x?: TensorInfo; dy?: TensorInfo }; backend: WasmBackend; attrs: NamedAttrMap }): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { x, dy } = inputs;
+  checkFloat32(KERNEL, { x, dy });
+  const { pad, strides } = checkConvBackpropAttrs(KERNEL, attrs);
+  const filterShape = attrs.filterShape as number[];
+  checkRank4(KERNEL, 'x', x!.shape);
+  checkRank4(KERNEL, 'filterShape', filterShape);
+  const info = backend_util.computeConv2DInfo(x!.shape as [number, number, number, number], filterShape as [number, number, number, number], strides, 1, pad);
+  checkShapeEquals(KERNEL, 'dy', dy!.shape, info.outShape);
+  checkShapeEquals(KERNEL, 'filterShape in-channels', [filterShape[2]], [info.inChannels]);
+
+  const { inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const { top, bottom, left, right } = info.padInfo;
+
+  const xT = runWasmKernel('Transpose', backend, { x: x! }, { perm: [3, 1, 2, 0] });
+  const dyT = runWasmKernel('Transpose', backend, { x: dy! }, { perm: [1, 2, 0, 3] });
+  // The forward pass may leave up to s-1 trailing rows/columns of the padded input unused; trim
+  // them from the bottom/right padding. Where that would need a negative padding, keep 0 and drop
+  // the surplus output rows/columns when reordering below.
+  const spareH = h + top + bottom - kh - (oh - 1) * sh;
+  const spareW = w + left + right - kw - (ow - 1) * sw;
+  const corr = runWasmKernel('Conv2D', backend, { x: xT, filter: dyT }, {
+    strides: [1, 1],
+    dilations: [sh, sw],
+    pad: [[0, 0], [top, Math.max(0, bottom - spareH)], [left, Math.max(0, right - spareW)], [0, 0]],
+    dataFormat: 'NHWC',
+  });
+  const ch = corr.shape[1];
+  const cw = corr.shape[2];
+  if (ch < kh || cw < kw) throw new Error(`ddp wasm kernel ${KERNEL}: internal shape error ([${corr.shape}] for filter [${filterShape}])`);
+
+  const dw = makeF32(backend, [kh, kw, ci, co]);
+  const heap = heapF32(backend);
+  const src = f32Index(backend, corr);
+  const dst = f32Index(backend, dw);
+  for (let i = 0; i < ci; i++) {
+    for (let y = 0; y < kh; y++) {
+      for (let xx = 0; xx < kw; xx++) {
+        const s = src + ((i * ch + y) * cw + xx) * co;
+        heap.copyWithin(dst + ((y * kw + xx) * ci + i) * co, s, s + co);
+      }
+    }
+  }
+  disposeTemps(backend, xT, dyT, corr);
+  return dw;
+}
+
+export const conv2DBackpropFilterConfig: KernelConfig = {
+  kernelName: Conv2DBackpropFilter,
+  backendName: 'wasm',
+  kernelFunc: conv2DBackpropFilter as unknown as KernelConfig['kernelFunc'],
+};

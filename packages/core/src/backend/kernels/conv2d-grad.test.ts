@@ -1,0 +1,74 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { backend_util } from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createRng, freshSeed, pick, randomInput, relativeError, runOn } from './kernel-test-support.js';
+import { registerDdpWasmKernels, setWasmKernelSet, type WasmKernelSet } from './register.js';
+
+// Conformance of the conv2d gradient kernels (Conv2DBackpropFilter, Conv2DBackpropInput) on the
+// wasm backend, for both kernel sets, against the tfjs cpu backend on fresh random inputs.
+const TOLERANCE = 1e-4; // relativeError: max|wasm - cpu| / max(1, max|cpu|)
+const CASES = 48;
+
+interface ConvCase {
+  n: number; h: number; w: number; ci: number; co: number; k: number; stride: number; pad: 'valid' | 'same';
+}
+
+function convCases(seed: number): ConvCase[] {
+  const rng = createRng(seed);
+  const cases: ConvCase[] = [
+    { n: 2, h: 12, w: 12, ci: 1, co: 8, k: 3, stride: 1, pad: 'valid' }, // like the seed CNN's first layer
+    { n: 1, h: 5, w: 5, ci: 3, co: 2, k: 3, stride: 2, pad: 'valid' },
+    { n: 3, h: 6, w: 7, ci: 5, co: 3, k: 3, stride: 2, pad: 'valid' }, // unused trailing row/column
+    { n: 2, h: 8, w: 8, ci: 4, co: 4, k: 2, stride: 1, pad: 'same' }, // even kernel: asymmetric padding
+  ];
+  while (cases.length < CASES) {
+    const k = 1 + rng.nextBelow(3);
+    cases.push({
+      n: 1 + rng.nextBelow(4), h: 5 + rng.nextBelow(8), w: 5 + rng.nextBelow(8), ci: 1 + rng.nextBelow(8), co: 1 + rng.nextBelow(8),
+      k, stride: 1 + rng.nextBelow(2), pad: pick(rng, ['valid', 'same'] as const),
+    });
+  }
+  return cases;
+}
+
+const label = (c: ConvCase) => `x[${c.n},${c.h},${c.w},${c.ci}] k${c.k} out${c.co} s${c.stride} ${c.pad}`;
+
+beforeAll(async () => {
+  registerDdpWasmKernels();
+  await tf.setBackend('wasm');
+  await tf.ready();
+});
+
+describe.each(['ddp', 'naive'] as WasmKernelSet[])('conv2d gradient kernels, %s set, vs cpu', (set) => {
+  const seed = freshSeed();
+
+  it(`Conv2DBackpropFilter matches cpu within ${TOLERANCE} (seed ${seed})`, async () => {
+    setWasmKernelSet(set);
+    const rng = createRng(seed);
+    for (const c of convCases(seed)) {
+      const info = backend_util.computeConv2DInfo([c.n, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.stride, 1, c.pad);
+      const x = randomInput(rng, [c.n, c.h, c.w, c.ci]);
+      const dy = randomInput(rng, info.outShape);
+      const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.k, c.k, c.ci, c.co] };
+      const ref = await runOn('cpu', 'Conv2DBackpropFilter', { x, dy }, attrs);
+      const got = await runOn('wasm', 'Conv2DBackpropFilter', { x, dy }, attrs);
+      expect(got.shape, label(c)).toEqual(ref.shape);
+      expect(relativeError(got.values, ref.values), `${label(c)} (seed ${seed})`).toBeLessThanOrEqual(TOLERANCE);
+    }
+  });
+
+  it(`Conv2DBackpropInput matches cpu within ${TOLERANCE} (seed ${seed})`, async () => {
+    setWasmKernelSet(set);
+    const rng = createRng(seed ^ 0x5bd1e995);
+    for (const c of convCases(seed)) {
+      const info = backend_util.computeConv2DInfo([c.n, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.stride, 1, c.pad);
+      const filter = randomInput(rng, [c.k, c.k, c.ci, c.co]);
+      const dy = randomInput(rng, info.outShape);
+      const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', inputShape: [c.n, c.h, c.w, c.ci] };
+      const ref = await runOn('cpu', 'Conv2DBackpropInput', { dy, filter }, attrs);
+      const got = await runOn('wasm', 'Conv2DBackpropInput', { dy, filter }, attrs);
+      expect(got.shape, label(c)).toEqual(ref.shape);
+      expect(relativeError(got.values, ref.values), `${label(c)} (seed ${seed})`).toBeLessThanOrEqual(TOLERANCE);
+    }
+  });
+});
