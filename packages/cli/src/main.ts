@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { DatasetError, IdxError } from '@ddp/core';
+import { DatasetError, IdxError, ModelFileError } from '@ddp/core';
 import { UsageError } from './args.js';
 import { runTrainCommand } from './commands/train.js';
 import { runEvaluateCommand } from './commands/evaluate.js';
@@ -36,7 +36,7 @@ const COMMANDS: Record<string, Command> = {
 
 /** Errors a user can fix (a flag, a missing file, a bad data set) print one line and exit 2. */
 function isUserError(err: unknown): boolean {
-  return err instanceof UsageError || err instanceof IdxError || err instanceof DatasetError || err instanceof RangeError;
+  return err instanceof UsageError || err instanceof IdxError || err instanceof DatasetError || err instanceof ModelFileError || err instanceof RangeError;
 }
 
 async function main(argv: string[]): Promise<number> {

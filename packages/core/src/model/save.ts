@@ -5,6 +5,14 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { buildSeedCnnLayersModel, getLayersModelParams, setLayersModelParams } from './keras-model.js';
 
 export const MODEL_JSON = 'model.json';
+
+/** A model folder that is missing or unreadable: the user's to fix, so the CLI prints one line. */
+export class ModelFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelFileError';
+  }
+}
 export const WEIGHTS_BIN = 'weights.bin';
 
 /** An IOHandler that writes the standard tfjs layout: DIR/model.json + DIR/weights.bin. */
@@ -38,15 +46,15 @@ export function fileLoadHandler(dir: string): tf.io.IOHandler {
   return {
     async load(): Promise<tf.io.ModelArtifacts> {
       const jsonPath = path.join(dir, MODEL_JSON);
-      if (!fs.existsSync(jsonPath)) throw new Error(`no ${MODEL_JSON} in ${dir}`);
+      if (!fs.existsSync(jsonPath)) throw new ModelFileError(`no ${MODEL_JSON} in ${dir}`);
       let json: { modelTopology?: object; weightsManifest?: tf.io.WeightsManifestConfig; format?: string };
       try {
         json = JSON.parse(fs.readFileSync(jsonPath, 'utf8'));
       } catch (err) {
-        throw new Error(`${jsonPath}: not valid JSON (${(err as Error).message})`);
+        throw new ModelFileError(`${jsonPath}: not valid JSON (${(err as Error).message})`);
       }
       if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
-        throw new Error(`${jsonPath}: not a tfjs layers model (needs modelTopology and weightsManifest)`);
+        throw new ModelFileError(`${jsonPath}: not a tfjs layers model (needs modelTopology and weightsManifest)`);
       }
       const specs: tf.io.WeightsManifestEntry[] = [];
       const buffers: Buffer[] = [];
@@ -54,7 +62,7 @@ export function fileLoadHandler(dir: string): tf.io.IOHandler {
         specs.push(...group.weights);
         for (const p of group.paths) {
           const file = path.join(dir, p);
-          if (!fs.existsSync(file)) throw new Error(`${jsonPath} names ${p}, which is missing`);
+          if (!fs.existsSync(file)) throw new ModelFileError(`${jsonPath} names ${p}, which is missing`);
           buffers.push(fs.readFileSync(file));
         }
       }

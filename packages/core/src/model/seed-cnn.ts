@@ -26,7 +26,9 @@ export function seedCnnLogits(p: tf.Tensor[], x: tf.Tensor4D): tf.Tensor2D {
 
 /** Sum over samples of the sparse categorical cross-entropy of softmax(logits). */
 export function crossEntropySum(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  const oneHot = tf.oneHot(labels, NUM_CLASSES, 1, 0, 'float32');
+  // tfjs-backend-wasm 4.22's OneHot ignores the dtype argument: asked for float32 it writes int32
+  // bits into a float32 tensor (1 reads as 1.4e-45). An int32 one-hot cast to float32 is right everywhere.
+  const oneHot = tf.cast(tf.oneHot(labels, NUM_CLASSES), 'float32');
   return tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), oneHot))) as tf.Scalar;
 }
 
