@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { decodeFrame, encodeMessage } from './codec.js';
+import { MSG, type GradientMessage, type Message, type WelcomeMessage, type WorkMessage } from './messages.js';
+import { ProtocolError } from './protocol-error.js';
+import { parseCoordinatorMessage, parseWorkerMessage, type WorkerInboundLimits } from './validate.js';
+import { PROTOCOL_VERSION } from './version.js';
+
+/** Random float32 values over many magnitudes, both signs, including subnormals and ±0. */
+function randomFloats(n: number): Float32Array {
+  const out = new Float32Array(n);
+  const bits = new Uint32Array(out.buffer);
+  bits.set(new Uint32Array(randomBytes(n * 4).buffer));
+  for (let i = 0; i < n; i++) {
+    // Keep finite: an all-ones exponent is Inf/NaN, which the protocol rejects on purpose.
+    if (((bits[i] >>> 23) & 0xff) === 0xff) bits[i] &= 0xbfffffff;
+  }
+  out[0] = -0;
+  return out;
+}
+
+function randomIndices(n: number, below: number): Uint32Array {
+  const out = new Uint32Array(randomBytes(n * 4).buffer);
+  for (let i = 0; i < n; i++) out[i] %= below;
+  return out;
+}
+
+const sameBits = (a: Float32Array, b: Float32Array) => expect(new Uint32Array(b.buffer, b.byteOffset, b.length)).toEqual(new Uint32Array(a.buffer, a.byteOffset, a.length));
+
+describe('codec round trip', () => {
+  const paramCount = 1000 + (randomBytes(2).readUInt16LE() % 5000);
+  const limits: WorkerInboundLimits = { paramCount, trainCount: 60000, rows: 28, cols: 28, numClasses: 10, serveData: false };
+
+  it('gradient: the Float32Array comes back bit for bit, as a Float32Array', () => {
+    const msg: GradientMessage = {
+      type: MSG.GRADIENT, step: 12, task: 40, count: 21, lossSum: 37.25, grad: randomFloats(paramCount), computeMs: 8.5, busyMs: 9.75,
+    };
+    const back = parseWorkerMessage(decodeFrame(encodeMessage(msg)), { paramCount }) as GradientMessage;
+    expect(back.grad).toBeInstanceOf(Float32Array);
+    sameBits(msg.grad, back.grad);
+    expect({ ...back, grad: null }).toEqual({ ...msg, grad: null });
+  });
+
+  it('work: weights and indices come back exactly', () => {
+    const msg: WorkMessage = {
+      type: MSG.WORK, step: 3, epoch: 1, task: 9, params: randomFloats(paramCount), indices: randomIndices(33, 60000),
+    };
+    const back = parseCoordinatorMessage(decodeFrame(encodeMessage(msg)), limits) as WorkMessage;
+    sameBits(msg.params, back.params);
+    expect(back.indices).toBeInstanceOf(Uint32Array);
+    expect(back.indices).toEqual(msg.indices);
+    expect(back.images).toBeUndefined();
+  });
+
+  it('work with --serve-data: pixels and labels come back exactly', () => {
+    const n = 17;
+    const labels = new Uint8Array(randomBytes(n).map((b) => b % 10));
+    const msg: WorkMessage = {
+      type: MSG.WORK, step: 0, epoch: 0, task: 0, params: randomFloats(paramCount), indices: randomIndices(n, 60000),
+      images: new Uint8Array(randomBytes(n * 784)), labels,
+    };
+    const back = parseCoordinatorMessage(decodeFrame(encodeMessage(msg)), { ...limits, serveData: true }) as WorkMessage;
+    sameBits(msg.params, back.params);
+    expect(back.images).toEqual(msg.images);
+    expect(back.labels).toEqual(msg.labels);
+  });
+
+  it('a Float32Array at an unaligned offset inside a larger buffer (as ws delivers frames) decodes aligned', () => {
+    const grad = randomFloats(paramCount);
+    const frame = encodeMessage({ type: MSG.GRADIENT, step: 0, task: 0, count: 1, lossSum: 1, grad, computeMs: 0, busyMs: 0 });
+    const pool = new Uint8Array(frame.length + 3);
+    pool.set(frame, 3);
+    const back = parseWorkerMessage(decodeFrame(pool.subarray(3)), { paramCount }) as GradientMessage;
+    sameBits(grad, back.grad);
+  });
+
+  it('the small messages round-trip', () => {
+    const welcome: WelcomeMessage = {
+      type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 2, workers: 3, paramCount, heartbeatMs: 1000,
+      data: { dataset: 'mnist', limitTrain: 512, trainCount: 512, fingerprint: 'ab'.repeat(32), serveData: false, rows: 28, cols: 28, numClasses: 10 },
+    };
+    const fromCoordinator: Message[] = [
+      { type: MSG.PING, nonce: 7 },
+      { type: MSG.DONE, reason: 'finished' },
+      { type: MSG.ERROR, code: 'DDP_AUTH', message: 'wrong token' },
+    ];
+    expect(parseCoordinatorMessage(decodeFrame(encodeMessage(welcome)), null)).toEqual(welcome);
+    for (const m of fromCoordinator) expect(parseCoordinatorMessage(decodeFrame(encodeMessage(m)), limits)).toEqual(m);
+    const hello: Message = { type: MSG.HELLO, protocolVersion: PROTOCOL_VERSION, token: 't0k', backend: 'wasm', host: 'h', pid: 42 };
+    expect(parseWorkerMessage(decodeFrame(encodeMessage(hello)), { paramCount })).toEqual(hello);
+    expect(parseWorkerMessage(decodeFrame(encodeMessage({ type: MSG.PONG, nonce: 7 })), { paramCount })).toEqual({ type: MSG.PONG, nonce: 7 });
+  });
+
+  it('undecodable bytes are DDP_BAD_MESSAGE, not a library exception', () => {
+    const frame = encodeMessage({ type: MSG.PONG, nonce: 1 });
+    for (const broken of [frame.subarray(0, frame.length - 1), new Uint8Array([...frame, 0]), new Uint8Array([0xc1])]) {
+      let err: unknown;
+      try {
+        parseWorkerMessage(decodeFrame(broken), { paramCount });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ProtocolError);
+      expect((err as ProtocolError).code).toBe('DDP_BAD_MESSAGE');
+    }
+  });
+});

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { decodeFrame, encodeMessage } from './codec.js';
+import { MSG } from './messages.js';
+import { ProtocolError, type ProtocolErrorCode } from './protocol-error.js';
+import { parseCoordinatorMessage, parseWorkerMessage, type WorkerInboundLimits } from './validate.js';
+import { PROTOCOL_VERSION } from './version.js';
+
+const paramCount = 50;
+const limits: WorkerInboundLimits = { paramCount, trainCount: 100, rows: 4, cols: 4, numClasses: 10, serveData: false };
+
+function goodGradient(): Record<string, unknown> {
+  return { type: 'gradient', step: 1, task: 2, count: 3, lossSum: 4.5, grad: new Float32Array(paramCount).fill(0.5), computeMs: 1, busyMs: 2 };
+}
+function goodWork(): Record<string, unknown> {
+  return { type: 'work', step: 1, epoch: 0, task: 2, params: new Float32Array(paramCount), indices: Uint32Array.from([0, 5, 99]) };
+}
+function goodHello(): Record<string, unknown> {
+  return { type: 'hello', protocolVersion: PROTOCOL_VERSION, token: 'x', backend: 'cpu', host: 'h', pid: 1 };
+}
+
+/** Goes through the real codec, as a frame would. */
+const wire = (v: unknown) => decodeFrame(encodeMessage(v as never));
+
+function refusal(fn: () => unknown): ProtocolError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ProtocolError);
+    return err as ProtocolError;
+  }
+  throw new Error('expected a ProtocolError, the message was accepted');
+}
+
+const fromWorker = (v: unknown) => () => parseWorkerMessage(wire(v), { paramCount });
+const fromCoordinator = (v: unknown, l: WorkerInboundLimits | null = limits) => () => parseCoordinatorMessage(wire(v), l);
+
+describe('messages from workers', () => {
+  const cases: Array<[string, Record<string, unknown>, ProtocolErrorCode, RegExp]> = [
+    ['a NaN in the gradient', { ...goodGradient(), grad: new Float32Array(paramCount).fill(NaN) }, 'DDP_BAD_MESSAGE', /gradient\.grad\[0\] is NaN/],
+    ['an Infinity in the gradient', { ...goodGradient(), grad: Float32Array.from({ length: paramCount }, (_, i) => (i === 7 ? -Infinity : 0)) }, 'DDP_BAD_MESSAGE', /gradient\.grad\[7\] is -Infinity/],
+    ['a gradient of the wrong length', { ...goodGradient(), grad: new Float32Array(paramCount - 1) }, 'DDP_BAD_MESSAGE', /expected a Float32Array of 50 values, got Float32Array of 49/],
+    ['a gradient as float64', { ...goodGradient(), grad: new Float64Array(paramCount) }, 'DDP_BAD_MESSAGE', /got Float64Array/],
+    ['a gradient as a plain array', { ...goodGradient(), grad: Array.from({ length: paramCount }, () => 0) }, 'DDP_BAD_MESSAGE', /got an array of 50/],
+    ['a NaN loss', { ...goodGradient(), lossSum: NaN }, 'DDP_BAD_MESSAGE', /gradient\.lossSum: expected a finite number/],
+    ['a fractional step', { ...goodGradient(), step: 1.5 }, 'DDP_BAD_MESSAGE', /gradient\.step: expected an integer/],
+    ['a missing field', (() => { const g = goodGradient(); delete g.task; return g; })(), 'DDP_BAD_MESSAGE', /missing field 'task'/],
+    ['an extra field', { ...goodGradient(), extra: 1 }, 'DDP_BAD_MESSAGE', /unexpected field 'extra'/],
+    ['an unknown type', { type: 'bogus' }, 'DDP_BAD_MESSAGE', /unknown type 'bogus'/],
+    ['no type', { step: 1 }, 'DDP_BAD_MESSAGE', /'type' must be a string/],
+    ['an array instead of a map', [1, 2] as unknown as Record<string, unknown>, 'DDP_BAD_MESSAGE', /expected a map/],
+    ['a hello of another version', { ...goodHello(), protocolVersion: PROTOCOL_VERSION + 1 }, 'DDP_VERSION', /worker speaks version 2, this coordinator speaks 1/],
+    ['a hello without version', (() => { const h = goodHello(); delete h.protocolVersion; return h; })(), 'DDP_VERSION', /speaks no known version/],
+    ['a hello with a numeric token', { ...goodHello(), token: 5 }, 'DDP_BAD_MESSAGE', /hello\.token/],
+    ['an error with an unknown code', { type: 'error', code: 'E_WHATEVER', message: 'x' }, 'DDP_BAD_MESSAGE', /error\.code/],
+  ];
+  it.each(cases)('refuses %s', (_what, msg, code, pattern) => {
+    const err = refusal(fromWorker(msg));
+    expect(err.code).toBe(code);
+    expect(err.message).toMatch(pattern);
+  });
+
+  it('accepts the well-formed versions of the same messages', () => {
+    expect(parseWorkerMessage(wire(goodGradient()), { paramCount }).type).toBe(MSG.GRADIENT);
+    expect(parseWorkerMessage(wire(goodHello()), { paramCount }).type).toBe(MSG.HELLO);
+  });
+});
+
+describe('messages from the coordinator', () => {
+  it('refuses work before the welcome', () => {
+    expect(refusal(fromCoordinator(goodWork(), null)).message).toMatch(/work: received before welcome/);
+  });
+  it('refuses indices outside the training set', () => {
+    expect(refusal(fromCoordinator({ ...goodWork(), indices: Uint32Array.from([3, 100]) })).message).toMatch(/work\.indices\[1\] = 100 is not in \[0, 99\]/);
+  });
+  it('refuses weights with a NaN', () => {
+    const params = new Float32Array(paramCount);
+    params[3] = NaN;
+    expect(refusal(fromCoordinator({ ...goodWork(), params })).message).toMatch(/work\.params\[3\] is NaN/);
+  });
+  it('with --serve-data, refuses pixels of the wrong size and labels out of range', () => {
+    const served = { ...limits, serveData: true };
+    const images = new Uint8Array(3 * 16);
+    expect(refusal(fromCoordinator({ ...goodWork(), images: images.subarray(1), labels: new Uint8Array(3) }, served)).message).toMatch(
+      /work\.images: expected a Uint8Array of 48 bytes, got Uint8Array of 47/,
+    );
+    expect(refusal(fromCoordinator({ ...goodWork(), images, labels: Uint8Array.from([1, 10, 2]) }, served)).message).toMatch(/work\.labels\[1\] = 10/);
+    expect(refusal(fromCoordinator(goodWork(), served)).message).toMatch(/expected images and labels/);
+    expect(parseCoordinatorMessage(wire({ ...goodWork(), images, labels: new Uint8Array(3) }), served).type).toBe(MSG.WORK);
+  });
+  it('refuses a welcome of another version with DDP_VERSION', () => {
+    const err = refusal(fromCoordinator({ type: 'welcome', protocolVersion: 99 }, null));
+    expect(err.code).toBe('DDP_VERSION');
+  });
+});
