@@ -12,6 +12,8 @@ export interface FlagSpec {
   choices?: readonly string[];
   /** For int/number: the smallest accepted value. */
   min?: number;
+  /** For int/number: the largest accepted value. */
+  max?: number;
   /** Placeholder in help, e.g. DIR. */
   metavar?: string;
   /** Environment variable read when the flag is absent. */
@@ -39,6 +41,7 @@ function convert(spec: FlagSpec, raw: string): string | number | boolean {
         throw new UsageError(`${where} expects ${spec.type === 'int' ? 'an integer' : 'a number'}, got '${raw}'`);
       }
       if (spec.min !== undefined && n < spec.min) throw new UsageError(`${where} must be at least ${spec.min}, got ${n}`);
+      if (spec.max !== undefined && n > spec.max) throw new UsageError(`${where} must be at most ${spec.max}, got ${n}`);
       return n;
     }
     case 'string':

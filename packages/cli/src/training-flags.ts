@@ -7,7 +7,7 @@ export const TRAINING_FLAGS: readonly FlagSpec[] = [
   { name: 'epochs', type: 'int', min: 1, default: DEFAULT_JOB.epochs, help: 'passes over the training set' },
   { name: 'batch-size', type: 'int', min: 1, default: DEFAULT_JOB.batchSize, help: 'global batch size (split across workers)' },
   { name: 'lr', type: 'number', default: DEFAULT_JOB.lr, help: 'Adam learning rate' },
-  { name: 'seed', type: 'int', min: 0, default: DEFAULT_JOB.seed, help: 'seed for the initial weights and the batch order' },
+  { name: 'seed', type: 'int', min: 0, max: 0xffffffff, default: DEFAULT_JOB.seed, help: 'seed for the initial weights and the batch order' },
   { name: 'max-steps', type: 'int', min: 1, help: 'stop after N optimizer steps (then evaluate and save)' },
   { name: 'dataset', type: 'string', choices: DATASET_NAMES, default: DEFAULT_JOB.dataset, help: 'data set' },
   { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'folder with the four IDX files (plain or .gz) instead of the default' },
