@@ -1,1 +1,2 @@
 export * from './job/index.js';
+export * from './server/index.js';

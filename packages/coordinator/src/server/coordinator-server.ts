@@ -1,0 +1,318 @@
+/**
+ * The coordinator's WebSocket side: accepts connections, runs the handshake (version, token, a free
+ * rank), keeps the membership, pings members and drops the silent ones. It knows nothing of steps:
+ * it hands validated gradients to its listeners and tells them when a member is lost.
+ *
+ * Faults from a worker never throw here. Each becomes one ProtocolError with a stable code: the worker
+ * gets an `error` message and a close status, the listeners get `refused` (not yet a member) or
+ * `lost` (a member), and every other connection carries on.
+ */
+import { hostname } from 'node:os';
+import {
+  CLOSE_DONE,
+  MSG,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  coordinatorMaxPayload,
+  decodeFrame,
+  encodeMessage,
+  parseWorkerMessage,
+  tokensMatch,
+  type CoordinatorToWorker,
+  type DataSpec,
+  type GradientMessage,
+  type ProtocolErrorCode,
+} from '@ddp/core';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+
+export interface CoordinatorServerOptions {
+  /** Interface to bind (default 127.0.0.1: reachable from this machine only). */
+  host?: string;
+  /** TCP port (default 7070; 0 picks a free one). */
+  port?: number;
+  /** Shared token workers must present; empty or absent accepts any worker. */
+  token?: string;
+  /** How many members the job takes; later arrivals are refused (DDP_FULL) until one is lost. */
+  maxWorkers: number;
+  paramCount: number;
+  /** Sent to every worker in the welcome: what to load, and how to check it. */
+  data: DataSpec;
+  /** Ping period (default 1000 ms). */
+  heartbeatMs?: number;
+  /** A member silent for this long is dropped with DDP_TIMEOUT (default 30000 ms). */
+  heartbeatTimeoutMs?: number;
+  /** A connection that sends no hello within this is dropped (default 10000 ms). */
+  helloTimeoutMs?: number;
+  /** Largest frame accepted (default: one gradient, see coordinatorMaxPayload). */
+  maxPayload?: number;
+}
+
+export interface WorkerInfo {
+  rank: number;
+  backend: string;
+  /** host:pid as the worker reported it, and the socket's remote address. */
+  name: string;
+  remote: string;
+}
+
+/** Why a connection ended: a protocol code, or DDP_CLOSED when the peer just went away. */
+export type LossCode = ProtocolErrorCode | 'DDP_CLOSED';
+
+export interface ServerListener {
+  joined?(info: WorkerInfo): void;
+  gradient?(rank: number, msg: GradientMessage): void;
+  lost?(info: WorkerInfo, reason: string, code: LossCode): void;
+  /** A connection refused before it became a member (bad token, wrong version, malformed hello...). */
+  refused?(remote: string, err: ProtocolError): void;
+}
+
+interface Connection {
+  ws: WebSocket;
+  remote: string;
+  info: WorkerInfo | null;
+  lastSeen: number;
+  helloTimer: NodeJS.Timeout | null;
+  /** Set once we decided to end it, so that it ends once. */
+  ending: ProtocolError | null;
+  /** Set when ws reported a frame-level fault (too large, bad framing). */
+  wsFault: ProtocolError | null;
+}
+
+/** Time given to the close handshake before the socket is destroyed (a stopped peer never answers). */
+const CLOSE_GRACE_MS = 1000;
+
+export class CoordinatorServer {
+  private wss: WebSocketServer | null = null;
+  private readonly members = new Map<number, Connection>();
+  private readonly connections = new Set<Connection>();
+  private readonly listeners: ServerListener[] = [];
+  private heartbeat: NodeJS.Timeout | null = null;
+  private nonce = 0;
+  private closed = false;
+  readonly host: string;
+  private boundPort = -1;
+  readonly maxPayload: number;
+
+  constructor(private readonly opts: CoordinatorServerOptions) {
+    if (!Number.isInteger(opts.maxWorkers) || opts.maxWorkers < 1) throw new RangeError(`maxWorkers must be an integer >= 1, got ${opts.maxWorkers}`);
+    this.host = opts.host ?? '127.0.0.1';
+    this.maxPayload = opts.maxPayload ?? coordinatorMaxPayload(opts.paramCount);
+  }
+
+  addListener(l: ServerListener): void {
+    this.listeners.push(l);
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** Live ranks, ascending. */
+  ranks(): number[] {
+    return [...this.members.keys()].sort((a, b) => a - b);
+  }
+
+  info(rank: number): WorkerInfo | undefined {
+    return this.members.get(rank)?.info ?? undefined;
+  }
+
+  /** Binds the port. Rejects with a readable message (e.g. the port is taken). */
+  listen(): Promise<number> {
+    const port = this.opts.port ?? 7070;
+    return new Promise((resolve, reject) => {
+      const wss = new WebSocketServer({ host: this.host, port, maxPayload: this.maxPayload, perMessageDeflate: false, clientTracking: false });
+      const onError = (err: NodeJS.ErrnoException) => {
+        wss.close();
+        const why = err.code === 'EADDRINUSE' ? 'address already in use (pick another --port)' : err.code === 'EADDRNOTAVAIL' ? 'no such local address (check --host)' : err.message;
+        reject(new Error(`cannot listen on ${this.host}:${port}: ${why}`));
+      };
+      wss.once('error', onError);
+      wss.once('listening', () => {
+        wss.off('error', onError);
+        wss.on('error', () => {}); // after listening, errors surface per connection
+        const addr = wss.address();
+        this.boundPort = typeof addr === 'object' && addr ? addr.port : port;
+        this.wss = wss;
+        wss.on('connection', (ws, req) => this.accept(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
+        const every = this.opts.heartbeatMs ?? 1000;
+        this.heartbeat = setInterval(() => this.beat(), every);
+        resolve(this.boundPort);
+      });
+    });
+  }
+
+  /** Sends a message to a member; false when it is not (or no longer) connected. */
+  send(rank: number, msg: CoordinatorToWorker): boolean {
+    const conn = this.members.get(rank);
+    if (!conn || conn.ending || conn.ws.readyState !== conn.ws.OPEN) return false;
+    conn.ws.send(encodeMessage(msg), { binary: true });
+    return true;
+  }
+
+  /** Ends a member's connection for a fault of its own (it gets the error, listeners get `lost`). */
+  drop(rank: number, err: ProtocolError): void {
+    const conn = this.members.get(rank);
+    if (conn) this.end(conn, err);
+  }
+
+  /** Tells every member the job is over, closes every connection and the port. */
+  async close(reason = 'the job is done'): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    const waits: Promise<void>[] = [];
+    for (const conn of this.connections) {
+      if (conn.helloTimer) clearTimeout(conn.helloTimer);
+      waits.push(
+        new Promise<void>((resolve) => {
+          if (conn.ws.readyState === conn.ws.CLOSED) return resolve();
+          conn.ws.once('close', () => resolve());
+          const timer = setTimeout(() => conn.ws.terminate(), CLOSE_GRACE_MS);
+          timer.unref();
+          if (conn.info && conn.ws.readyState === conn.ws.OPEN) conn.ws.send(encodeMessage({ type: MSG.DONE, reason }), { binary: true });
+          conn.ending ??= new ProtocolError('DDP_TIMEOUT', reason); // marks it ending: no `lost` for a finished job
+          conn.ws.close(CLOSE_DONE, 'done');
+        }),
+      );
+    }
+    this.members.clear();
+    await Promise.all(waits);
+    await new Promise<void>((resolve) => (this.wss ? this.wss.close(() => resolve()) : resolve()));
+  }
+
+  private emit<K extends keyof ServerListener>(name: K, ...args: Parameters<NonNullable<ServerListener[K]>>): void {
+    for (const l of this.listeners) (l[name] as ((...a: unknown[]) => void) | undefined)?.(...args);
+  }
+
+  private accept(ws: WebSocket, remote: string): void {
+    const conn: Connection = { ws, remote, info: null, lastSeen: performance.now(), helloTimer: null, ending: null, wsFault: null };
+    if (this.closed) {
+      ws.terminate();
+      return;
+    }
+    this.connections.add(conn);
+    conn.helloTimer = setTimeout(() => {
+      this.end(conn, new ProtocolError('DDP_TIMEOUT', `no hello within ${(this.opts.helloTimeoutMs ?? 10000) / 1000} s of connecting`));
+    }, this.opts.helloTimeoutMs ?? 10000);
+    ws.on('message', (data, isBinary) => this.receive(conn, data, isBinary));
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws closes the socket itself after a frame-level error (1009 for an oversized frame).
+      conn.wsFault =
+        err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+          ? new ProtocolError('DDP_TOO_LARGE', `frame larger than maxPayload (${this.maxPayload} bytes, sized to one gradient of ${this.opts.paramCount} float32)`)
+          : err.code?.startsWith('WS_ERR_')
+            ? new ProtocolError('DDP_BAD_MESSAGE', `bad WebSocket frame: ${err.message}`)
+            : null;
+    });
+    ws.on('close', (code, reasonBuf) => this.closedByPeer(conn, code, reasonBuf.toString()));
+  }
+
+  private receive(conn: Connection, data: RawData, isBinary: boolean): void {
+    if (conn.ending) return;
+    conn.lastSeen = performance.now();
+    try {
+      if (!isBinary) throw new ProtocolError('DDP_BAD_MESSAGE', 'text frame: ddp speaks binary msgpack frames only');
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+      const msg = parseWorkerMessage(decodeFrame(bytes), { paramCount: this.opts.paramCount });
+      if (!conn.info) {
+        if (msg.type !== MSG.HELLO) throw new ProtocolError('DDP_BAD_MESSAGE', `expected hello as the first message, got '${msg.type}'`);
+        this.handshake(conn, msg.token, msg.backend, `${msg.host}:${msg.pid}`);
+        return;
+      }
+      switch (msg.type) {
+        case MSG.HELLO:
+          throw new ProtocolError('DDP_BAD_MESSAGE', 'hello: a second hello on the same connection');
+        case MSG.GRADIENT:
+          this.emit('gradient', conn.info.rank, msg);
+          return;
+        case MSG.PONG:
+          return;
+        case MSG.ERROR:
+          // The worker reports its own failure; it closes after this.
+          this.end(conn, new ProtocolError(msg.code, `the worker reported ${msg.code}: ${msg.message}`), false);
+          return;
+      }
+    } catch (err) {
+      this.end(conn, err instanceof ProtocolError ? err : new ProtocolError('DDP_BAD_MESSAGE', String(err)));
+    }
+  }
+
+  private handshake(conn: Connection, token: string, backend: string, name: string): void {
+    const expected = this.opts.token ?? '';
+    if (expected !== '' && !tokensMatch(expected, token)) {
+      throw new ProtocolError('DDP_AUTH', token === '' ? 'this coordinator requires a token (--token or DDP_TOKEN)' : 'wrong token');
+    }
+    let rank = 0;
+    while (this.members.has(rank)) rank++;
+    if (rank >= this.opts.maxWorkers) {
+      throw new ProtocolError('DDP_FULL', `the job already has its ${this.opts.maxWorkers} worker(s)`);
+    }
+    if (conn.helloTimer) clearTimeout(conn.helloTimer);
+    conn.helloTimer = null;
+    conn.info = { rank, backend, name, remote: conn.remote };
+    this.members.set(rank, conn);
+    conn.ws.send(
+      encodeMessage({
+        type: MSG.WELCOME,
+        protocolVersion: PROTOCOL_VERSION,
+        rank,
+        workers: this.opts.maxWorkers,
+        paramCount: this.opts.paramCount,
+        heartbeatMs: this.opts.heartbeatMs ?? 1000,
+        data: this.opts.data,
+      }),
+      { binary: true },
+    );
+    this.emit('joined', conn.info);
+  }
+
+  /** Ends a connection once: error message, close status, then `lost`/`refused` for the listeners. */
+  private end(conn: Connection, err: ProtocolError, tellPeer = true): void {
+    if (conn.ending) return;
+    conn.ending = err;
+    if (conn.helloTimer) clearTimeout(conn.helloTimer);
+    if (tellPeer && conn.ws.readyState === conn.ws.OPEN) {
+      conn.ws.send(encodeMessage({ type: MSG.ERROR, code: err.code, message: err.message }), { binary: true });
+    }
+    // Close reasons are limited to 123 bytes; the full text went in the error message.
+    conn.ws.close(err.closeCode, err.code);
+    setTimeout(() => conn.ws.terminate(), CLOSE_GRACE_MS).unref();
+    this.forget(conn, err.message, err.code);
+  }
+
+  private closedByPeer(conn: Connection, code: number, reason: string): void {
+    this.connections.delete(conn);
+    if (conn.helloTimer) clearTimeout(conn.helloTimer);
+    if (conn.ending) return;
+    const fault = conn.wsFault;
+    conn.ending = fault ?? new ProtocolError('DDP_BAD_MESSAGE', 'closed');
+    if (fault) this.forget(conn, fault.message, fault.code);
+    else this.forget(conn, `connection closed (code ${code}${reason ? `: ${reason}` : ''})`, 'DDP_CLOSED');
+  }
+
+  /** Removes a member (listeners get `lost`) or reports a refused connection. */
+  private forget(conn: Connection, reason: string, code: LossCode): void {
+    if (conn.info && this.members.get(conn.info.rank) === conn) {
+      this.members.delete(conn.info.rank);
+      this.emit('lost', conn.info, reason, code);
+    } else if (!conn.info && code !== 'DDP_CLOSED') {
+      this.emit('refused', conn.remote, conn.ending ?? new ProtocolError(code, reason));
+    }
+  }
+
+  private beat(): void {
+    const now = performance.now();
+    const timeout = this.opts.heartbeatTimeoutMs ?? 30000;
+    this.nonce = (this.nonce + 1) >>> 0;
+    for (const conn of [...this.members.values()]) {
+      if (now - conn.lastSeen > timeout) {
+        this.end(conn, new ProtocolError('DDP_TIMEOUT', `no message for ${((now - conn.lastSeen) / 1000).toFixed(1)} s (heartbeat timeout ${timeout / 1000} s)`));
+      } else if (conn.ws.readyState === conn.ws.OPEN) {
+        conn.ws.send(encodeMessage({ type: MSG.PING, nonce: this.nonce }), { binary: true });
+      }
+    }
+  }
+}
+
+/** For log lines: where this coordinator runs. */
+export const coordinatorHost = (): string => hostname();

@@ -1,0 +1,3 @@
+export * from './step-round.js';
+export * from './coordinator-server.js';
+export * from './ws-executor.js';

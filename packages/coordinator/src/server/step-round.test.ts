@@ -1,0 +1,143 @@
+import { randomBytes } from 'node:crypto';
+import { ProtocolError, type GradientMessage } from '@ddp/core';
+import { describe, expect, it } from 'vitest';
+import { StepRound, TaskIds, type Assignment, type StepTask } from './step-round.js';
+
+const P = 257;
+
+/** A deterministic fake worker: the "gradient" of a shard depends only on its indices, as a real one does. */
+function answer(task: StepTask, step: number, computeMs = 5): GradientMessage {
+  const grad = new Float32Array(P);
+  let lossSum = 0;
+  for (const idx of task.indices) {
+    for (let i = 0; i < P; i++) grad[i] += Math.fround(Math.sin(idx * 0.37 + i) * 1e-3 * (idx + 1));
+    lossSum += (idx % 7) * 0.1;
+  }
+  return { type: 'gradient', step, task: task.id, count: task.indices.length, lossSum, grad, computeMs, busyMs: computeMs };
+}
+
+function randomBatch(n: number): Uint32Array {
+  return new Uint32Array(randomBytes(4 * n).buffer).map((x) => x % 60000);
+}
+
+/** The reference: shard gradients added one after another in shard order, in float32. */
+function rankOrderSum(tasks: StepTask[], step: number): Float32Array {
+  const out = new Float32Array(P);
+  for (const t of [...tasks].sort((a, b) => a.shard - b.shard)) {
+    const g = answer(t, step).grad;
+    for (let i = 0; i < P; i++) out[i] = Math.fround(out[i] + g[i]);
+  }
+  return out;
+}
+
+function violation(fn: () => void): ProtocolError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ProtocolError);
+    expect((err as ProtocolError).code).toBe('DDP_BAD_MESSAGE');
+    return err as ProtocolError;
+  }
+  throw new Error('expected a protocol violation');
+}
+
+describe('StepRound', () => {
+  it('shards by rank with sizes within one, and sums in rank order whatever the arrival order', () => {
+    const batch = randomBatch(64);
+    const round = new StepRound(4, 0, batch, [2, 0, 1], new TaskIds());
+    const orders = round.start();
+    expect(orders.map((o) => o.rank)).toEqual([0, 1, 2]);
+    expect(orders.map((o) => o.task.indices.length)).toEqual([22, 21, 21]);
+    expect(Array.from(orders.flatMap((o) => Array.from(o.task.indices)))).toEqual(Array.from(batch));
+    for (const o of [...orders].reverse()) round.onGradient(o.rank, answer(o.task, 4));
+    expect(round.complete).toBe(true);
+    const r = round.result();
+    expect(r.grad).toEqual(rankOrderSum(round.tasks, 4));
+    const lossRef = orders.reduce((s, o) => s + answer(o.task, 4).lossSum, 0);
+    expect(r.lossSum).toBeCloseTo(lossRef, 10);
+  });
+
+  it('a worker lost mid-step: its shard goes to a survivor, the sum is the same bits, and its late answer is refused', () => {
+    const batch = randomBatch(50);
+    const ids = new TaskIds();
+    const reference = new StepRound(7, 1, batch, [0, 1, 2], new TaskIds());
+    reference.start().forEach((o) => reference.onGradient(o.rank, answer(o.task, 7)));
+
+    const round = new StepRound(7, 1, batch, [0, 1, 2], ids);
+    const [o0, o1, o2] = round.start();
+    round.onGradient(0, answer(o0.task, 7));
+    const replacements = round.onLost(1);
+    // Rank 0 has no open task, rank 2 has one: rank 0 takes the whole lost shard.
+    expect(replacements).toHaveLength(1);
+    expect(replacements[0].rank).toBe(0);
+    expect(replacements[0].task.id).toBe(o1.task.id);
+    expect(replacements[0].task.lostBy).toEqual([1]);
+    expect(round.complete).toBe(false);
+    violation(() => round.onGradient(1, answer(o1.task, 7)));
+    round.onGradient(2, answer(o2.task, 7));
+    round.onGradient(0, answer(replacements[0].task, 7));
+    expect(round.complete).toBe(true);
+    expect(round.result().grad).toEqual(reference.result().grad);
+  });
+
+  it('refuses duplicates, wrong steps, wrong counts and tasks the rank does not hold', () => {
+    const round = new StepRound(3, 0, randomBatch(10), [0, 1], new TaskIds());
+    const [a, b] = round.start();
+    expect(violation(() => round.onGradient(0, answer(a.task, 2))).message).toMatch(/for step 2, but step 3 is running/);
+    expect(violation(() => round.onGradient(1, answer(a.task, 3))).message).toMatch(/not one rank 1 holds/);
+    expect(violation(() => round.onGradient(0, { ...answer(a.task, 3), count: 4 })).message).toMatch(/has 5 samples, the answer counts 4/);
+    round.onGradient(0, answer(a.task, 3));
+    violation(() => round.onGradient(0, answer(a.task, 3)));
+    expect(round.complete).toBe(false);
+    round.onGradient(1, answer(b.task, 3));
+    expect(round.complete).toBe(true);
+  });
+
+  it('orphans tasks when the last worker goes, and hands them to the next one to join', () => {
+    const batch = randomBatch(9);
+    const round = new StepRound(0, 0, batch, [0, 1], new TaskIds());
+    round.start();
+    expect(round.onLost(0).map((o) => o.rank)).toEqual([1]);
+    expect(round.onLost(1)).toEqual([]);
+    expect(round.orphaned).toHaveLength(2);
+    const given: Assignment[] = round.onJoin(5);
+    expect(given.map((g) => g.rank)).toEqual([5, 5]);
+    expect(round.orphaned).toHaveLength(0);
+    given.forEach((g) => round.onGradient(5, answer(g.task, 0)));
+    expect(round.result().grad).toEqual(rankOrderSum(round.tasks, 0));
+  });
+
+  it('a round that starts with no worker waits with the whole batch as one task', () => {
+    const round = new StepRound(0, 0, randomBatch(8), [], new TaskIds());
+    expect(round.start()).toEqual([]);
+    expect(round.orphaned).toHaveLength(1);
+    expect(round.onJoin(3).map((g) => [g.rank, g.task.indices.length])).toEqual([[3, 8]]);
+  });
+
+  it('a batch smaller than the worker count leaves the extra ranks idle', () => {
+    const round = new StepRound(0, 0, randomBatch(2), [0, 1, 2], new TaskIds());
+    expect(round.start().map((o) => o.rank)).toEqual([0, 1]);
+  });
+
+  it('task ids never repeat across rounds', () => {
+    const ids = new TaskIds();
+    const a = new StepRound(0, 0, randomBatch(6), [0, 1, 2], ids).tasks.map((t) => t.id);
+    const b = new StepRound(1, 0, randomBatch(6), [0, 1, 2], ids).tasks.map((t) => t.id);
+    expect(new Set([...a, ...b]).size).toBe(6);
+  });
+
+  it('timing: compute + communication + waiting is each task\'s share of the round', () => {
+    let now = 1000;
+    const round = new StepRound(0, 0, randomBatch(6), [0, 1], new TaskIds(), () => now);
+    const [a, b] = round.start();
+    now = 1012; // rank 0 answers after 12 ms, 8 of them computing
+    round.onGradient(0, answer(a.task, 0, 8));
+    now = 1030; // rank 1 after 30 ms, 20 computing
+    round.onGradient(1, answer(b.task, 0, 20));
+    const t = round.result().timing;
+    expect(t.compute).toBeCloseTo((8 + 20) / 2, 9);
+    expect(t.communication).toBeCloseTo((4 + 10) / 2, 9);
+    expect(t.waiting).toBeCloseTo((18 + 0) / 2, 9);
+    expect(t.compute + t.communication + t.waiting).toBeCloseTo(30, 9);
+  });
+});

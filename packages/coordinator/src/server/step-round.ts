@@ -1,0 +1,193 @@
+/**
+ * One optimizer step across the workers, as a state machine with no socket: the executor feeds it
+ * what happened (a gradient arrived, a worker was lost, a worker joined) and sends the work orders it
+ * returns. Tests drive it the same way, message by message.
+ *
+ * The step protocol:
+ *   1. The global batch is split into one shard per live worker, sizes within one sample of each
+ *      other, shard k to the k-th live rank in rank order (`shardBatch`).
+ *   2. Each shard becomes a task with a unique id; the worker gets {step, task, weights, indices}.
+ *   3. A worker answers each task with the gradient SUM over its shard. The answer is accepted only
+ *      from the rank holding that task, for this step, with the shard's sample count; anything else
+ *      is a protocol violation (the executor disconnects the sender).
+ *   4. A worker lost before answering gives its unanswered tasks, whole, to the live worker with the
+ *      fewest open tasks (lowest rank on a tie). With no live worker they wait for one to join.
+ *   5. When every shard has an answer, the sums are added in SHARD order (which is rank order at the
+ *      start of the step), so the result does not depend on who recomputed what or when answers
+ *      arrived. The round completes exactly once; the job loop then applies Adam once.
+ */
+import { ProtocolError, shardBatch, type GradientMessage } from '@ddp/core';
+
+export interface StepTask {
+  /** Unique across the run. */
+  id: number;
+  /** Shard number in this step (the order of summation). */
+  shard: number;
+  indices: Uint32Array;
+  /** Rank holding the task, or null while no worker is left to take it. */
+  rank: number | null;
+  /** Ranks that held it before and were lost. */
+  lostBy: number[];
+  /** ms timestamps (performance.now()) of the latest assignment and of the answer. */
+  assignedAt: number;
+  answer: GradientMessage | null;
+  answeredAt: number;
+}
+
+export interface Assignment {
+  rank: number;
+  task: StepTask;
+}
+
+export interface RoundResult {
+  /** Sum of the shard gradients, in shard order (a fresh array). */
+  grad: Float32Array;
+  lossSum: number;
+  /**
+   * Per-task means, in ms, of: compute (the worker's own measure), communication (round trip minus
+   * compute: encoding, transfer, decoding) and waiting (from the answer to the last answer: time the
+   * worker idled while the slowest finished). Per task they add up to the round's duration.
+   */
+  timing: { compute: number; communication: number; waiting: number };
+}
+
+/** Hands out task ids that stay unique across rounds. */
+export class TaskIds {
+  private next = 0;
+  take(): number {
+    return this.next++;
+  }
+}
+
+export class StepRound {
+  readonly tasks: StepTask[];
+  private readonly live: Set<number>;
+  private answered = 0;
+  private startedAt: number;
+  private finishedAt = -1;
+
+  constructor(
+    readonly step: number,
+    readonly epoch: number,
+    batch: Uint32Array,
+    liveRanks: readonly number[],
+    ids: TaskIds,
+    private readonly clock: () => number = () => performance.now(),
+  ) {
+    this.startedAt = clock();
+    this.live = new Set(liveRanks);
+    const ranks = [...this.live].sort((a, b) => a - b);
+    // With no live worker the batch stays one shard until someone joins.
+    const shards = shardBatch(batch, Math.max(1, ranks.length));
+    // A batch smaller than the worker count leaves some ranks idle: empty shards add nothing.
+    this.tasks = shards.flatMap((indices, shard) => (indices.length === 0 ? [] : [{ indices, shard }])).map(({ indices, shard }) => ({
+      id: ids.take(),
+      shard,
+      indices,
+      rank: ranks[shard] ?? null,
+      lostBy: [],
+      assignedAt: this.startedAt,
+      answer: null,
+      answeredAt: -1,
+    }));
+  }
+
+  /** Step 2: the first work orders (tasks with no live rank wait for `onJoin`). */
+  start(): Assignment[] {
+    return this.tasks.filter((t) => t.rank !== null).map((task) => ({ rank: task.rank as number, task }));
+  }
+
+  get complete(): boolean {
+    return this.answered === this.tasks.length;
+  }
+
+  /** Tasks not answered and held by no one: non-empty means the round waits for a worker. */
+  get orphaned(): StepTask[] {
+    return this.tasks.filter((t) => t.answer === null && t.rank === null);
+  }
+
+  /** Step 3. Throws ProtocolError('DDP_BAD_MESSAGE') when `rank` had no business sending it. */
+  onGradient(rank: number, msg: GradientMessage): void {
+    const task = this.tasks.find((t) => t.id === msg.task);
+    if (msg.step !== this.step) {
+      throw new ProtocolError('DDP_BAD_MESSAGE', `gradient: for step ${msg.step}, but step ${this.step} is running`);
+    }
+    if (!task || task.rank !== rank || task.answer !== null) {
+      throw new ProtocolError('DDP_BAD_MESSAGE', `gradient: task ${msg.task} of step ${this.step} is not one rank ${rank} holds`);
+    }
+    if (msg.count !== task.indices.length) {
+      throw new ProtocolError('DDP_BAD_MESSAGE', `gradient: task ${msg.task} has ${task.indices.length} samples, the answer counts ${msg.count}`);
+    }
+    task.answer = msg;
+    task.answeredAt = this.clock();
+    this.answered += 1;
+    if (this.complete) this.finishedAt = task.answeredAt;
+  }
+
+  /** Step 4: `rank` is gone; returns the work orders that replace its unanswered tasks. */
+  onLost(rank: number): Assignment[] {
+    this.live.delete(rank);
+    const out: Assignment[] = [];
+    for (const task of this.tasks) {
+      if (task.rank !== rank || task.answer !== null) continue;
+      task.lostBy.push(rank);
+      task.rank = null;
+      const to = this.leastLoaded();
+      if (to !== null) out.push(this.assign(task, to));
+    }
+    return out;
+  }
+
+  /** A worker joined during the step: it takes orphaned tasks, if any (otherwise it waits for the next step). */
+  onJoin(rank: number): Assignment[] {
+    this.live.add(rank);
+    const out: Assignment[] = [];
+    for (const task of this.orphaned) out.push(this.assign(task, this.leastLoaded() as number));
+    return out;
+  }
+
+  /** Step 5: the rank-order sum. Only once complete. */
+  result(): RoundResult {
+    if (!this.complete) throw new Error(`step ${this.step}: result() before every shard was answered`);
+    const ordered = [...this.tasks].sort((a, b) => a.shard - b.shard);
+    const first = (ordered[0].answer as GradientMessage).grad;
+    const grad = new Float32Array(first.length);
+    let lossSum = 0;
+    for (const t of ordered) {
+      const g = (t.answer as GradientMessage).grad;
+      for (let i = 0; i < grad.length; i++) grad[i] += g[i];
+      lossSum += (t.answer as GradientMessage).lossSum;
+    }
+    let compute = 0;
+    let communication = 0;
+    let waiting = 0;
+    for (const t of ordered) {
+      const a = t.answer as GradientMessage;
+      const roundTrip = t.answeredAt - t.assignedAt;
+      compute += a.computeMs;
+      communication += Math.max(0, roundTrip - a.computeMs);
+      waiting += this.finishedAt - t.answeredAt;
+    }
+    const n = ordered.length;
+    return { grad, lossSum, timing: { compute: compute / n, communication: communication / n, waiting: waiting / n } };
+  }
+
+  private leastLoaded(): number | null {
+    let best: number | null = null;
+    let bestLoad = Infinity;
+    for (const rank of [...this.live].sort((a, b) => a - b)) {
+      const load = this.tasks.filter((t) => t.rank === rank && t.answer === null).length;
+      if (load < bestLoad) {
+        best = rank;
+        bestLoad = load;
+      }
+    }
+    return best;
+  }
+
+  private assign(task: StepTask, rank: number): Assignment {
+    task.rank = rank;
+    task.assignedAt = this.clock();
+    return { rank, task };
+  }
+}
