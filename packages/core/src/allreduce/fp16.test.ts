@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeFp16, encodeFp16, float32BitsToFp16, fp16ToFloat32, roundToFp16InPlace } from './fp16.js';
+import { addFp16Into, decodeFp16, encodeFp16, float32BitsToFp16, fp16ToFloat32, roundToFp16InPlace } from './fp16.js';
 
 const f32 = (x: number): number => Math.fround(x);
 const bitsOf = (x: number): number => new Uint32Array(new Float32Array([x]).buffer)[0]!;
@@ -99,6 +99,18 @@ describe('fp16 decode', () => {
     const out = decodeFp16(new Uint16Array([0x7c01, 0xfe00, 0x7fff]));
     const bits = new Uint32Array(out.buffer);
     expect([...bits].map((b) => b.toString(16))).toEqual(['7f802000', 'ffc00000', '7fffe000']);
+  });
+
+  it('adds decoded halves into a float32 target exactly as decode-then-add does', () => {
+    const n = 10_000;
+    const halves = Uint16Array.from({ length: n }, () => Math.floor(Math.random() * 0x7c00) | (Math.random() < 0.5 ? 0x8000 : 0));
+    const target = Float32Array.from({ length: n }, () => (Math.random() - 0.5) * 100);
+    const want = target.slice();
+    const decoded = decodeFp16(halves);
+    for (let i = 0; i < n; i++) want[i] = Math.fround(want[i]! + decoded[i]!);
+    addFp16Into(target, halves);
+    expect(new Uint32Array(target.buffer)).toEqual(new Uint32Array(want.buffer));
+    expect(() => addFp16Into(new Float32Array(2), new Uint16Array(3))).toThrow(/addFp16Into: halves has length 3, expected 2/);
   });
 
   it('writes into a given output and rejects one of the wrong length', () => {

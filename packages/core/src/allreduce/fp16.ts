@@ -110,6 +110,20 @@ export function decodeFp16(halves: Uint16Array, out?: Float32Array): Float32Arra
   return dst;
 }
 
+/**
+ * target[i] += the float32 value of halves[i], in float32: decoding fused with the add, so a
+ * reduction does not allocate a decoded copy of every incoming vector.
+ */
+export function addFp16Into(target: Float32Array, halves: Uint16Array): Float32Array {
+  const n = target.length;
+  if (halves.length !== n) {
+    throw new RangeError(`addFp16Into: halves has length ${halves.length}, expected ${n} (the length of target)`);
+  }
+  const values = new Float32Array(decodeTable().buffer);
+  for (let i = 0; i < n; i++) target[i] += values[halves[i]!]!;
+  return target;
+}
+
 /** Replaces each value by its nearest half (what a receiver of the fp16 payload will see). */
 export function roundToFp16InPlace(values: Float32Array): Float32Array {
   return decodeFp16(encodeFp16(values), values);

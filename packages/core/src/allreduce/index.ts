@@ -6,9 +6,9 @@ export type { AllreduceOptions, Compression } from './allreduce-options.js';
 export { starAllreduce } from './star.js';
 export { ringAllreduce } from './ring.js';
 export { chunkBounds } from './chunk-bounds.js';
-export { encodeFp16, decodeFp16, float32BitsToFp16, fp16ToFloat32, roundToFp16InPlace } from './fp16.js';
+export { encodeFp16, decodeFp16, addFp16Into, float32BitsToFp16, fp16ToFloat32, roundToFp16InPlace } from './fp16.js';
 export { float32ToBytes, uint16ToBytes, bytesToFloat32, bytesToUint16, type PayloadOrigin } from './codec.js';
-export { encodePayload, decodePayload } from './payload.js';
+export { encodePayload, decodePayload, addPayloadInto } from './payload.js';
 export {
   predictAllreduceSeconds,
   predictStep,

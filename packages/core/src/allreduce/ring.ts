@@ -25,7 +25,7 @@ import { resolveOptions, type AllreduceOptions, type ResolvedOptions } from './a
 import { chunkBounds } from './chunk-bounds.js';
 import { float32ToBytes, uint16ToBytes } from './codec.js';
 import { decodeFp16, encodeFp16 } from './fp16.js';
-import { decodePayload, encodePayload } from './payload.js';
+import { addPayloadInto, decodePayload, encodePayload } from './payload.js';
 import type { Transport } from './transport.js';
 
 export function ringAllreduce(t: Transport, data: Float32Array, opts: AllreduceOptions = {}): Promise<Float32Array> {
@@ -50,11 +50,7 @@ async function runRing(t: Transport, data: Float32Array, o: ResolvedOptions): Pr
     // The chunk sent is not touched in this step, and the send has resolved before the next,
     // so sending a view of `acc` is safe under the Transport contract.
     const [, bytes] = await Promise.all([t.send(right, tag, encodePayload(chunk(mod(r - s)), o.compress)), t.recv(left, tag)]);
-    const incoming = decodePayload(bytes, target.length, o.compress, {
-      from: left,
-      what: `ringAllreduce: reduce-scatter chunk ${mod(r - s - 1)} (tag "${tag}")`,
-    });
-    for (let i = 0; i < target.length; i++) target[i] += incoming[i]!;
+    addPayloadInto(target, bytes, o.compress, { from: left, what: `ringAllreduce: reduce-scatter chunk ${mod(r - s - 1)} (tag "${tag}")` });
   }
 
   const owned = chunk(mod(r + 1));

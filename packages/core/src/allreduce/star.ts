@@ -18,7 +18,7 @@
 import { resolveOptions, type AllreduceOptions, type ResolvedOptions } from './allreduce-options.js';
 import { uint16ToBytes, float32ToBytes } from './codec.js';
 import { decodeFp16, encodeFp16, roundToFp16InPlace } from './fp16.js';
-import { decodePayload, encodePayload } from './payload.js';
+import { addPayloadInto, decodePayload, encodePayload } from './payload.js';
 import type { Transport } from './transport.js';
 
 export function starAllreduce(t: Transport, data: Float32Array, opts: AllreduceOptions = {}): Promise<Float32Array> {
@@ -42,8 +42,7 @@ async function reduceAtRoot(t: Transport, data: Float32Array, o: ResolvedOptions
   if (o.compress === 'fp16') roundToFp16InPlace(sum);
   for (let r = 1; r < t.size; r++) {
     const bytes = await arrivals[r - 1]!;
-    const x = decodePayload(bytes, sum.length, o.compress, { from: r, what: `starAllreduce: contribution (tag "${upTag}")` });
-    for (let i = 0; i < sum.length; i++) sum[i] += x[i]!;
+    addPayloadInto(sum, bytes, o.compress, { from: r, what: `starAllreduce: contribution (tag "${upTag}")` });
   }
   let reply: Uint8Array;
   if (o.compress === 'fp16') {
@@ -67,7 +66,8 @@ async function contributeAndWait(t: Transport, data: Float32Array, o: ResolvedOp
   reply.catch(() => {});
   await t.send(0, upTag, encodePayload(data, o.compress));
   const bytes = await reply;
-  const sum = new Float32Array(data.length); // owned and compact, never a view of a transport buffer
-  sum.set(decodePayload(bytes, data.length, o.compress, { from: 0, what: `starAllreduce: sum (tag "${downTag}")` }));
-  return sum;
+  const origin = { from: 0, what: `starAllreduce: sum (tag "${downTag}")` };
+  if (o.compress === 'fp16') return decodePayload(bytes, data.length, o.compress, origin); // a fresh array
+  // Owned and compact, never a view of a transport buffer.
+  return decodePayload(bytes, data.length, o.compress, origin).slice();
 }
