@@ -1,1 +1,4 @@
-export {};
+export * from './connect.js';
+export * from './shard-gradient.js';
+export * from './worker-session.js';
+export * from './run-worker.js';

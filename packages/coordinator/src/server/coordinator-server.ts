@@ -88,6 +88,7 @@ export class CoordinatorServer {
   private readonly listeners: ServerListener[] = [];
   private heartbeat: NodeJS.Timeout | null = null;
   private nonce = 0;
+  private lastBeat = 0;
   private closed = false;
   readonly host: string;
   private boundPort = -1;
@@ -303,8 +304,14 @@ export class CoordinatorServer {
   private beat(): void {
     const now = performance.now();
     const timeout = this.opts.heartbeatTimeoutMs ?? 30000;
+    const period = this.opts.heartbeatMs ?? 1000;
     this.nonce = (this.nonce + 1) >>> 0;
+    // A late tick means this process was busy (evaluating, saving): the workers' answers are still
+    // queued behind this timer, so the stall is not their silence. Forgive it.
+    const stalled = this.lastBeat > 0 && now - this.lastBeat > 2 * period;
+    this.lastBeat = now;
     for (const conn of [...this.members.values()]) {
+      if (stalled) conn.lastSeen = Math.max(conn.lastSeen, now - period);
       if (now - conn.lastSeen > timeout) {
         this.end(conn, new ProtocolError('DDP_TIMEOUT', `no message for ${((now - conn.lastSeen) / 1000).toFixed(1)} s (heartbeat timeout ${timeout / 1000} s)`));
       } else if (conn.ws.readyState === conn.ws.OPEN) {

@@ -1,0 +1,57 @@
+// Opening the connection to a coordinator that may not be up yet: retry with exponential backoff
+// (plus jitter, so that N workers started together do not knock in lockstep) until a deadline.
+import { WebSocket } from 'ws';
+
+export interface ConnectOptions {
+  /** Give up after this long (ms) without a connection. */
+  timeoutMs: number;
+  /** Largest frame accepted from the coordinator. */
+  maxPayload: number;
+  /** Called before each wait, for a "still trying" note. */
+  onRetry?: (attempt: number, error: string, waitMs: number) => void;
+  signal?: AbortSignal;
+}
+
+const FIRST_WAIT_MS = 100;
+const MAX_WAIT_MS = 2000;
+
+function openOnce(url: string, maxPayload: number, handshakeMs: number): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { maxPayload, perMessageDeflate: false, handshakeTimeout: handshakeMs });
+    const onError = (err: Error & { code?: string }) => {
+      ws.removeAllListeners();
+      ws.on('error', () => {});
+      ws.terminate();
+      reject(err);
+    };
+    ws.once('error', onError);
+    ws.once('unexpected-response', (_req, res) => onError(new Error(`HTTP ${res.statusCode} instead of a WebSocket upgrade`)));
+    ws.once('open', () => {
+      ws.off('error', onError);
+      resolve(ws);
+    });
+  });
+}
+
+/** Connects to `url`, retrying failures until `timeoutMs` has passed; rejects with the last error. */
+export async function connectWithRetry(url: string, opts: ConnectOptions): Promise<WebSocket> {
+  const deadline = performance.now() + opts.timeoutMs;
+  let wait = FIRST_WAIT_MS;
+  for (let attempt = 1; ; attempt++) {
+    const left = deadline - performance.now();
+    try {
+      return await openOnce(url, opts.maxPayload, Math.max(1000, Math.min(10000, left)));
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      const why = e.code ? `${e.code}${e.message && !e.message.includes(e.code) ? ` (${e.message})` : ''}` : e.message;
+      const remaining = deadline - performance.now();
+      if (remaining <= 0 || opts.signal?.aborted) {
+        throw new Error(`could not connect to ${url} within ${(opts.timeoutMs / 1000).toFixed(0)} s (--connect-timeout); last error: ${why}`);
+      }
+      const pause = Math.min(remaining, wait * (0.75 + Math.random() * 0.5));
+      opts.onRetry?.(attempt, why, pause);
+      await new Promise((r) => setTimeout(r, pause));
+      wait = Math.min(MAX_WAIT_MS, wait * 2);
+    }
+  }
+}
