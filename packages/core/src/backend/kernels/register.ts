@@ -3,9 +3,12 @@ import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { batchMatMulConfig } from './BatchMatMul.js';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './Conv2DBackpropInput.js';
+import { identityConfig } from './Identity.js';
 import { maxPoolGradConfig } from './MaxPoolGrad.js';
 import { naiveConv2DBackpropFilterConfig } from './NaiveConv2DBackpropFilter.js';
+import { naiveMaxPoolGradConfig } from './NaiveMaxPoolGrad.js';
 import { stockWasmKernel } from './stock-kernels.js';
+import { sumConfig } from './Sum.js';
 
 /** ddp's wasm training kernels: the one list. Each replaces the stock kernel of the same name. */
 const DDP_WASM_KERNELS: readonly KernelConfig[] = [
@@ -13,17 +16,23 @@ const DDP_WASM_KERNELS: readonly KernelConfig[] = [
   conv2DBackpropInputConfig,
   maxPoolGradConfig,
   batchMatMulConfig,
+  identityConfig,
+  sumConfig,
 ];
 
 /**
  * The baseline the benchmark compares against: the stock wasm kernels, plus a naive composed
- * Conv2DBackpropFilter because stock wasm has none (training would fail without it).
+ * Conv2DBackpropFilter because stock wasm has none (training would fail without it), and the cpu
+ * backend's MaxPoolGrad algorithm because the stock wasm one is wrong for windows whose maximum
+ * is <= 0 (see NaiveMaxPoolGrad.ts).
  */
 const NAIVE_WASM_KERNELS: readonly KernelConfig[] = [
   naiveConv2DBackpropFilterConfig,
   stockWasmKernel('Conv2DBackpropInput'),
-  stockWasmKernel('MaxPoolGrad'),
+  naiveMaxPoolGradConfig,
   stockWasmKernel('BatchMatMul'),
+  stockWasmKernel('Identity'),
+  stockWasmKernel('Sum'),
 ];
 
 export type WasmKernelSet = 'ddp' | 'naive';

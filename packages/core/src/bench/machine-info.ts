@@ -1,0 +1,31 @@
+import * as tf from '@tensorflow/tfjs-core';
+import os from 'node:os';
+
+/** What a benchmark figure was measured on, recorded beside it. */
+export interface MachineInfo {
+  cpuModel: string;
+  nproc: number;
+  platform: string;
+  nodeVersion: string;
+  tfjsVersion: string;
+  backend: string;
+  /** tfjs flags that change what the backend does (SIMD, threads). */
+  backendFlags: Record<string, unknown>;
+}
+
+export function machineInfo(): MachineInfo {
+  const flags = tf.env().getFlags();
+  const backendFlags: Record<string, unknown> = {};
+  for (const name of ['WASM_HAS_SIMD_SUPPORT', 'WASM_HAS_MULTITHREAD_SUPPORT']) {
+    if (name in flags) backendFlags[name] = flags[name];
+  }
+  return {
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    nproc: os.availableParallelism(),
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    nodeVersion: process.version,
+    tfjsVersion: tf.version_core,
+    backend: tf.getBackend(),
+    backendFlags,
+  };
+}
