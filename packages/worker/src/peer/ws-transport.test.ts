@@ -1,0 +1,219 @@
+/**
+ * WsTransport over real sockets on 127.0.0.1: the allreduce conformance for N = 2..4 (bitwise the
+ * result the same algorithm gives over the in-memory transport, which core's suite checks against
+ * the float64 sum, plus our own float64 bound), message delivery across chunk boundaries, and
+ * every failure the Transport contract names ending on every rank with a CollectiveError.
+ */
+import { CollectiveError, createMemoryTransports, ringAllreduce, starAllreduce, type AllreduceOptions, type Transport } from '@ddp/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { createLocalPeerGroup } from './local-peer-group.js';
+import { PeerEndpoint } from './peer-endpoint.js';
+import { helloHeaders } from './peer-handshake.js';
+import { encodeDataHeader } from './peer-frame.js';
+import type { WsTransport } from './ws-transport.js';
+
+type Allreduce = (t: Transport, data: Float32Array, opts?: AllreduceOptions) => Promise<Float32Array>;
+const ALGOS: Record<'star' | 'ring', Allreduce> = { star: starAllreduce, ring: ringAllreduce };
+
+function randomInputs(ranks: number, length: number): Float32Array[] {
+  return Array.from({ length: ranks }, () => {
+    const x = new Float32Array(length);
+    for (let i = 0; i < length; i++) x[i] = (Math.random() - 0.5) * 10 ** (-3 + 5 * Math.random());
+    return x;
+  });
+}
+
+const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+function firstMismatch(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  const [x, y] = [bits(a), bits(b)];
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
+  return -1;
+}
+
+async function settleAll<T>(ps: Promise<T>[]): Promise<PromiseSettledResult<T>[]> {
+  return Promise.allSettled(ps);
+}
+
+function expectRejection(s: PromiseSettledResult<unknown>, code: string, rank: number, text?: RegExp): CollectiveError {
+  expect(s.status).toBe('rejected');
+  const err = (s as PromiseRejectedResult).reason as CollectiveError;
+  expect(err).toBeInstanceOf(CollectiveError);
+  expect([err.code, err.rank], err.message).toEqual([code, rank]);
+  if (text) expect(err.message).toMatch(text);
+  return err;
+}
+
+describe.each([2, 3, 4])('allreduce conformance over WebSockets, N = %i', (n) => {
+  let group: WsTransport[];
+  // N = 3 uses the smallest chunk so that every vector above 256 floats travels in many frames.
+  beforeAll(async () => {
+    group = await createLocalPeerGroup(n, { topology: ['ring', 'star'], chunkBytes: n === 3 ? 1024 : undefined });
+  });
+  afterAll(async () => {
+    await Promise.all(group.map((t) => t.close()));
+  });
+
+  const cases: Array<['star' | 'ring', 'none' | 'fp16', number]> = [];
+  for (const algo of ['star', 'ring'] as const) for (const compress of ['none', 'fp16'] as const) for (const len of [1, 7, 93322, 100003]) cases.push([algo, compress, len]);
+
+  it.each(cases)('%s %s length %i: same bits on every rank as over the in-memory transport', async (algo, compress, length) => {
+    const inputs = randomInputs(n, length);
+    const copies = inputs.map((x) => x.slice());
+    const got = await Promise.all(group.map((t, r) => ALGOS[algo](t, inputs[r]!, { compress })));
+    const mem = createMemoryTransports(n);
+    const want = await Promise.all(mem.map((t, r) => ALGOS[algo](t, copies[r]!, { compress })));
+    inputs.forEach((x, r) => expect(firstMismatch(x, copies[r]!), `rank ${r}'s input was modified`).toBe(-1));
+    got.forEach((res, r) => expect(firstMismatch(res, want[0]!), `${algo} ${compress} N=${n} length=${length}: rank ${r} first differing index`).toBe(-1));
+    // Independent check against the float64 sum: (N-1) u S for float32, plus 2^-11 per fp16 rounding.
+    const u = 2 ** -24;
+    for (let i = 0; i < length; i += Math.max(1, Math.floor(length / 5000))) {
+      let sum = 0;
+      let abs = 0;
+      for (const x of copies) {
+        sum += x[i]!;
+        abs += Math.abs(x[i]!);
+      }
+      const tol = 1.01 * (compress === 'fp16' ? (n + 1) * (2 ** -11 * abs + 2 ** -25) + (n - 1) * u * abs : (n - 1) * u * abs);
+      if (Math.abs(got[0]![i]! - sum) > tol) expect.fail(`element ${i}: ${got[0]![i]} vs float64 ${sum}, tolerance ${tol}`);
+    }
+  });
+
+  it('delivers payloads across chunk boundaries intact, FIFO per tag, never aliasing the sender', async () => {
+    const [a, b] = [group[0]!, group[1]!];
+    const chunk = n === 3 ? 1024 : 1 << 20;
+    const sizes = [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk + 5];
+    const payloads = sizes.map((s) => Uint8Array.from({ length: s }, () => (Math.random() * 256) | 0));
+    const expected = payloads.map((p) => p.slice());
+    for (const p of payloads) await a.send(1, 'fifo', p);
+    for (const p of payloads) p.fill(0xee); // send has resolved: the transport must not need these any more
+    for (let k = 0; k < sizes.length; k++) {
+      const got = await b.recv(0, 'fifo');
+      expect(got.byteLength).toBe(sizes[k]);
+      expect(Buffer.compare(Buffer.from(got.buffer, got.byteOffset, got.byteLength), Buffer.from(expected[k]!))).toBe(0);
+    }
+    // Two receives pending on one (from, tag) are served in the order they were made.
+    const first = b.recv(0, 'pending');
+    const second = b.recv(0, 'pending');
+    await a.send(1, 'pending', Uint8Array.of(1));
+    await a.send(1, 'pending', Uint8Array.of(2));
+    expect([...(await first), ...(await second)]).toEqual([1, 2]);
+  });
+});
+
+describe('WsTransport failures', () => {
+  it('fails every rank, including those not linked to it, when a member dies mid-ring', async () => {
+    const ts = await createLocalPeerGroup(4, { topology: 'ring' });
+    const inputs = randomInputs(4, 5000);
+    // Rank 2 never joins the allreduce and then dies; rank 0 is not linked to rank 2.
+    const running = settleAll([0, 1, 3].map((r) => ringAllreduce(ts[r]!, inputs[r]!)));
+    await new Promise((r) => setTimeout(r, 100));
+    ts[2]!.destroy();
+    const settled = await running;
+    for (const s of settled) expectRejection(s, 'PEER_FAILED', 2, /rank 2 failed/);
+    expect(((settled[0] as PromiseRejectedResult).reason as Error).message).toMatch(/^rank 0 recv\(from 3, "allreduce\/ring\/rs\/\d"\): rank 2 failed \(its link to rank [13] was lost: close code 1006/);
+    await expect(ts[0]!.send(1, 'later', new Uint8Array(1))).rejects.toMatchObject({ code: 'PEER_FAILED', rank: 2 });
+    await Promise.all(ts.map((t) => t.close()));
+  });
+
+  it('times out a silent member on every rank, naming it, when recvTimeoutMs is set', async () => {
+    const ts = await createLocalPeerGroup(3, { topology: 'star', recvTimeoutMs: 200 });
+    const inputs = randomInputs(3, 10);
+    // Rank 2 stays silent; rank 1 starts 100 ms after rank 0, so rank 0's timer fires first.
+    const root = starAllreduce(ts[0]!, inputs[0]!);
+    await new Promise((r) => setTimeout(r, 100));
+    const settled = await settleAll([root, starAllreduce(ts[1]!, inputs[1]!)]);
+    expectRejection(settled[0]!, 'RECV_TIMEOUT', 2, /^rank 0: no message "allreduce\/star\/up" from rank 2 within 200 ms/);
+    // Rank 1 waited on the root, which is alive: it learns of the timeout from rank 0's notice.
+    expectRejection(settled[1]!, 'RECV_TIMEOUT', 2, /^rank 1 recv\(from 0, "allreduce\/star\/down"\): no message "allreduce\/star\/up" from rank 2/);
+    await expect(ts[2]!.recv(0, 'x')).rejects.toMatchObject({ code: 'RECV_TIMEOUT', rank: 2 });
+    await Promise.all(ts.map((t) => t.close()));
+  });
+
+  it('fails the group when a peer closes its transport while another waits for it, and not before', async () => {
+    const ts = await createLocalPeerGroup(2, { topology: 'ring' });
+    await ts[1]!.send(0, 'last words', Uint8Array.of(42));
+    await ts[1]!.close();
+    expect([...(await ts[0]!.recv(1, 'last words'))]).toEqual([42]); // sent before the close: still delivered
+    await expect(ts[0]!.recv(1, 'more')).rejects.toMatchObject({ code: 'PEER_FAILED', rank: 1, message: expect.stringMatching(/closed its transport while rank 0 waited for "more"/) });
+    await expect(ts[1]!.recv(0, 'x')).rejects.toMatchObject({ code: 'TRANSPORT_CLOSED', rank: 1 });
+    await ts[0]!.close();
+  });
+
+  it('rejects a dialler with the wrong token, and the listener times out saying so', async () => {
+    const common = { size: 2, group: 'g', topology: 'ring' as const, connectTimeoutMs: 1500 };
+    const e0 = await PeerEndpoint.listen({ ...common, rank: 0, token: 'right' });
+    const e1 = await PeerEndpoint.listen({ ...common, rank: 1, token: 'wrong' });
+    const urls = [e0.url, e1.url];
+    const [s0, s1] = await settleAll([e0.connect(urls), e1.connect(urls)]);
+    expectRejection(s1!, 'PEER_FAILED', 0, /rank 0 at ws:\/\/127\.0\.0\.1:\d+\/ refused the link: HTTP 401: wrong or missing token/);
+    expectRejection(s0!, 'RECV_TIMEOUT', 1, /no link to rank\(s\) 1 within 1500 ms; refused meanwhile: .*wrong or missing token/);
+    await Promise.all([e0.close(), e1.close()]);
+  });
+
+  it('refuses a member of another group and a dialler that reached the wrong rank', async () => {
+    const e0 = await PeerEndpoint.listen({ rank: 0, size: 3, token: 't', group: 'job-1', topology: 'full', connectTimeoutMs: 1000 });
+    const other = await PeerEndpoint.listen({ rank: 1, size: 3, token: 't', group: 'job-2', topology: 'full', connectTimeoutMs: 1000 });
+    const s = await settleAll([other.connect([e0.url, other.url, 'ws://127.0.0.1:9'])]);
+    expectRejection(s[0]!, 'PEER_FAILED', 0, /HTTP 409: group 'job-2' of size 3, but rank 0 is in group 'job-1'/);
+    // A stale address list: rank 2 dials rank 1's slot but reaches rank 0.
+    const e2 = await PeerEndpoint.listen({ rank: 2, size: 3, token: 't', group: 'job-1', topology: 'ring', connectTimeoutMs: 1000 });
+    const s2 = await settleAll([e2.connect([e0.url, e0.url, e2.url])]);
+    expectRejection(s2[0]!, 'PEER_FAILED', 1, /answered as rank 0, not 1|HTTP 409/);
+    await Promise.all([e0.close(), other.close(), e2.close()]);
+  });
+
+  /** Dials `ep` as `rank` with good credentials and returns the raw socket. */
+  async function rawPeer(ep: PeerEndpoint, rank: number, size: number, token: string, opts: { autoPong?: boolean } = {}): Promise<WebSocket> {
+    const ws = new WebSocket(ep.url, { headers: helloHeaders({ token, rank, size, group: 'raw' }), autoPong: opts.autoPong ?? true });
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    return ws;
+  }
+
+  it('fails the group, naming the sender, on a malformed frame and on an oversized message', async () => {
+    for (const [what, frame, code, text] of [
+      ['garbage', Uint8Array.of(9, 9, 9), 'PEER_FAILED', /rank 1 failed \(it sent rank 0 a malformed frame: header frame of 3 bytes/],
+      ['unknown kind', Uint8Array.of(7, 0, 0, 0, 0, 0, 0, 0), 'PEER_FAILED', /malformed frame: unknown frame kind 7/],
+      ['oversized', encodeDataHeader('big', 4097), 'PAYLOAD_SIZE', /rank 1 announced a message "big" of 4097 bytes to rank 0, over the limit of 4096/],
+    ] as const) {
+      const ep = await PeerEndpoint.listen({ rank: 0, size: 2, token: 't', group: 'raw', maxMessageBytes: 4096 });
+      const connecting = ep.connect([ep.url, 'ws://unused']);
+      const raw = await rawPeer(ep, 1, 2, 't');
+      const t = await connecting;
+      const pending = t.recv(1, 'anything');
+      raw.send(frame);
+      const [s] = await settleAll([pending]);
+      expectRejection(s!, code, 1, text);
+      raw.terminate();
+      await ep.close();
+      expect(what).toBeTruthy();
+    }
+  });
+
+  it('fails the group when a linked peer stops answering heartbeats', async () => {
+    const ep = await PeerEndpoint.listen({ rank: 0, size: 2, token: 't', group: 'raw', heartbeatMs: 50 });
+    const connecting = ep.connect([ep.url, 'ws://unused']);
+    const raw = await rawPeer(ep, 1, 2, 't', { autoPong: false });
+    const t = await connecting;
+    const [s] = await settleAll([t.recv(1, 'never')]);
+    expectRejection(s!, 'PEER_FAILED', 1, /rank 1 failed \(silent for \d+ ms on its link to rank 0; heartbeat every 50 ms\)/);
+    raw.terminate();
+    await ep.close();
+  });
+
+  it('throws at once on caller mistakes', async () => {
+    const ts = await createLocalPeerGroup(4, { topology: 'ring' });
+    expect(() => ts[0]!.send(2, 'x', new Uint8Array(1))).toThrow(/send to rank 2, but this group links rank 0 only to 1, 3/);
+    expect(() => ts[0]!.recv(0, 'x')).toThrow(RangeError);
+    expect(() => ts[0]!.send(1, 'x', [1, 2] as unknown as Uint8Array)).toThrow(TypeError);
+    expect(() => ts[0]!.send(1, 'x'.repeat(2000), new Uint8Array(1))).toThrow(/tag must be 1..1024 UTF-8 bytes/);
+    await expect(PeerEndpoint.listen({ rank: 4, size: 4, token: 't' })).rejects.toThrow(/rank must be an integer in \[0, 3\], got 4/);
+    await expect(PeerEndpoint.listen({ rank: 0, size: 2, token: 't', chunkBytes: 10 })).rejects.toThrow(/chunkBytes must be an integer in \[1024/);
+    await expect(PeerEndpoint.listen({ rank: 0, size: 2, token: 't', host: '0.0.0.0' })).rejects.toThrow(/needs advertiseHost/);
+    await Promise.all(ts.map((t) => t.close()));
+  });
+});
