@@ -6,10 +6,14 @@ import { disposeTemps, f32Index, heapF32, makeF32, makeZerosF32, runWasmKernel, 
 const KERNEL = 'Conv2DBackpropInput';
 
 /**
- * dx of a conv2d, as one XNNPACK convolution (the wasm Conv2D kernel): the "full" convolution of dy,
- * zero-padded by (k - 1 - pad) on each side, with the filter flipped in space and its in/out channels
- * swapped. For stride s > 1, dy is first spread out with s - 1 zeros between samples; that wastes
- * (1 - 1/s²) of the multiply-adds but stays on XNNPACK, far ahead of the stock scalar loop.
+ * dx of a conv2d, on XNNPACK, by one of two routes (both exact; the cheaper one is picked):
+ * - convolution: the "full" convolution of dy (zero-padded by k - 1 - pad) with the filter flipped
+ *   in space and its in/out channels swapped. It computes every tap for every dx pixel, including
+ *   the taps that fall on padding: h*w / (oh*ow) times the useful work (1.4x for the seed CNN's
+ *   second layer, 2.8x for its third; ~4x for stride 2, where dy must be spread out with zeros).
+ * - col2im: the patch gradients dy [n*oh*ow, out] x W^T [out, kh*kw*in] as one matrix product,
+ *   then added into dx in one JS pass. Only useful work on XNNPACK, but the JS pass costs about
+ *   as much as 1.4x of GEMM work per element.
  */
 export function conv2DBackpropInput(args: { inputs: { dy?: TensorInfo; filter?: TensorInfo }; backend: WasmBackend; attrs: NamedAttrMap }): TensorInfo {
   const { inputs, backend, attrs } = args;
@@ -23,6 +27,45 @@ export function conv2DBackpropInput(args: { inputs: { dy?: TensorInfo; filter?: 
   checkShapeEquals(KERNEL, 'dy', dy!.shape, info.outShape);
   checkShapeEquals(KERNEL, 'filter in-channels', [filter!.shape[2]], [info.inChannels]);
 
+  return (info.inHeight * info.inWidth) / (info.outHeight * info.outWidth) > COL2IM_MIN_WASTE
+    ? inputGradByCol2im(backend, dy!, filter!, info)
+    : inputGradByConvolution(backend, dy!, filter!, info);
+}
+
+/** Above this ratio of computed to useful multiply-adds in the convolution route, col2im is faster. */
+const COL2IM_MIN_WASTE = 2;
+
+export function inputGradByCol2im(backend: WasmBackend, dy: TensorInfo, filter: TensorInfo, info: backend_util.Conv2DInfo): TensorInfo {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const { top, left } = info.padInfo;
+  const patch = kh * kw * ci;
+  // W [kh*kw*in, out] transposed to [out, kh*kw*in] by the matmul kernel (one small transpose).
+  const cols = runWasmKernel('BatchMatMul', backend, { a: { ...dy, shape: [n * oh * ow, co] }, b: { ...filter, shape: [patch, co] } }, { transposeA: false, transposeB: true });
+  const dx = makeZerosF32(backend, [n, h, w, ci]);
+  const heap = heapF32(backend);
+  let src = f32Index(backend, cols);
+  const dxBase = f32Index(backend, dx);
+  for (let b = 0; b < n; b++) {
+    for (let p = 0; p < oh; p++) {
+      for (let q = 0; q < ow; q++) {
+        for (let y = 0; y < kh; y++) {
+          const row = p * sh + y - top;
+          for (let x = 0; x < kw; x++, src += ci) {
+            const col = q * sw + x - left;
+            if (row < 0 || row >= h || col < 0 || col >= w) continue;
+            const dst = dxBase + ((b * h + row) * w + col) * ci;
+            for (let i = 0; i < ci; i++) heap[dst + i] += heap[src + i];
+          }
+        }
+      }
+    }
+  }
+  disposeTemps(backend, cols);
+  return dx;
+}
+
+export function inputGradByConvolution(backend: WasmBackend, dy: TensorInfo, filter: TensorInfo, info: backend_util.Conv2DInfo): TensorInfo {
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
 
@@ -31,7 +74,7 @@ export function conv2DBackpropInput(args: { inputs: { dy?: TensorInfo; filter?: 
   let spread: TensorInfo | null = null;
   {
     const heap = heapF32(backend);
-    const src = f32Index(backend, filter!);
+    const src = f32Index(backend, filter);
     const dst = f32Index(backend, flipped);
     for (let y = 0; y < kh; y++) {
       for (let x = 0; x < kw; x++) {
@@ -49,7 +92,7 @@ export function conv2DBackpropInput(args: { inputs: { dy?: TensorInfo; filter?: 
   if (sh > 1 || sw > 1) {
     spread = makeZerosF32(backend, [n, spreadH, spreadW, co]);
     const heap = heapF32(backend);
-    const src = f32Index(backend, dy!);
+    const src = f32Index(backend, dy);
     const dst = f32Index(backend, spread);
     for (let b = 0; b < n; b++) {
       for (let y = 0; y < oh; y++) {
@@ -65,7 +108,7 @@ export function conv2DBackpropInput(args: { inputs: { dy?: TensorInfo; filter?: 
   const padLeft = kw - 1 - info.padInfo.left;
   const padBottom = h + kh - 1 - spreadH - padTop;
   const padRight = w + kw - 1 - spreadW - padLeft;
-  const dx = runWasmKernel('Conv2D', backend, { x: spread ?? dy!, filter: flipped }, {
+  const dx = runWasmKernel('Conv2D', backend, { x: spread ?? dy, filter: flipped }, {
     strides: [1, 1],
     dilations: [1, 1],
     pad: [[0, 0], [padTop, padBottom], [padLeft, padRight], [0, 0]],

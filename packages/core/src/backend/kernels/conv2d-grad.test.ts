@@ -2,7 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { backend_util } from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng, freshSeed, pick, randomInput, relativeError, runOn } from './kernel-test-support.js';
+import { filterGradByConvolution, filterGradByIm2col } from './Conv2DBackpropFilter.js';
+import { inputGradByCol2im, inputGradByConvolution } from './Conv2DBackpropInput.js';
 import { registerDdpWasmKernels, setWasmKernelSet, type WasmKernelSet } from './register.js';
+import type { WasmBackend } from './wasm-backend.js';
 
 // Conformance of the conv2d gradient kernels (Conv2DBackpropFilter, Conv2DBackpropInput) on the
 // wasm backend, for both kernel sets, against the tfjs cpu backend on fresh random inputs.
@@ -69,6 +72,42 @@ describe.each(['ddp', 'naive'] as WasmKernelSet[])('conv2d gradient kernels, %s 
       const got = await runOn('wasm', 'Conv2DBackpropInput', { dy, filter }, attrs);
       expect(got.shape, label(c)).toEqual(ref.shape);
       expect(relativeError(got.values, ref.values), `${label(c)} (seed ${seed})`).toBeLessThanOrEqual(TOLERANCE);
+    }
+  });
+});
+
+// Each kernel picks one of two routes by shape; check every route on every case, whatever it picks.
+describe('conv2d gradient routes, each on every case, vs cpu', () => {
+  const seed = freshSeed();
+  const routes = {
+    'filter/im2col': filterGradByIm2col,
+    'filter/convolution': filterGradByConvolution,
+    'input/col2im': inputGradByCol2im,
+    'input/convolution': inputGradByConvolution,
+  } as const;
+
+  it.each(Object.keys(routes))(`%s matches cpu within ${TOLERANCE} (seed ${seed})`, async (route) => {
+    const rng = createRng(seed);
+    const isFilter = route.startsWith('filter');
+    for (const c of convCases(seed)) {
+      const info = backend_util.computeConv2DInfo([c.n, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.stride, 1, c.pad);
+      const first = isFilter ? randomInput(rng, [c.n, c.h, c.w, c.ci]) : randomInput(rng, [c.k, c.k, c.ci, c.co]);
+      const dy = randomInput(rng, info.outShape);
+      const ref = isFilter
+        ? await runOn('cpu', 'Conv2DBackpropFilter', { x: first, dy }, { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.k, c.k, c.ci, c.co] })
+        : await runOn('cpu', 'Conv2DBackpropInput', { dy, filter: first }, { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', inputShape: [c.n, c.h, c.w, c.ci] });
+      await tf.setBackend('wasm');
+      const got = tf.tidy(() => {
+        const a = tf.tensor(first.values, first.shape);
+        const d = tf.tensor(dy.values, dy.shape);
+        const backend = tf.backend() as unknown as WasmBackend;
+        // Filter routes take (x, dy), input routes (dy, filter).
+        const out = isFilter ? routes[route as keyof typeof routes](backend, a, d, info) : routes[route as keyof typeof routes](backend, d, a, info);
+        const t = tf.engine().makeTensorFromTensorInfo(out);
+        return { values: t.dataSync() as Float32Array, shape: t.shape };
+      });
+      expect(got.shape, label(c)).toEqual(ref.shape);
+      expect(relativeError(got.values, ref.values), `${route} ${label(c)} (seed ${seed})`).toBeLessThanOrEqual(TOLERANCE);
     }
   });
 });

@@ -112,3 +112,21 @@ it('MaxPoolGrad sends each window gradient to its first maximum', async () => {
   const info = backend_util.computePool2DInfo([1, 2, 4, 1], [2, 2], [2, 2], 1, 'valid');
   expect(info.outShape).toEqual([1, 1, 2, 1]);
 });
+
+it('MaxPoolGrad agrees with cpu on windows holding NaN, infinities, -0 and +0', async () => {
+  const seed = freshSeed();
+  const rng = createRng(seed);
+  const specials = [Number.NaN, Infinity, -Infinity, -0, 0, 0, 1, 1, -1, 0.5];
+  for (const set of ['ddp', 'naive'] as WasmKernelSet[]) {
+    setWasmKernelSet(set);
+    for (const pad of ['valid', 'same'] as const) {
+      const x = randomInput(rng, [2, 7, 6, 3], () => pick(rng, specials));
+      const attrs = { filterSize: [2, 2], strides: [2, 2], pad };
+      const y = await maxPoolOnCpu(x, attrs);
+      const dy = randomInput(rng, y.shape);
+      const ref = await runOn('cpu', 'MaxPoolGrad', { dy, input: x, output: y }, attrs);
+      const got = await runOn('wasm', 'MaxPoolGrad', { dy, input: x, output: y }, attrs);
+      expect(relativeError(got.values, ref.values), `${set} ${pad} (seed ${seed})`).toBeLessThanOrEqual(TOLERANCE);
+    }
+  }
+});
