@@ -1,4 +1,61 @@
-// Placeholder until the distributed worker lands (issue 4).
-export async function runWorkerCommand(_argv: string[]): Promise<number> {
-  throw new Error('ddp worker: not available in this build yet');
+import { TOKEN_ENV, initBackend, Reporter } from '@ddp/core';
+import { runWorker, WORKER_EXIT } from '@ddp/worker';
+import { formatFlags, num, parseFlags, str, UsageError, type FlagSpec } from '../args.js';
+import { exitWithLauncher } from '../launch/parent-link.js';
+import { BACKEND_FLAG, LOG_FORMAT_FLAG, backendFrom, logFormatFrom } from '../training-flags.js';
+
+const FLAGS: readonly FlagSpec[] = [
+  { name: 'connect', type: 'string', metavar: 'ws://HOST:PORT', help: 'the coordinator to join (required)' },
+  { name: 'token', type: 'string', metavar: 'T', env: TOKEN_ENV, help: 'shared secret the coordinator expects' },
+  { name: 'connect-timeout', type: 'number', min: 0, default: 60, metavar: 'SECONDS', help: 'keep retrying the connection (with backoff) this long' },
+  { name: 'heartbeat-timeout', type: 'number', min: 1, default: 120, metavar: 'SECONDS', help: 'give up on a coordinator silent this long' },
+  { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'this worker\'s copy of the data set, if not where the coordinator says' },
+  BACKEND_FLAG,
+  LOG_FORMAT_FLAG,
+];
+
+export const WORKER_HELP = `Usage: ddp worker --connect ws://HOST:PORT [flags]
+
+Joins a coordinator (ddp coordinator start) and computes gradient sums on the shards it is given until
+the coordinator says the job is done. It reads the data set locally (the coordinator says which, and
+checks it is the same copy), or receives the pixels if the coordinator runs with --serve-data.
+
+Exit codes: 0 job done; 1 lost the coordinator, data set mismatch or a failure; 2 bad flags;
+3 refused by the coordinator (wrong token, other protocol version, job full).
+
+Flags:
+${formatFlags(FLAGS)}`;
+
+export async function runWorkerCommand(argv: string[]): Promise<number> {
+  const { values, help } = parseFlags(argv, FLAGS, { positionals: 0 });
+  if (help) {
+    console.log(WORKER_HELP);
+    return 0;
+  }
+  const url = str(values, 'connect');
+  if (!url) throw new UsageError('--connect ws://HOST:PORT is required');
+  if (!/^wss?:\/\/[^/\s]+/.test(url)) throw new UsageError(`--connect expects ws://HOST:PORT, got '${url}'`);
+  const reporter = new Reporter(logFormatFrom(values));
+  const releaseLauncher = exitWithLauncher('worker');
+  try {
+    const backend = await initBackend(backendFrom(values));
+    const end = await runWorker({
+      url,
+      token: str(values, 'token') ?? '',
+      backend: backend.name,
+      connectTimeoutMs: (num(values, 'connect-timeout') ?? 60) * 1000,
+      heartbeatTimeoutMs: (num(values, 'heartbeat-timeout') ?? 120) * 1000,
+      dataDir: str(values, 'data-dir'),
+      log: (line) => process.stderr.write(`${line}\n`),
+      onWelcome: (w) =>
+        reporter.info(
+          `worker: connected to ${url} as rank ${w.rank} of ${w.workers} (backend ${backend.name}, ` +
+            `${w.data.serveData ? 'pixels served by the coordinator' : `${w.data.dataset}, ${w.data.trainCount} samples read locally`})`,
+        ),
+    });
+    if (end.exitCode !== WORKER_EXIT.DONE) process.stderr.write(`ddp worker: ${end.message}\n`);
+    return end.exitCode;
+  } finally {
+    releaseLauncher();
+  }
 }

@@ -1,4 +1,3 @@
-// Placeholder until the local multi-process launcher lands (issue 4).
-export async function runLocalCluster(_opts: { workers: number; passThroughArgs: string[]; logFormat: 'text' | 'json' }): Promise<number> {
-  throw new Error('ddp train --workers N >= 1 is not available in this build yet; use --workers 0');
-}
+// The local multi-process launcher behind `ddp train --workers N` (N >= 1).
+export { runLocalCluster } from './local-cluster.js';
+export type { LocalClusterOptions } from './local-cluster.js';

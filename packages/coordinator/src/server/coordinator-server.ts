@@ -39,7 +39,10 @@ export interface CoordinatorServerOptions {
   data: DataSpec;
   /** Ping period (default 1000 ms). */
   heartbeatMs?: number;
-  /** A member silent for this long is dropped with DDP_TIMEOUT (default 30000 ms). */
+  /**
+   * A member silent for this long is dropped with DDP_TIMEOUT (default 10000 ms). A worker cannot
+   * answer pings while it computes, so its allowance grows by twice its last reported busy time.
+   */
   heartbeatTimeoutMs?: number;
   /** A connection that sends no hello within this is dropped (default 10000 ms). */
   helloTimeoutMs?: number;
@@ -76,6 +79,8 @@ interface Connection {
   ending: ProtocolError | null;
   /** Set when ws reported a frame-level fault (too large, bad framing). */
   wsFault: ProtocolError | null;
+  /** The worker's busy time for its last answer (ms): it may be that long without answering pings. */
+  lastBusyMs: number;
 }
 
 /** Time given to the close handshake before the socket is destroyed (a stopped peer never answers). */
@@ -186,7 +191,7 @@ export class CoordinatorServer {
   }
 
   private accept(ws: WebSocket, remote: string): void {
-    const conn: Connection = { ws, remote, info: null, lastSeen: performance.now(), helloTimer: null, ending: null, wsFault: null };
+    const conn: Connection = { ws, remote, info: null, lastSeen: performance.now(), helloTimer: null, ending: null, wsFault: null, lastBusyMs: 0 };
     if (this.closed) {
       ws.terminate();
       return;
@@ -224,6 +229,7 @@ export class CoordinatorServer {
         case MSG.HELLO:
           throw new ProtocolError('DDP_BAD_MESSAGE', 'hello: a second hello on the same connection');
         case MSG.GRADIENT:
+          conn.lastBusyMs = msg.busyMs;
           this.emit('gradient', conn.info.rank, msg);
           return;
         case MSG.PONG:
@@ -303,7 +309,7 @@ export class CoordinatorServer {
 
   private beat(): void {
     const now = performance.now();
-    const timeout = this.opts.heartbeatTimeoutMs ?? 30000;
+    const base = this.opts.heartbeatTimeoutMs ?? 10000;
     const period = this.opts.heartbeatMs ?? 1000;
     this.nonce = (this.nonce + 1) >>> 0;
     // A late tick means this process was busy (evaluating, saving): the workers' answers are still
@@ -312,8 +318,9 @@ export class CoordinatorServer {
     this.lastBeat = now;
     for (const conn of [...this.members.values()]) {
       if (stalled) conn.lastSeen = Math.max(conn.lastSeen, now - period);
+      const timeout = base + 2 * conn.lastBusyMs;
       if (now - conn.lastSeen > timeout) {
-        this.end(conn, new ProtocolError('DDP_TIMEOUT', `no message for ${((now - conn.lastSeen) / 1000).toFixed(1)} s (heartbeat timeout ${timeout / 1000} s)`));
+        this.end(conn, new ProtocolError('DDP_TIMEOUT', `no message for ${((now - conn.lastSeen) / 1000).toFixed(1)} s (heartbeat timeout ${(timeout / 1000).toFixed(1)} s)`));
       } else if (conn.ws.readyState === conn.ws.OPEN) {
         conn.ws.send(encodeMessage({ type: MSG.PING, nonce: this.nonce }), { binary: true });
       }

@@ -1,0 +1,145 @@
+/**
+ * `ddp train --workers N`: a coordinator and N workers as child processes of this one, their output
+ * labelled and forwarded, the coordinator's exit code returned. No child outlives this process:
+ * they are killed when the coordinator ends, on an error, on SIGINT/SIGTERM, and (through the IPC
+ * channel, see parent-link.ts) even when this process is killed outright.
+ *
+ * Output: text mode prefixes every line with [coordinator] / [worker K]. In json mode the coordinator's
+ * stdout is forwarded unprefixed so that stdout stays pure NDJSON; everything else goes to stderr.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { TOKEN_ENV, newToken } from '@ddp/core';
+import { forwardLines } from './line-prefixer.js';
+import { isListeningNotice } from './parent-link.js';
+
+export interface LocalClusterOptions {
+  workers: number;
+  /** The training flags for `ddp coordinator start` (everything `ddp train` got except --workers). */
+  passThroughArgs: string[];
+  logFormat: 'text' | 'json';
+}
+
+/** The built CLI entry point (this file is dist/launch/local-cluster.js). */
+const MAIN_JS = fileURLToPath(new URL('../main.js', import.meta.url));
+
+/** How long workers get to leave on their own after the coordinator has exited. */
+const WORKER_EXIT_GRACE_MS = 3000;
+/** How long a child gets between SIGTERM and SIGKILL. */
+const KILL_GRACE_MS = 2000;
+
+/** The value of `--name X` or `--name=X` in argv, if given. */
+function flagValue(argv: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === `--${name}`) return argv[i + 1];
+    if (argv[i].startsWith(`--${name}=`)) return argv[i].slice(name.length + 3);
+  }
+  return undefined;
+}
+
+interface Child {
+  label: string;
+  proc: ChildProcess;
+  exited: Promise<number>;
+  /** Both output streams drained. */
+  drained: Promise<void>;
+}
+
+const SIGNAL_CODES: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143, SIGKILL: 137 };
+
+function start(label: string, args: string[], env: NodeJS.ProcessEnv, out: Writable, err: Writable, prefix: boolean): Child {
+  const proc = spawn(process.execPath, [MAIN_JS, ...args], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const tag = `[${label}] `;
+  const drained = Promise.all([
+    forwardLines(proc.stdout!, out, prefix ? tag : ''),
+    forwardLines(proc.stderr!, err, tag),
+  ]).then(() => undefined);
+  const exited = new Promise<number>((resolve) => {
+    proc.once('error', (e) => {
+      err.write(`${tag}could not start: ${e.message}\n`);
+      resolve(1);
+    });
+    proc.once('exit', (code, signal) => resolve(code ?? (signal ? (SIGNAL_CODES[signal] ?? 1) : 1)));
+  });
+  return { label, proc, exited, drained };
+}
+
+const alive = (c: Child) => c.proc.exitCode === null && c.proc.signalCode === null;
+
+/** SIGTERM, then SIGKILL after a grace period; resolves when the child is gone. */
+async function stop(c: Child): Promise<void> {
+  if (!alive(c)) return;
+  c.proc.kill('SIGTERM');
+  const timer = setTimeout(() => alive(c) && c.proc.kill('SIGKILL'), KILL_GRACE_MS);
+  await c.exited;
+  clearTimeout(timer);
+}
+
+export async function runLocalCluster(opts: LocalClusterOptions): Promise<number> {
+  if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new RangeError(`runLocalCluster: workers must be an integer >= 1, got ${opts.workers}`);
+  const json = opts.logFormat === 'json';
+  // One token per run, handed over in the environment (not argv, which `ps` shows to everyone).
+  const env = { ...process.env, [TOKEN_ENV]: newToken() };
+  const backend = flagValue(opts.passThroughArgs, 'backend');
+  const children: Child[] = [];
+
+  const killAllNow = () => {
+    for (const c of children) if (alive(c)) c.proc.kill('SIGKILL');
+  };
+  let interrupted: NodeJS.Signals | null = null;
+  let onInterrupt: (() => void) | null = null;
+  const interruptedP = new Promise<NodeJS.Signals>((resolve) => {
+    const handler = (sig: NodeJS.Signals) => {
+      if (interrupted) return;
+      interrupted = sig;
+      resolve(sig);
+    };
+    const onInt = () => handler('SIGINT');
+    const onTerm = () => handler('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+    onInterrupt = () => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    };
+  });
+  process.on('exit', killAllNow);
+
+  try {
+    const coordinator = start('coordinator', ['coordinator', 'start', '--workers', String(opts.workers), '--port', '0', ...opts.passThroughArgs], env, process.stdout, process.stderr, !json);
+    children.push(coordinator);
+
+    // The coordinator says where it listens over IPC once its port is bound (--port 0: a free one).
+    const url = await new Promise<string | null>((resolve) => {
+      coordinator.proc.on('message', (m) => isListeningNotice(m) && resolve(m.url));
+      void coordinator.exited.then(() => resolve(null));
+      void interruptedP.then(() => resolve(null));
+    });
+    if (url !== null) {
+      const workerArgs = ['worker', '--connect', url, '--log-format', opts.logFormat, ...(backend ? ['--backend', backend] : [])];
+      for (let k = 1; k <= opts.workers; k++) {
+        children.push(start(`worker ${k}`, workerArgs, env, json ? process.stderr : process.stdout, process.stderr, true));
+      }
+    }
+
+    const first = await Promise.race([coordinator.exited.then((code) => ({ code })), interruptedP.then((sig) => ({ sig }))]);
+    if ('sig' in first) {
+      process.stderr.write(`ddp train: ${first.sig}: stopping the coordinator and ${opts.workers} worker(s)\n`);
+      await Promise.all(children.map(stop));
+      await Promise.all(children.map((c) => c.drained));
+      return SIGNAL_CODES[first.sig] ?? 1;
+    }
+    // The coordinator is done and has told the workers so; give them a moment to leave on their own.
+    const workers = children.slice(1);
+    const grace = new Promise((r) => setTimeout(r, WORKER_EXIT_GRACE_MS).unref());
+    await Promise.race([Promise.all(workers.map((w) => w.exited)), grace]);
+    await Promise.all(workers.map(stop));
+    await Promise.all(children.map((c) => c.drained));
+    return first.code;
+  } finally {
+    killAllNow();
+    (onInterrupt as (() => void) | null)?.();
+    process.off('exit', killAllNow);
+  }
+}
