@@ -54,17 +54,27 @@ export function filterGradByIm2col(backend: WasmBackend, x: TensorInfo, dy: Tens
     for (let b = 0; b < n; b++) {
       for (let p = 0; p < oh; p++) {
         for (let q = 0; q < ow; q++) {
+          const col0 = q * sw - left;
+          const inside = col0 >= 0 && col0 + kw <= w;
           for (let y = 0; y < kh; y++) {
             const row = p * sh + y - top;
-            for (let xx = 0; xx < kw; xx++) {
-              const col = q * sw + xx - left;
-              if (row < 0 || row >= h || col < 0 || col >= w) {
-                heap.fill(0, o, o + ci);
-              } else {
-                const s = xBase + ((b * h + row) * w + col) * ci;
-                for (let i = 0; i < ci; i++) heap[o + i] = heap[s + i];
+            if (row < 0 || row >= h) {
+              heap.fill(0, o, o + kw * ci);
+              o += kw * ci;
+            } else if (inside) {
+              // The patch row is one contiguous run of kw * in values in NHWC.
+              const s = xBase + ((b * h + row) * w + col0) * ci;
+              for (let i = 0; i < kw * ci; i++) heap[o++] = heap[s + i];
+            } else {
+              for (let xx = 0; xx < kw; xx++, o += ci) {
+                const col = col0 + xx;
+                if (col < 0 || col >= w) {
+                  heap.fill(0, o, o + ci);
+                } else {
+                  const s = xBase + ((b * h + row) * w + col) * ci;
+                  for (let i = 0; i < ci; i++) heap[o + i] = heap[s + i];
+                }
               }
-              o += ci;
             }
           }
         }
