@@ -1,6 +1,22 @@
-import { formatFlags, num, parseFlags, str, UsageError, type FlagSpec } from '../args.js';
+import { fileURLToPath } from 'node:url';
+import { TOKEN_ENV, initBackend } from '@ddp/core';
+import { formatFlags, num, parseFlags, str, UsageError, type FlagSpec, type FlagValues } from '../args.js';
 import { BACKEND_FLAG, backendFrom } from '../training-flags.js';
-import { initBackend } from '@ddp/core';
+import { runAllreduceBench } from '../bench/allreduce-bench.js';
+import { runAllreduceMember } from '../bench/allreduce-member.js';
+import { compareWithModel } from '../bench/alpha-beta-fit.js';
+import type { AllreduceRow } from '../bench/allreduce-bench.js';
+import { newestResultFile, readJsonFile, writeResultFile, benchMachine } from '../bench/results-file.js';
+import { runScalingBench } from '../bench/scaling-bench.js';
+import { formatSimulation, simulate, type ComputeSource, type ScalingMode } from '../bench/simulate-bench.js';
+import { computeFromStepResult } from '../bench/step-result.js';
+import { formatBandwidth, formatDuration, parseBandwidth, parseChoiceList, parseCountList, parseDuration, parseSizeList } from '../bench/units.js';
+import { PEER_TOPOLOGIES, type PeerTopology } from '../bench/peer.js';
+
+/** The built CLI entry point, which benchmark children run (this file is dist/commands/bench.js). */
+const MAIN_JS = fileURLToPath(new URL('../main.js', import.meta.url));
+
+const SEED_CNN_PARAMS = 93322;
 
 const STEP_FLAGS: readonly FlagSpec[] = [
   { name: 'batch-size', type: 'int', min: 1, default: 64, help: 'samples per training step' },
@@ -10,13 +26,282 @@ const STEP_FLAGS: readonly FlagSpec[] = [
   BACKEND_FLAG,
 ];
 
+const ALLREDUCE_FLAGS: readonly FlagSpec[] = [
+  { name: 'workers', type: 'string', metavar: 'N[,N..]', default: '2', help: 'member processes; a list (2,8) or a doubling range (2..8) runs each in turn' },
+  { name: 'sizes', type: 'string', metavar: 'FLOATS,..', default: '93322,1000000,10000000', help: 'vector lengths in float32 elements (93322 = the seed CNN)' },
+  { name: 'algo', type: 'string', metavar: 'star,ring', default: 'star,ring', help: 'algorithms to time' },
+  { name: 'compress', type: 'string', metavar: 'none,fp16', default: 'none', help: 'payload encodings to time (fp16 halves the bytes on the wire)' },
+  { name: 'iters', type: 'int', min: 1, default: 20, help: 'timed iterations per case (median, p10 and p90 are reported)' },
+  { name: 'warmup', type: 'int', min: 0, default: 3, help: 'untimed iterations per case first' },
+  { name: 'out', type: 'string', metavar: 'FILE', help: 'JSON result file (default bench/results/allreduce-<time>.json)' },
+  { name: 'chunk-bytes', type: 'int', min: 1024, help: 'payload bytes per WebSocket frame (default 1048576)' },
+  { name: 'timeout', type: 'number', min: 0.1, default: 120, metavar: 'SECONDS', help: 'a member waiting this long for a message fails the run' },
+  { name: 'connect-timeout', type: 'number', min: 0.1, default: 30, metavar: 'SECONDS', help: 'time for the members to link up' },
+  { name: 'hosts', type: 'string', metavar: 'ADDR,..', help: 'listen address of each rank (one for all, or one per rank; default 127.0.0.1)' },
+  { name: 'exec-prefix', type: 'string', metavar: 'CMD', help: "command put before each member, {rank} replaced (bench/netns.sh: 'ip netns exec ddp-m{rank}')" },
+];
+
+const MEMBER_FLAGS: readonly FlagSpec[] = [
+  { name: 'rank', type: 'int', min: 0, help: 'this member' },
+  { name: 'size', type: 'int', min: 1, help: 'members in the group' },
+  { name: 'host', type: 'string', default: '127.0.0.1', help: 'listen address' },
+  { name: 'topology', type: 'string', default: 'ring', help: 'links to open: star, ring and/or full, comma-separated' },
+  { name: 'chunk-bytes', type: 'int', min: 1024, help: 'payload bytes per frame' },
+  { name: 'recv-timeout-ms', type: 'int', min: 1, default: 120000, help: 'receive timeout' },
+  { name: 'connect-timeout-ms', type: 'int', min: 1, default: 30000, help: 'link-up timeout' },
+];
+
+const SCALING_FLAGS: readonly FlagSpec[] = [
+  { name: 'workers', type: 'string', metavar: 'N[,N..]', default: '1,2', help: 'worker counts to run (each a `ddp train --workers N`)' },
+  { name: 'algo', type: 'string', metavar: 'A[,A..]', help: "values for `ddp train --allreduce` (e.g. star,ring); default: train's own" },
+  { name: 'steps', type: 'int', min: 1, default: 60, help: 'timed optimizer steps per run' },
+  { name: 'warmup-steps', type: 'int', min: 1, default: 10, help: 'steps before the timed window' },
+  { name: 'batch-size', type: 'int', min: 1, default: 64, help: 'global batch (split across the workers)' },
+  { name: 'no-reference', type: 'bool', help: 'skip the single-process run (--workers 0)' },
+  { name: 'run-timeout', type: 'number', min: 1, default: 900, metavar: 'SECONDS', help: 'kill a run that takes longer' },
+  { name: 'dataset', type: 'string', help: 'passed to ddp train' },
+  { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'passed to ddp train' },
+  { name: 'seed', type: 'int', min: 0, help: 'passed to ddp train' },
+  { name: 'out', type: 'string', metavar: 'FILE', help: 'JSON result file (default bench/results/scaling-<time>.json)' },
+  BACKEND_FLAG,
+];
+
+const SIMULATE_FLAGS: readonly FlagSpec[] = [
+  { name: 'workers', type: 'string', metavar: 'N[,N..]', default: '2..256', help: 'worker counts: a doubling range (2..256) or a list' },
+  { name: 'bandwidth', type: 'string', metavar: 'RATE', default: '10Gbit', help: 'link bandwidth per NIC and direction: 10Gbit, 100Mbit/s, 25Gbps, 1.25GB/s, ...' },
+  { name: 'latency', type: 'string', metavar: 'TIME', default: '50us', help: 'per-message latency alpha: 50us, 0.2ms, ...' },
+  { name: 'params', type: 'string', metavar: 'N[,N..]', help: `more parameter counts to model besides the seed CNN's ${SEED_CNN_PARAMS}` },
+  { name: 'compute-ms', type: 'number', min: 0, help: 'compute time of one step on one worker (ms); default: the newest bench/results/step-*.json' },
+  { name: 'from-step', type: 'string', metavar: 'FILE', help: 'take the compute time from this `ddp bench step` result' },
+  { name: 'batch-size', type: 'int', min: 1, help: 'samples per step (for samples/s; default: the step result\'s)' },
+  { name: 'scaling', type: 'string', choices: ['weak', 'strong'], default: 'weak', help: 'weak: per-worker batch fixed; strong: global batch split N ways' },
+  { name: 'compress', type: 'string', choices: ['none', 'fp16'], default: 'none', help: 'gradient encoding on the wire' },
+  { name: 'check', type: 'string', metavar: 'FILE', help: 'a `ddp bench allreduce` result: fit alpha and beta to it and show how far the model is off' },
+  { name: 'fit-workers', type: 'string', metavar: 'N[,N..]', help: 'with --check: fit on these worker counts only (default: the smallest in the file)' },
+  { name: 'out', type: 'string', metavar: 'FILE', help: 'also write the tables as JSON here' },
+];
+
 export const BENCH_HELP = `Usage: ddp bench <benchmark> [flags]
 
-Benchmarks (each prints medians and writes JSON under bench/results/):
-  step        one training step of the seed CNN on wasm: stock kernels vs ddp's, side by side,
-              with per-kernel times
+Benchmarks (each prints a table and, except simulate, writes JSON under bench/results/ with the machine it ran on):
+  step        one training step of the seed CNN on wasm: stock kernels vs ddp's, with per-kernel times
+  allreduce   star and ring allreduce between N processes over WebSockets: median latency, algorithm
+              and bus bandwidth (NCCL-tests definitions) per vector size
+  scaling     ddp train with 0 (one process), 1, 2, ... workers: throughput, scaling efficiency
+              tput_N / (N x tput_1), and the per-step breakdown (compute, communication, waiting)
+  simulate    alpha-beta model of star and ring for 2..256 workers on a given network: predicted step time
+              and efficiency from the measured compute time; --check fits it to an allreduce result
 
-ddp bench <benchmark> --help lists its flags.`;
+ddp bench <benchmark> --help lists its flags.
+
+Examples:
+  ddp bench allreduce --workers 2,8 --sizes 93322,1000000,10000000 --algo star,ring
+  ddp bench scaling --workers 1,2 --algo star,ring
+  ddp bench simulate --workers 2..256 --bandwidth 10Gbit --latency 50us --params 10000000
+  ddp bench simulate --check bench/results/allreduce-<time>.json
+  sudo bench/netns.sh allreduce 4 --delay 50us --rate 10gbit        (namespaces + netem, not in CI)`;
+
+const ALLREDUCE_HELP = `Usage: ddp bench allreduce [flags]
+
+Starts N member processes (ddp bench allreduce-member) that link up over WebSockets (the worker's peer
+transport, a shared random token), and times starAllreduce and ringAllreduce of float32 vectors.
+Per case: a barrier, warm-up iterations, a barrier, then the timed iterations back to back (as NCCL-tests
+runs them); on each rank an iteration takes the gap since its previous completion, and an iteration
+counts as its slowest rank's time. Reports the median (p10, p90), algbw = floats*4/time and
+busbw = algbw*2(N-1)/N, and checks the last result of every case against the exact sum. Star's root is
+rank 0, one of the N members. Large vectors with many members take a while: 10M floats x 8 members
+moves 280 MB through star's root per iteration.
+
+Flags:
+${formatFlags(ALLREDUCE_FLAGS)}`;
+
+const SCALING_HELP = `Usage: ddp bench scaling [flags]
+
+Runs \`ddp train --workers N --max-steps W+K --log-format json\` for N = 0 (one process, the reference)
+and each --workers value, and reports throughput over the K timed steps (from the arrival times of the
+step events, warm-up and evaluation excluded), efficiency tput_N / (N x tput_1) against the 1-worker run
+and against the single process, and the run's own per-step breakdown by phase.
+
+Flags:
+${formatFlags(SCALING_FLAGS)}`;
+
+const SIMULATE_HELP = `Usage: ddp bench simulate [flags]
+
+Predicts, with the alpha-beta model (T = alpha per message + bytes / beta), the allreduce time, step time
+(compute + allreduce, which do not overlap in ddp) and efficiency (compute / step) of star (through the
+coordinator: 2 alpha + 2 N bytes/beta) and ring (2(N-1) alpha + 2(N-1)/N bytes/beta), for each worker
+count, for the seed CNN's ${SEED_CNN_PARAMS} parameters and any --params.
+
+The compute time comes from --compute-ms, else --from-step FILE, else the newest bench/results/step-*.json
+(\`ddp bench step\`, ddp kernels). With --check FILE (a \`ddp bench allreduce\` result) it also fits alpha and
+beta to that file's smallest N by least squares on relative error and prints, for every row, the predicted
+time next to the measured one.
+
+Flags:
+${formatFlags(SIMULATE_FLAGS)}`;
+
+function helpOr(rest: string[], specs: readonly FlagSpec[], help: string): FlagValues | undefined {
+  const parsed = parseFlags(rest, specs, { positionals: 0 });
+  if (parsed.help) {
+    console.log(help);
+    return undefined;
+  }
+  return parsed.values;
+}
+
+async function benchStep(rest: string[]): Promise<number> {
+  const values = helpOr(rest, STEP_FLAGS, `Usage: ddp bench step [flags]\n\nFlags:\n${formatFlags(STEP_FLAGS)}`);
+  if (!values) return 0;
+  // Loaded loosely: the step benchmark lives in core's bench/ area, exported from @ddp/core once it lands there.
+  const core = (await import('@ddp/core')) as unknown as { runStepBench?: (o: Record<string, unknown>) => Promise<unknown> };
+  if (typeof core.runStepBench !== 'function') throw new Error('ddp bench step: this build of @ddp/core does not export runStepBench yet');
+  await initBackend(backendFrom(values));
+  await core.runStepBench({
+    batchSize: num(values, 'batch-size'),
+    warmup: num(values, 'warmup'),
+    steps: num(values, 'steps'),
+    out: str(values, 'out'),
+    log: (line: string) => console.log(line),
+  });
+  return 0;
+}
+
+async function benchAllreduce(rest: string[]): Promise<number> {
+  const v = helpOr(rest, ALLREDUCE_FLAGS, ALLREDUCE_HELP);
+  if (!v) return 0;
+  const workers = parseCountList('workers', str(v, 'workers')!, 2, 256);
+  const hosts = str(v, 'hosts')?.split(',').map((h) => h.trim());
+  const result = await runAllreduceBench({
+    workers,
+    sizes: parseSizeList('sizes', str(v, 'sizes')!, 2 ** 28),
+    algos: parseChoiceList('algo', str(v, 'algo')!, ['star', 'ring'] as const),
+    compress: parseChoiceList('compress', str(v, 'compress')!, ['none', 'fp16'] as const),
+    iters: num(v, 'iters')!,
+    warmup: num(v, 'warmup')!,
+    hosts,
+    execPrefix: str(v, 'exec-prefix'),
+    chunkBytes: num(v, 'chunk-bytes'),
+    recvTimeoutMs: Math.round(num(v, 'timeout')! * 1000),
+    connectTimeoutMs: Math.round(num(v, 'connect-timeout')! * 1000),
+    out: str(v, 'out'),
+    mainJs: MAIN_JS,
+    log: (line) => console.log(line),
+  });
+  return result.rows.every((r) => r.mismatches === 0) ? 0 : 1;
+}
+
+async function benchAllreduceMember(rest: string[]): Promise<number> {
+  const { values: v } = parseFlags(rest, MEMBER_FLAGS, { positionals: 0 });
+  const rank = num(v, 'rank');
+  const size = num(v, 'size');
+  if (rank === undefined || size === undefined) throw new UsageError('allreduce-member needs --rank and --size (it is started by ddp bench allreduce)');
+  if (rank >= size) throw new UsageError(`--rank must be below --size (${size}), got ${rank}`);
+  const token = process.env[TOKEN_ENV];
+  if (token === undefined) throw new UsageError(`allreduce-member reads its token from ${TOKEN_ENV}, which is not set`);
+  return runAllreduceMember({
+    rank,
+    size,
+    token,
+    host: str(v, 'host')!,
+    topology: parseChoiceList('topology', str(v, 'topology')!, PEER_TOPOLOGIES) as PeerTopology[],
+    chunkBytes: num(v, 'chunk-bytes'),
+    recvTimeoutMs: num(v, 'recv-timeout-ms')!,
+    connectTimeoutMs: num(v, 'connect-timeout-ms')!,
+  });
+}
+
+async function benchScaling(rest: string[]): Promise<number> {
+  const v = helpOr(rest, SCALING_FLAGS, SCALING_HELP);
+  if (!v) return 0;
+  const trainArgs: string[] = ['--backend', str(v, 'backend')!];
+  for (const name of ['dataset', 'data-dir', 'seed']) if (v[name] !== undefined) trainArgs.push(`--${name}`, String(v[name]));
+  await runScalingBench({
+    workers: parseCountList('workers', str(v, 'workers')!, 1, 64),
+    algos: str(v, 'algo')?.split(',').map((s) => s.trim()).filter(Boolean),
+    steps: num(v, 'steps')!,
+    warmupSteps: num(v, 'warmup-steps')!,
+    batchSize: num(v, 'batch-size')!,
+    reference: v['no-reference'] !== true,
+    trainArgs,
+    mainJs: MAIN_JS,
+    runTimeoutMs: num(v, 'run-timeout')! * 1000,
+    out: str(v, 'out'),
+    log: (line) => console.log(line),
+  });
+  return 0;
+}
+
+function computeSource(v: FlagValues): ComputeSource {
+  const ms = num(v, 'compute-ms');
+  const batch = num(v, 'batch-size');
+  let source: ComputeSource;
+  if (ms !== undefined) {
+    if (v['from-step'] !== undefined) throw new UsageError('give --compute-ms or --from-step, not both');
+    source = { seconds: ms / 1000, batchSize: undefined, from: '--compute-ms' };
+  } else {
+    const file = str(v, 'from-step') ?? newestResultFile('step');
+    if (file === undefined) {
+      throw new UsageError('no compute time: pass --compute-ms MS, or --from-step FILE, or run `ddp bench step` first (it writes bench/results/step-*.json)');
+    }
+    source = computeFromStepResult(file);
+  }
+  return batch === undefined ? source : { ...source, batchSize: batch };
+}
+
+async function benchSimulate(rest: string[]): Promise<number> {
+  const v = helpOr(rest, SIMULATE_FLAGS, SIMULATE_HELP);
+  if (!v) return 0;
+  const workers = parseCountList('workers', str(v, 'workers')!, 1, 1 << 20);
+  const net = { latencySec: parseDuration('latency', str(v, 'latency')!), bandwidthBytesPerSec: parseBandwidth('bandwidth', str(v, 'bandwidth')!) };
+  const extra = str(v, 'params') === undefined ? [] : parseSizeList('params', str(v, 'params')!, 2 ** 40);
+  const params = [...new Set([SEED_CNN_PARAMS, ...extra])];
+  const opts = {
+    workers,
+    net,
+    params,
+    compute: computeSource(v),
+    compress: str(v, 'compress') as 'none' | 'fp16',
+    scaling: str(v, 'scaling') as ScalingMode,
+  };
+  const rows = simulate(opts);
+  for (const line of formatSimulation(opts, rows)) console.log(line);
+
+  let check: ReturnType<typeof compareWithModel> | undefined;
+  const checkFile = str(v, 'check');
+  if (checkFile !== undefined) {
+    const data = readJsonFile(checkFile) as { benchmark?: unknown; rows?: AllreduceRow[] };
+    if (data?.benchmark !== 'allreduce' || !Array.isArray(data.rows)) throw new RangeError(`${checkFile}: not a 'ddp bench allreduce' result (expected benchmark "allreduce" and a rows array)`);
+    const fitOn = str(v, 'fit-workers') === undefined ? undefined : parseCountList('fit-workers', str(v, 'fit-workers')!, 2, 1 << 20);
+    check = compareWithModel(data.rows, fitOn);
+    console.log('');
+    console.log(`model vs measurement (${checkFile}):`);
+    console.log(`fitted on N = ${check.fittedOn.join(', ')}: alpha = ${formatDuration(check.net.latencySec)}, beta = ${formatBandwidth(check.net.bandwidthBytesPerSec)} (${(check.net.bandwidthBytesPerSec / 1e9).toFixed(3)} GB/s)`);
+    console.log(`${'N'.padStart(4)} ${'algo'.padStart(5)} ${'compress'.padStart(8)} ${'floats'.padStart(10)} ${'measured ms'.padStart(12)} ${'model ms'.padStart(10)} ${'model/meas'.padStart(10)}  fit`);
+    for (const r of check.rows) {
+      console.log(
+        `${String(r.workers).padStart(4)} ${r.algo.padStart(5)} ${r.compress.padStart(8)} ${String(r.floats).padStart(10)} ${r.medianMs.toFixed(3).padStart(12)} ${r.predictedMs.toFixed(3).padStart(10)} ${r.ratio.toFixed(2).padStart(10)}  ${r.inFit ? 'yes' : ''}`,
+      );
+    }
+    const judged = check.rows.some((r) => !r.inFit) ? 'rows outside the fit' : 'all rows (all were in the fit)';
+    console.log(`|model/measured - 1| over ${judged}: median ${(check.medianAbsError * 100).toFixed(0)}%, worst ${(check.worstAbsError * 100).toFixed(0)}%`);
+  }
+  const out = str(v, 'out');
+  if (out !== undefined) {
+    const file = writeResultFile(out, { benchmark: 'simulate', date: new Date().toISOString(), machine: benchMachine(), options: opts, rows, check });
+    console.log(`written ${file}`);
+  }
+  return 0;
+}
+
+type Bench = (rest: string[]) => Promise<number>;
+const BENCHES: Record<string, Bench> = {
+  step: benchStep,
+  allreduce: benchAllreduce,
+  scaling: benchScaling,
+  simulate: benchSimulate,
+  // Internal: one member process of `ddp bench allreduce` (not in the help).
+  'allreduce-member': benchAllreduceMember,
+};
 
 export async function runBenchCommand(argv: string[]): Promise<number> {
   const [which, ...rest] = argv;
@@ -24,25 +309,7 @@ export async function runBenchCommand(argv: string[]): Promise<number> {
     console.log(BENCH_HELP);
     return which === undefined ? 2 : 0;
   }
-  switch (which) {
-    case 'step': {
-      const { values, help } = parseFlags(rest, STEP_FLAGS, { positionals: 0 });
-      if (help) {
-        console.log(`Usage: ddp bench step [flags]\n\nFlags:\n${formatFlags(STEP_FLAGS)}`);
-        return 0;
-      }
-      const core = await import('@ddp/core');
-      await initBackend(backendFrom(values));
-      await core.runStepBench({
-        batchSize: num(values, 'batch-size'),
-        warmup: num(values, 'warmup'),
-        steps: num(values, 'steps'),
-        out: str(values, 'out'),
-        log: (line: string) => console.log(line),
-      });
-      return 0;
-    }
-    default:
-      throw new UsageError(`unknown benchmark '${which}' (see ddp bench --help)`);
-  }
+  const bench = BENCHES[which];
+  if (!bench) throw new UsageError(`unknown benchmark '${which}' (step, allreduce, scaling, simulate; see ddp bench --help)`);
+  return bench(rest);
 }

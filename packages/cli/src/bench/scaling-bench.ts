@@ -1,0 +1,194 @@
+/**
+ * `ddp bench scaling`: runs `ddp train --workers N --max-steps W+K --log-format json` for each N (and
+ * `--workers 0`, training in one process, as the reference) and reports, for each run:
+ *
+ *   throughput   samples of steps W+1..W+K over the time between the arrivals of step events W
+ *                and W+K on the coordinator's stdout: warm-up (backend start, first compilations,
+ *                workers joining) and the final evaluation fall outside the window
+ *   efficiency   throughput_N / (N x throughput_1), throughput_1 being the 1-worker run with the
+ *                same allreduce (or, without one, the single process); and against the single process
+ *   breakdown    the `done` event's mean ms per step by phase (compute, communication, waiting, ...),
+ *                as the run measured them (over all its steps, warm-up included)
+ *
+ * The global batch is the same for every N (ddp splits it across workers): strong scaling.
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { benchMachine, defaultResultFile, writeResultFile, type BenchMachine } from './results-file.js';
+
+export interface ScalingOptions {
+  workers: number[];
+  /** Values for `ddp train --allreduce` (runs with N >= 1 only); none: train's default. */
+  algos: string[] | undefined;
+  steps: number;
+  warmupSteps: number;
+  batchSize: number;
+  /** Also run --workers 0 (one process, no communication). */
+  reference: boolean;
+  /** More `ddp train` flags (--backend, --dataset, --data-dir, --limit-train, --seed). */
+  trainArgs: string[];
+  mainJs: string;
+  /** Kill a run that takes longer than this. */
+  runTimeoutMs: number;
+  out?: string;
+  log: (line: string) => void;
+}
+
+export interface ScalingRun {
+  workers: number;
+  allreduce: string | undefined;
+  /** Samples per second over the timed window. */
+  samplesPerSec: number;
+  windowSteps: number;
+  windowSeconds: number;
+  /** The done event's own figure (all steps, warm-up included). */
+  reportedSamplesPerSec: number | undefined;
+  trainSeconds: number | undefined;
+  wallSeconds: number;
+  backend: string | undefined;
+  breakdown: Record<string, number> | undefined;
+  /** throughput / (N x throughput of the matching 1-worker run), for N >= 1. */
+  efficiency: number | undefined;
+  /** throughput / (N x throughput of the single process). */
+  efficiencyVsSingleProcess: number | undefined;
+  command: string[];
+}
+
+export interface ScalingResult {
+  benchmark: 'scaling';
+  date: string;
+  machine: BenchMachine;
+  batchSize: number;
+  steps: number;
+  warmupSteps: number;
+  runs: ScalingRun[];
+  file: string;
+}
+
+interface StepArrival {
+  step: number;
+  samples: number;
+  at: number;
+}
+
+/** Throughput over steps (warmup, warmup + steps] from the arrival times of their events. */
+export function windowThroughput(arrivals: readonly StepArrival[], warmup: number, steps: number): { samplesPerSec: number; windowSeconds: number; windowSteps: number } {
+  const start = arrivals.find((a) => a.step === warmup);
+  const inWindow = arrivals.filter((a) => a.step > warmup && a.step <= warmup + steps);
+  const end = inWindow[inWindow.length - 1];
+  if (!start || !end || inWindow.length === 0) {
+    throw new Error(`the run printed step events up to ${arrivals[arrivals.length - 1]?.step ?? 'none'}; the window needs steps ${warmup}..${warmup + steps}`);
+  }
+  const seconds = (end.at - start.at) / 1000;
+  const samples = inWindow.reduce((s, a) => s + a.samples, 0);
+  return { samplesPerSec: samples / seconds, windowSeconds: seconds, windowSteps: inWindow.length };
+}
+
+async function runTrain(o: ScalingOptions, workers: number, allreduce: string | undefined): Promise<ScalingRun> {
+  const args = [
+    'train', '--workers', String(workers),
+    '--max-steps', String(o.warmupSteps + o.steps),
+    '--batch-size', String(o.batchSize),
+    '--log-format', 'json',
+    '--no-eval', '--limit-test', '256',
+    ...(allreduce && workers > 0 ? ['--allreduce', allreduce] : []),
+    ...o.trainArgs,
+  ];
+  const began = performance.now();
+  const child = spawn(process.execPath, [o.mainJs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const arrivals: StepArrival[] = [];
+  let done: Record<string, unknown> | undefined;
+  let startEvent: Record<string, unknown> | undefined;
+  const stderrTail: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (l) => {
+    stderrTail.push(l);
+    if (stderrTail.length > 30) stderrTail.shift();
+  });
+  createInterface({ input: child.stdout! }).on('line', (l) => {
+    const at = performance.now();
+    let e: Record<string, unknown>;
+    try {
+      e = JSON.parse(l);
+    } catch {
+      stderrTail.push(`(stdout) ${l}`);
+      return;
+    }
+    if (e.event === 'step' && typeof e.step === 'number') arrivals.push({ step: e.step, samples: typeof e.samples === 'number' ? e.samples : o.batchSize, at });
+    else if (e.event === 'done') done = e;
+    else if (e.event === 'start') startEvent = e;
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), o.runTimeoutMs);
+  const onSignal = () => child.kill('SIGKILL');
+  process.once('SIGINT', onSignal);
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (c, s) => resolve([c, s])));
+  clearTimeout(timer);
+  process.off('SIGINT', onSignal);
+  if (code !== 0 || !done) {
+    const why = signal ? `was killed (${signal}${signal === 'SIGKILL' ? `, over ${o.runTimeoutMs / 1000} s?` : ''})` : `exited with code ${code}`;
+    throw new Error(`ddp ${args.join(' ')} ${why}${done ? '' : ' without a done event'}; its last stderr lines:\n  ${stderrTail.join('\n  ')}`);
+  }
+  const w = windowThroughput(arrivals, o.warmupSteps, o.steps);
+  const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
+  return {
+    workers,
+    allreduce: workers > 0 ? allreduce : undefined,
+    ...w,
+    reportedSamplesPerSec: num(done.samplesPerSec),
+    trainSeconds: num(done.trainSeconds),
+    wallSeconds: (performance.now() - began) / 1000,
+    backend: typeof done.backend === 'string' ? done.backend : typeof startEvent?.backend === 'string' ? startEvent.backend : undefined,
+    breakdown: typeof done.breakdown === 'object' && done.breakdown !== null ? (done.breakdown as Record<string, number>) : undefined,
+    efficiency: undefined,
+    efficiencyVsSingleProcess: undefined,
+    command: ['ddp', ...args],
+  };
+}
+
+/** Fills in the efficiencies (exported for tests). */
+export function addEfficiencies(runs: ScalingRun[]): void {
+  const single = runs.find((r) => r.workers === 0);
+  for (const r of runs) {
+    if (r.workers === 0) continue;
+    const one = runs.find((x) => x.workers === 1 && x.allreduce === r.allreduce);
+    if (one) r.efficiency = r.samplesPerSec / (r.workers * one.samplesPerSec);
+    if (single) r.efficiencyVsSingleProcess = r.samplesPerSec / (r.workers * single.samplesPerSec);
+  }
+}
+
+export function formatScaling(runs: readonly ScalingRun[]): string[] {
+  const phases = [...new Set(runs.flatMap((r) => Object.keys(r.breakdown ?? {})))];
+  const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(1)}%`);
+  const head =
+    `${'workers'.padStart(7)} ${'allreduce'.padStart(9)} ${'samples/s'.padStart(10)} ${'eff vs 1w'.padStart(9)} ${'eff vs 1p'.padStart(9)}` +
+    (phases.length ? ` | ms/step: ${phases.map((p) => p.padStart(Math.max(8, p.length))).join(' ')}` : '');
+  const lines = [head];
+  for (const r of runs) {
+    lines.push(
+      `${String(r.workers).padStart(7)} ${(r.allreduce ?? (r.workers === 0 ? '(none)' : 'default')).padStart(9)} ${r.samplesPerSec.toFixed(1).padStart(10)} ${pct(r.efficiency).padStart(9)} ${pct(r.efficiencyVsSingleProcess).padStart(9)}` +
+        (phases.length ? ` |          ${phases.map((p) => (r.breakdown?.[p] === undefined ? '-' : r.breakdown[p]!.toFixed(2)).padStart(Math.max(8, p.length))).join(' ')}` : ''),
+    );
+  }
+  return lines;
+}
+
+export async function runScalingBench(o: ScalingOptions): Promise<ScalingResult> {
+  const plan: Array<[number, string | undefined]> = [];
+  if (o.reference) plan.push([0, undefined]);
+  for (const n of o.workers) for (const a of o.algos ?? [undefined]) if (n > 0) plan.push([n, a]);
+  o.log(`scaling: ddp train with a global batch of ${o.batchSize}, ${o.steps} timed steps after ${o.warmupSteps} warm-up steps; throughput from step-event arrival times`);
+  const runs: ScalingRun[] = [];
+  for (const [n, a] of plan) {
+    o.log(`running: ddp train --workers ${n}${a && n > 0 ? ` --allreduce ${a}` : ''} ...`);
+    const run = await runTrain(o, n, a);
+    runs.push(run);
+    o.log(`  ${run.samplesPerSec.toFixed(1)} samples/s over ${run.windowSteps} steps (${run.windowSeconds.toFixed(2)} s), backend ${run.backend ?? '?'}`);
+  }
+  addEfficiencies(runs);
+  o.log('');
+  for (const line of formatScaling(runs)) o.log(line);
+  o.log('eff vs 1w = tput_N / (N x tput of 1 worker); eff vs 1p = tput_N / (N x tput of one process, --workers 0); breakdown: the run\'s own mean ms per step');
+  const result = { benchmark: 'scaling' as const, date: new Date().toISOString(), machine: benchMachine(), batchSize: o.batchSize, steps: o.steps, warmupSteps: o.warmupSteps, runs };
+  const file = writeResultFile(o.out ?? defaultResultFile('scaling'), result);
+  o.log(`written ${file}`);
+  return { ...result, file };
+}
