@@ -11,6 +11,8 @@ export interface MachineInfo {
   backend: string;
   /** tfjs flags that change what the backend does (SIMD, threads). */
   backendFlags: Record<string, unknown>;
+  /** 1, 5 and 15 minute load averages when recorded: other work on the machine slows every figure. */
+  loadAverage: number[];
 }
 
 export function machineInfo(): MachineInfo {
@@ -27,5 +29,6 @@ export function machineInfo(): MachineInfo {
     tfjsVersion: tf.version_core,
     backend: tf.getBackend(),
     backendFlags,
+    loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
   };
 }

@@ -1,5 +1,5 @@
-// tfjs-core's ESM entry (what vitest loads) does not register gradient functions; plain node's does.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+// tfjs-core registers no gradient functions by itself; importing tfjs-layers does (as in bench/step.ts).
+import '@tensorflow/tfjs-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, expect, it } from 'vitest';
 import { registerDdpWasmKernels } from '../backend/kernels/index.js';

@@ -1,6 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+// tfjs-core registers no gradient functions by itself (ESM or node bundle); tfjs-layers does, as a
+// side effect of being imported. gradientSum needs them.
+import '@tensorflow/tfjs-layers';
 import { registerDdpWasmKernels } from '../backend/kernels/index.js';
 import { createRng } from '../data/random.js';
 import { initSeedCnnParams } from '../model/init.js';

@@ -1,6 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+// tfjs-core registers no gradient functions by itself (ESM or node bundle); tfjs-layers does, as a
+// side effect of being imported. gradientSum needs them.
+import '@tensorflow/tfjs-layers';
 import { registerDdpWasmKernels, setWasmKernelSet, type WasmKernelSet } from '../backend/kernels/index.js';
 import { createRng } from '../data/random.js';
 import { initSeedCnnParams } from '../model/init.js';
@@ -38,6 +41,9 @@ export interface StepBenchOptions {
 export interface KernelSetStepResult {
   set: WasmKernelSet;
   medianStepMs: number;
+  /** The fastest timed step: less sensitive than the median to other work on the machine. */
+  minStepMs: number;
+  /** From the median step. */
   samplesPerSec: number;
   /** Every timed step, in order (ms). */
   stepMs: number[];
@@ -105,7 +111,7 @@ async function measureSet(set: WasmKernelSet, step: () => void, warmup: number, 
   const kernelMs: Record<string, number> = {};
   for (const name of names) kernelMs[name] = median(perStep.map((m) => m.get(name) ?? 0));
   const medianStepMs = median(stepMs);
-  return { set, medianStepMs, samplesPerSec: 0, stepMs, kernelMs, kernelCalls };
+  return { set, medianStepMs, minStepMs: Math.min(...stepMs), samplesPerSec: 0, stepMs, kernelMs, kernelCalls };
 }
 
 const fmt = (v: number | undefined, digits = 2) => (v === undefined ? '-' : v.toFixed(digits));
@@ -113,8 +119,9 @@ const fmt = (v: number | undefined, digits = 2) => (v === undefined ? '-' : v.to
 export function formatStepBench(r: Omit<StepBenchResult, 'file'>): string[] {
   const lines: string[] = [];
   lines.push(`step benchmark: seed CNN, batch ${r.batchSize}, forward + backward on ${r.machine.backend} (${r.machine.cpuModel}, ${r.machine.nproc} cores, node ${r.machine.nodeVersion}, tfjs ${r.machine.tfjsVersion})`);
-  lines.push(`${'kernel set'.padEnd(12)}${'ms/step'.padStart(10)}${'samples/s'.padStart(12)}`);
-  for (const s of r.sets) lines.push(`${s.set.padEnd(12)}${fmt(s.medianStepMs).padStart(10)}${fmt(s.samplesPerSec, 1).padStart(12)}`);
+  lines.push(`load average ${r.machine.loadAverage.join(' ')} (figures are lower when other work runs)`);
+  lines.push(`${'kernel set'.padEnd(12)}${'ms/step'.padStart(10)}${'samples/s'.padStart(12)}${'min ms/step'.padStart(13)}`);
+  for (const s of r.sets) lines.push(`${s.set.padEnd(12)}${fmt(s.medianStepMs).padStart(10)}${fmt(s.samplesPerSec, 1).padStart(12)}${fmt(s.minStepMs).padStart(13)}`);
   if (r.speedup !== null) lines.push(`ddp / naive: ${r.speedup.toFixed(2)}x`);
   const names = [...new Set(r.sets.flatMap((s) => Object.keys(s.kernelMs)))];
   const first = r.sets[0];

@@ -1,6 +1,5 @@
-// tfjs-core's ESM entry (what vitest loads) does not register the gradient functions; the
-// node bundle that plain `node` loads does. Register them here so that tf.grads works in the test.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+// tfjs-core registers no gradient functions by itself; importing tfjs-layers does (as in bench/step.ts).
+import '@tensorflow/tfjs-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initSeedCnnParams } from '../../model/init.js';
