@@ -13,10 +13,10 @@
  *   N = 3 it does not (7.6e-3 with these flags, 3.1e-4 on the full training set, a flip at step 40),
  *   so that check runs only with DDP_E2E_STRICT=1. See the h4 report for the measurements.
  */
-import { Adam, gatherImages, gatherLabels, gradientSum, initBackend, initSeedCnnParams, loadDataset, epochPermutation, globalBatch, shardBatch } from '@ddp/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliRun } from './cli-helpers.js';
 import { bitwiseEqual, maxAbsDiff, readWeights, startCoordinator, startWorker, stepNumbers, tmpDir } from './distributed-helpers.js';
+import { loadTrain, referenceStart, referenceSteps } from './reference-training.js';
 
 const STEPS = 50;
 const LIMIT_TRAIN = 6400;
@@ -58,22 +58,9 @@ describe('N workers train the same model as one process (50 steps, batch 64)', (
   });
 
   it('N = 3: bitwise the in-process reference (3 shards, rank-order sum, one Adam step per step)', async () => {
-    await initBackend('wasm');
-    const train = loadDataset({ limitTrain: LIMIT_TRAIN, limitTest: 1 }).train;
-    const params = initSeedCnnParams(42);
-    const adam = new Adam(params.length, { lr: 1e-3 });
-    const perm = epochPermutation(42, 0, train.count);
-    for (let s = 0; s < STEPS; s++) {
-      const batch = globalBatch(perm, s, 64);
-      const sum = new Float32Array(params.length);
-      for (const shard of shardBatch(batch, 3)) {
-        const g = gradientSum(params, gatherImages(train, shard), gatherLabels(train, shard), shard.length).grad;
-        for (let i = 0; i < sum.length; i++) sum[i] += g[i];
-      }
-      for (let i = 0; i < sum.length; i++) sum[i] /= batch.length;
-      adam.step(params, sum);
-    }
-    expect(bitwiseEqual(runs.get('3')!.weights, params)).toBe(true);
+    const ref = await referenceStart(42);
+    referenceSteps(ref, loadTrain(LIMIT_TRAIN), 42, STEPS, 3);
+    expect(bitwiseEqual(runs.get('3')!.weights, ref.params)).toBe(true);
   }, 120_000);
 
   it.skipIf(!process.env.DDP_E2E_STRICT)('N = 3: within 1e-4 of the single-process run (known to fail: see the header)', () => {
