@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-// tfjs-core registers no gradient functions by itself; without this import tf.valueAndGrads fails.
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+// tfjs-core's node bundle registers no gradient functions; tfjs-layers' bundle registers them all
+// (its ESM deep path is not loadable by Node), and without them tf.valueAndGrads fails.
+import '@tensorflow/tfjs-layers';
 import { IMAGE_SIZE, NUM_CLASSES, SEED_CNN_PARAMS, SEED_CNN_PARAM_COUNT } from './seed-cnn-layout.js';
 
 /** Views of the flat vector as tensors, in SEED_CNN_PARAMS order. Caller disposes (or runs in tidy). */
