@@ -34,6 +34,8 @@ export interface MemoryBenchOptions {
 export interface MemorySample {
   step: number;
   rssMB: number;
+  /** V8's used JS heap: RSS growth without JS heap growth points at native memory. */
+  jsHeapMB: number;
   numTensors: number;
   /** Buffers the backend holds (tensors' data plus any leaked kernel temporaries). */
   backendBuffers: number;
@@ -51,7 +53,9 @@ export interface MemoryBenchResult {
   /** Growth from the first sample to the last. */
   tensorGrowth: number;
   backendBufferGrowth: number;
+  /** RSS growth from the first sample at or after 10% of the steps (allocators and JIT warm up first). */
   rssGrowthMB: number;
+  rssSettledFromStep: number;
   file: string | null;
 }
 
@@ -60,6 +64,7 @@ function sample(step: number): MemorySample {
   return {
     step,
     rssMB: process.memoryUsage().rss / 2 ** 20,
+    jsHeapMB: process.memoryUsage().heapUsed / 2 ** 20,
     numTensors: tf.memory().numTensors,
     backendBuffers: backend.numDataIds(),
     wasmHeapMB: backend.wasm ? backend.wasm.HEAPU8.length / 2 ** 20 : null,
@@ -85,11 +90,11 @@ export async function runMemoryBench(opts: MemoryBenchOptions = {}): Promise<Mem
   const images = Float32Array.from({ length: batchSize * IMAGE_SIZE * IMAGE_SIZE }, () => rng.nextFloat());
   const labels = Int32Array.from({ length: batchSize }, () => rng.nextBelow(NUM_CLASSES));
   const samples: MemorySample[] = [];
-  log(`${'step'.padStart(6)}${'rss MB'.padStart(9)}${'tensors'.padStart(9)}${'buffers'.padStart(9)}${'heap MB'.padStart(9)}`);
+  log(`${'step'.padStart(6)}${'rss MB'.padStart(9)}${'js MB'.padStart(8)}${'tensors'.padStart(9)}${'buffers'.padStart(9)}${'heap MB'.padStart(9)}`);
   const record = (step: number) => {
     const s = sample(step);
     samples.push(s);
-    log(`${String(s.step).padStart(6)}${s.rssMB.toFixed(1).padStart(9)}${String(s.numTensors).padStart(9)}${String(s.backendBuffers).padStart(9)}${(s.wasmHeapMB ?? 0).toFixed(1).padStart(9)}`);
+    log(`${String(s.step).padStart(6)}${s.rssMB.toFixed(1).padStart(9)}${s.jsHeapMB.toFixed(1).padStart(8)}${String(s.numTensors).padStart(9)}${String(s.backendBuffers).padStart(9)}${(s.wasmHeapMB ?? 0).toFixed(1).padStart(9)}`);
   };
   record(0);
   for (let step = 1; step <= steps; step++) {
@@ -102,6 +107,7 @@ export async function runMemoryBench(opts: MemoryBenchOptions = {}): Promise<Mem
   }
   const first = samples[0];
   const last = samples[samples.length - 1];
+  const settled = samples.find((s) => s.step >= steps / 10) ?? first;
   const result = {
     benchmark: 'memory' as const,
     date: new Date().toISOString(),
@@ -111,9 +117,10 @@ export async function runMemoryBench(opts: MemoryBenchOptions = {}): Promise<Mem
     samples,
     tensorGrowth: last.numTensors - first.numTensors,
     backendBufferGrowth: last.backendBuffers - first.backendBuffers,
-    rssGrowthMB: last.rssMB - first.rssMB,
+    rssGrowthMB: last.rssMB - settled.rssMB,
+    rssSettledFromStep: settled.step,
   };
-  log(`growth over ${steps} steps: ${result.tensorGrowth} tensors, ${result.backendBufferGrowth} backend buffers, ${result.rssGrowthMB.toFixed(1)} MB RSS`);
+  log(`growth over ${steps} steps: ${result.tensorGrowth} tensors, ${result.backendBufferGrowth} backend buffers; RSS ${result.rssGrowthMB.toFixed(1)} MB from step ${settled.step} on`);
   let file: string | null = null;
   if (opts.out !== null) {
     file = writeJsonResult(opts.out ?? defaultResultPath('memory'), result);
