@@ -8,9 +8,10 @@ import {
   Reporter,
   splitFingerprint,
   type DataSpec,
+  type LogFormat,
 } from '@ddp/core';
 import { CoordinatorServer, WsExecutor, runJob } from '@ddp/coordinator';
-import { formatFlags, num, parseFlags, str, UsageError, type FlagSpec } from '../args.js';
+import { formatFlags, num, parseFlags, str, UsageError, type FlagSpec, type FlagValues } from '../args.js';
 import { exitWithLauncher, notifyListening } from '../launch/parent-link.js';
 import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom } from '../training-flags.js';
 
@@ -70,6 +71,26 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
   const reporter = new Reporter(logFormat);
 
   const releaseLauncher = exitWithLauncher('coordinator');
+  try {
+    return await serveJob({ values, workers, host, token, serveData, logFormat, reporter });
+  } finally {
+    releaseLauncher();
+  }
+}
+
+interface ServeOptions {
+  values: FlagValues;
+  workers: number;
+  host: string;
+  token: string;
+  serveData: boolean;
+  logFormat: LogFormat;
+  reporter: Reporter;
+}
+
+/** Loads the data, listens, waits for the workers, runs the job; closes the server whatever happens. */
+async function serveJob({ values, workers, host, token, serveData, logFormat, reporter }: ServeOptions): Promise<number> {
+  const cfg = jobConfigFromFlags(values);
   const data = loadDataset(cfg);
   const backend = await initBackend(backendFrom(values));
   reporter.info(`backend: ${backend.name} (${backend.reason})`);
@@ -124,6 +145,5 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     await executor.close();
-    releaseLauncher();
   }
 }
