@@ -89,6 +89,20 @@ describe.each(['ddp', 'naive'] as WasmKernelSet[])('pool and reduction kernels, 
     }
   });
 
+  it('Cast keeps values for a same-dtype cast and converts otherwise', async () => {
+    setWasmKernelSet(set);
+    const values = randomInput(createRng(seed), [3, 4], (v) => v * 10).values;
+    const a = tf.tensor(values, [3, 4]);
+    const same = tf.cast(a, 'float32');
+    const ints = tf.cast(a, 'int32');
+    a.dispose();
+    expect(Array.from(same.dataSync())).toEqual(Array.from(values));
+    expect(Array.from(ints.dataSync())).toEqual(Array.from(values, (v) => Math.trunc(v)));
+    expect(tf.tidy(() => Array.from(tf.cast(tf.tensor([true, false], [2], 'bool'), 'float32').dataSync()))).toEqual([1, 0]);
+    same.dispose();
+    ints.dispose();
+  });
+
   it('Identity (tf.clone) keeps values and survives disposal of the original', async () => {
     setWasmKernelSet(set);
     const values = randomInput(createRng(seed), [3, 4]).values;

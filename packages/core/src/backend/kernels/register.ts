@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { batchMatMulConfig } from './BatchMatMul.js';
+import { castConfig } from './Cast.js';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './Conv2DBackpropInput.js';
 import { identityConfig } from './Identity.js';
@@ -17,6 +18,7 @@ const DDP_WASM_KERNELS: readonly KernelConfig[] = [
   maxPoolGradConfig,
   batchMatMulConfig,
   identityConfig,
+  castConfig,
   sumConfig,
 ];
 
@@ -32,6 +34,7 @@ const NAIVE_WASM_KERNELS: readonly KernelConfig[] = [
   naiveMaxPoolGradConfig,
   stockWasmKernel('BatchMatMul'),
   stockWasmKernel('Identity'),
+  stockWasmKernel('Cast'),
   stockWasmKernel('Sum'),
 ];
 

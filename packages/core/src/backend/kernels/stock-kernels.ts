@@ -8,7 +8,7 @@ import type { KernelConfig } from '@tensorflow/tfjs-core';
  * ddp's kernels delegate to them for the cases they do not speed up, and the 'naive' kernel set
  * puts them back.
  */
-const REPLACED = ['Conv2DBackpropInput', 'MaxPoolGrad', 'BatchMatMul', 'Identity', 'Sum'] as const;
+const REPLACED = ['Conv2DBackpropInput', 'MaxPoolGrad', 'BatchMatMul', 'Identity', 'Sum', 'Cast'] as const;
 export type ReplacedStockKernel = (typeof REPLACED)[number];
 
 const stock = new Map<string, KernelConfig>();
