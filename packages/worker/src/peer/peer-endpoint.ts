@@ -172,17 +172,7 @@ export class PeerEndpoint {
       this.onAttach = check;
       this.transport.onFailure((e) => finish(e));
       for (const [peer, url] of targets) {
-        this.dial(peer, url, deadline, () => settled).then(
-          (ws) => {
-            if (settled) {
-              ws.terminate();
-              return;
-            }
-            this.transport.attach(peer, ws);
-            check();
-          },
-          (err: Error) => finish(err),
-        );
+        this.dial(peer, url, deadline, () => settled).then(check, (err: Error) => finish(err));
       }
       check();
     });
@@ -225,12 +215,12 @@ export class PeerEndpoint {
     });
   }
 
-  /** Dials one peer, retrying unanswered attempts until the deadline. */
-  private async dial(peer: number, url: URL, deadline: number, cancelled: () => boolean): Promise<WebSocket> {
+  /** Dials one peer, retrying unanswered attempts until the deadline; the link is attached once open. */
+  private async dial(peer: number, url: URL, deadline: number, cancelled: () => boolean): Promise<void> {
     let wait = 25;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.dialOnce(peer, url, Math.max(200, deadline - performance.now()));
+        return await this.dialOnce(peer, url, Math.max(200, deadline - performance.now()), cancelled);
       } catch (err) {
         const why = (err as Error).message;
         if (err instanceof FatalDial) throw new CollectiveError('PEER_FAILED', peer, `rank ${this.rank}: rank ${peer} at ${url.href} refused the link: ${why}`);
@@ -244,7 +234,7 @@ export class PeerEndpoint {
     }
   }
 
-  private dialOnce(peer: number, url: URL, handshakeTimeout: number): Promise<WebSocket> {
+  private dialOnce(peer: number, url: URL, handshakeTimeout: number, cancelled: () => boolean): Promise<void> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, {
         headers: helloHeaders(this.identity),
@@ -278,7 +268,15 @@ export class PeerEndpoint {
         }
         this.dialling.delete(ws);
         ws.removeAllListeners();
-        resolve(ws);
+        if (cancelled()) {
+          ws.terminate();
+          reject(new Error('connect() already ended'));
+          return;
+        }
+        // Attach now, in this event: frames the peer sent right behind its upgrade answer are
+        // emitted on the next tick, before any promise continuation would have added a listener.
+        this.transport.attach(peer, ws);
+        resolve();
       });
     });
   }

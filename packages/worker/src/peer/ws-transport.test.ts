@@ -5,6 +5,8 @@
  * every failure the Transport contract names ending on every rank with a CollectiveError.
  */
 import { CollectiveError, createMemoryTransports, ringAllreduce, starAllreduce, type AllreduceOptions, type Transport } from '@ddp/core';
+import { createHash } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createLocalPeerGroup } from './local-peer-group.js';
@@ -99,6 +101,34 @@ describe.each([2, 3, 4])('allreduce conformance over WebSockets, N = %i', (n) =>
     await a.send(1, 'pending', Uint8Array.of(1));
     await a.send(1, 'pending', Uint8Array.of(2));
     expect([...(await first), ...(await second)]).toEqual([1, 2]);
+  });
+});
+
+describe('WsTransport links', () => {
+  it('keeps frames that arrive in the same TCP read as the upgrade answer', async () => {
+    // A listener (rank 0) that answers the upgrade and sends a whole message in one write, as a
+    // fast peer on another process can: the dialler must already be listening when ws emits them.
+    const frame = (payload: Uint8Array): Buffer => Buffer.concat([Buffer.from([0x82, payload.byteLength]), payload]); // FIN+binary, unmasked, < 126 bytes
+    const server = createServer((socket) => {
+      socket.once('data', (req) => {
+        const key = /sec-websocket-key: (\S+)/i.exec(req.toString())![1]!;
+        const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+        socket.write(
+          Buffer.concat([
+            Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nX-Ddp-Peer-Rank: 0\r\n\r\n`),
+            frame(encodeDataHeader('early', 3)),
+            frame(Uint8Array.of(7, 8, 9)),
+          ]),
+        );
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const ep = await PeerEndpoint.listen({ rank: 1, size: 2, token: 't', topology: 'ring', recvTimeoutMs: 3000 });
+    const t = await ep.connect([`ws://127.0.0.1:${(server.address() as AddressInfo).port}`, ep.url]);
+    expect([...(await t.recv(0, 'early'))]).toEqual([7, 8, 9]);
+    t.destroy();
+    await ep.close();
+    server.close();
   });
 });
 
