@@ -118,7 +118,12 @@ async function serveJob({ values, workers, host, token, serveData, logFormat, re
   const executor = new WsExecutor(server, {
     workerTimeoutMs: (num(values, 'worker-timeout') ?? 60) * 1000,
     serveData: serveData ? data.train : undefined,
-    onEvent: (e) => reporter.event(e),
+    onEvent: (e) => {
+      reporter.event(e);
+      if (e.event === 'worker_joined' && e.backend && e.backend !== backend.name) {
+        reporter.info(`note: worker ${e.rank} computes on ${e.backend}, this coordinator on ${backend.name}: expect more than rounding differences from a single-process run`);
+      }
+    },
     onInfo: (m) => reporter.info(m),
   });
   const abort = new AbortController();

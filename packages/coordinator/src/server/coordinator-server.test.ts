@@ -237,6 +237,20 @@ describe('WsExecutor over sockets', () => {
     expect((await pending).grad).toEqual(reference(batch, 1));
   });
 
+  it('names the ranks a slow step waits for', async () => {
+    const { port, server } = await serve({ maxWorkers: 2 });
+    const notes: string[] = [];
+    const ex = new WsExecutor(server, { workerTimeoutMs: 5000, stallWarnMs: 100, onInfo: (m) => notes.push(m) });
+    await fakeWorker(port);
+    const slow = await fakeWorker(port, { answer: false });
+    await ex.waitForWorkers(2, 1000);
+    const pending = ex.gradientSum(new Float32Array(P), { step: 6, epoch: 0, batch: randomBatch(8) });
+    await new Promise((r) => setTimeout(r, 250));
+    expect(notes.some((n) => n === `step 7: still waiting for rank(s) ${slow.rank} after 0 s or more`)).toBe(true);
+    slow.ws.terminate();
+    await pending;
+  });
+
   it('waitForWorkers fails after the join timeout, naming how many came', async () => {
     const { port, server } = await serve({ maxWorkers: 2 });
     const ex = new WsExecutor(server, { workerTimeoutMs: 1000 });

@@ -17,8 +17,10 @@ export interface WsExecutorOptions {
   serveData?: Split;
   /** Where worker_joined / worker_lost go (the job's reporter). */
   onEvent?: (e: DdpEvent) => void;
-  /** Notes for people (who was refused and why). */
+  /** Notes for people (who was refused and why, who a slow step is waiting for). */
   onInfo?: (message: string) => void;
+  /** Name the ranks a step still waits for once it has run this long, and again every such period (default 30000 ms). */
+  stallWarnMs?: number;
 }
 
 interface Pending {
@@ -82,11 +84,17 @@ export class WsExecutor implements StepExecutor {
     const finished = new Promise<void>((resolve, reject) => {
       this.pending = { round, params, resolve, reject };
     });
+    const stallMs = this.opts.stallWarnMs ?? 30000;
+    const stall = setInterval(() => {
+      const waiting = [...new Set(round.tasks.filter((t) => t.answer === null && t.rank !== null).map((t) => t.rank))];
+      if (waiting.length > 0) this.opts.onInfo?.(`step ${work.step + 1}: still waiting for rank(s) ${waiting.join(', ')} after ${(stallMs / 1000).toFixed(0)} s or more`);
+    }, stallMs);
     try {
       this.dispatch(round.start());
       this.checkOrphans();
       await finished;
     } finally {
+      clearInterval(stall);
       this.pending = null;
       this.clearWait();
     }
