@@ -176,12 +176,11 @@ export class CoordinatorServer {
           const timer = setTimeout(() => conn.ws.terminate(), CLOSE_GRACE_MS);
           timer.unref();
           if (conn.info && conn.ws.readyState === conn.ws.OPEN) conn.ws.send(encodeMessage({ type: MSG.DONE, reason }), { binary: true });
-          conn.ending ??= new ProtocolError('DDP_TIMEOUT', reason); // marks it ending: no `lost` for a finished job
           conn.ws.close(CLOSE_DONE, 'done');
         }),
       );
     }
-    this.members.clear();
+    this.members.clear(); // a finished job loses no one: no `lost` events from here on
     await Promise.all(waits);
     await new Promise<void>((resolve) => (this.wss ? this.wss.close(() => resolve()) : resolve()));
   }
@@ -214,7 +213,7 @@ export class CoordinatorServer {
   }
 
   private receive(conn: Connection, data: RawData, isBinary: boolean): void {
-    if (conn.ending) return;
+    if (conn.ending || this.closed) return;
     conn.lastSeen = performance.now();
     try {
       if (!isBinary) throw new ProtocolError('DDP_BAD_MESSAGE', 'text frame: ddp speaks binary msgpack frames only');
