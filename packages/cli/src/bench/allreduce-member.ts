@@ -28,13 +28,16 @@ export interface MemberOptions {
 
 const ALGOS = { star: starAllreduce, ring: ringAllreduce } as const;
 
-function firstStdinLine(): Promise<StartLine> {
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: process.stdin });
+/**
+ * The parent's start line, the first line on stdin. Afterwards stdin stays open until the parent
+ * ends it; if it closes while the member is still working (the parent died), the member exits.
+ */
+function readStartLine(isDone: () => boolean): { start: Promise<StartLine>; release: () => void } {
+  const rl = createInterface({ input: process.stdin });
+  const start = new Promise<StartLine>((resolve, reject) => {
     let got = false;
     rl.once('line', (line) => {
       got = true;
-      rl.close();
       try {
         const msg = JSON.parse(line) as StartLine;
         if (msg.type !== 'start' || !Array.isArray(msg.urls) || !Array.isArray(msg.cases)) throw new Error('not a start line');
@@ -45,27 +48,48 @@ function firstStdinLine(): Promise<StartLine> {
     });
     rl.once('close', () => {
       if (!got) reject(new Error('stdin closed before the start line (the parent went away)'));
+      else if (!isDone()) {
+        process.stderr.write('allreduce-member: stdin closed mid-run (the parent went away); exiting\n');
+        process.exit(1);
+      }
     });
   });
+  start.catch(() => {}); // awaited later, or never when listening failed
+  return {
+    start,
+    release: () => {
+      rl.close();
+      process.stdin.destroy(); // let the event loop end
+    },
+  };
 }
 
 export async function runAllreduceMember(opts: MemberOptions): Promise<number> {
   const emit = opts.emit ?? ((line: MemberLine) => process.stdout.write(`${JSON.stringify(line)}\n`));
   const rank = opts.rank;
-  const endpoint = await PeerEndpoint.listen({
-    rank,
-    size: opts.size,
-    token: opts.token,
-    group: 'ddp-bench-allreduce',
-    topology: opts.topology,
-    host: opts.host,
-    chunkBytes: opts.chunkBytes,
-    recvTimeoutMs: opts.recvTimeoutMs,
-    connectTimeoutMs: opts.connectTimeoutMs,
-  });
+  let done = false;
+  const stdin = opts.start ? undefined : readStartLine(() => done);
+  let endpoint: PeerEndpoint;
+  try {
+    endpoint = await PeerEndpoint.listen({
+      rank,
+      size: opts.size,
+      token: opts.token,
+      group: 'ddp-bench-allreduce',
+      topology: opts.topology,
+      host: opts.host,
+      chunkBytes: opts.chunkBytes,
+      recvTimeoutMs: opts.recvTimeoutMs,
+      connectTimeoutMs: opts.connectTimeoutMs,
+    });
+  } catch (err) {
+    stdin?.release();
+    emit({ type: 'error', rank, message: (err as Error).message });
+    return 1;
+  }
   try {
     emit({ type: 'listening', rank, url: endpoint.url });
-    const start = await (opts.start ?? firstStdinLine());
+    const start = await (opts.start ?? stdin!.start);
     const t0 = performance.now();
     const t: Transport = await endpoint.connect(start.urls);
     emit({ type: 'connected', rank, ms: performance.now() - t0 });
@@ -93,10 +117,12 @@ export async function runAllreduceMember(opts: MemberOptions): Promise<number> {
       emit({ type: 'case', rank, id: c.id, ms, ...check });
     }
     await ALGOS[start.cases[0]?.algo ?? 'ring'](t, one, { tag: 'final-barrier' }); // nobody closes while others still need it
+    done = true;
     emit({ type: 'finished', rank });
     return 0;
   } catch (err) {
     const e = err as Error;
+    done = true;
     emit({
       type: 'error',
       rank,
@@ -105,6 +131,7 @@ export async function runAllreduceMember(opts: MemberOptions): Promise<number> {
     });
     return 1;
   } finally {
+    stdin?.release();
     await endpoint.close();
   }
 }

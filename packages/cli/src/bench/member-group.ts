@@ -22,6 +22,11 @@ export interface MemberGroupOptions {
   onOutput: (rank: number, line: string) => void;
   /** Give up when the members have not all printed `listening` within this time. */
   listenTimeoutMs: number;
+  /**
+   * Kill every member when one fails (default true). Tests that kill a member on purpose turn it
+   * off to read what the survivors report.
+   */
+  failFast?: boolean;
 }
 
 export class MemberGroup {
@@ -31,8 +36,12 @@ export class MemberGroup {
   private failure: Error | undefined;
   private readonly exited: Promise<void>[] = [];
   private readonly onSignal = (): void => this.kill();
+  private readonly failFast: boolean;
+  /** Per rank: the exit code or signal, once it has exited. */
+  readonly exitCodes: Array<number | string | null | undefined> = [];
 
   constructor(private readonly opts: MemberGroupOptions) {
+    this.failFast = opts.failFast ?? true;
     process.once('SIGINT', this.onSignal);
     process.once('SIGTERM', this.onSignal);
     for (let rank = 0; rank < opts.size; rank++) this.startMember(rank);
@@ -57,7 +66,7 @@ export class MemberGroup {
       }
       if (typeof msg !== 'object' || msg === null || typeof msg.type !== 'string') return this.opts.onOutput(rank, l);
       this.lines[rank]!.push(msg);
-      if (msg.type === 'error') this.fail(new Error(`member ${rank}: ${msg.message}`));
+      if (msg.type === 'error' && this.failFast) this.fail(new Error(`member ${rank}: ${msg.message}`));
       this.wake();
     });
     this.exited.push(
@@ -68,7 +77,8 @@ export class MemberGroup {
         });
         proc.once('exit', (code, signal) => {
           const finished = this.lines[rank]!.some((m) => m.type === 'finished');
-          if (!finished && !this.failure) this.fail(new Error(`member ${rank} exited with ${signal ?? `code ${code}`} before finishing`));
+          if (!finished && !this.failure && this.failFast) this.fail(new Error(`member ${rank} exited with ${signal ?? `code ${code}`} before finishing`));
+          this.exitCodes[rank] = signal ?? code;
           resolve();
           this.wake();
         });
@@ -87,16 +97,24 @@ export class MemberGroup {
     this.wake();
   }
 
-  /** Resolves with one line of type `type` from every member, in rank order (rejects on any failure). */
-  async collect<T extends MemberLine['type']>(type: T, timeoutMs: number, match: (m: MemberLine) => boolean = () => true): Promise<Array<Extract<MemberLine, { type: T }>>> {
+  /**
+   * Resolves with one line of type `type` from every member (or from `ranks`), in rank order; rejects
+   * on any failure, or when they have not all sent it within `timeoutMs`.
+   */
+  async collect<T extends MemberLine['type']>(
+    type: T,
+    timeoutMs: number,
+    match: (m: MemberLine) => boolean = () => true,
+    ranks: readonly number[] = this.lines.map((_, r) => r),
+  ): Promise<Array<Extract<MemberLine, { type: T }>>> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       if (this.failure) throw this.failure;
-      const found = this.lines.map((ls) => ls.find((m) => m.type === type && match(m)));
+      const found = ranks.map((r) => this.lines[r]!.find((m) => m.type === type && match(m)));
       if (found.every((m) => m !== undefined)) return found as Array<Extract<MemberLine, { type: T }>>;
       const left = deadline - performance.now();
       if (left <= 0) {
-        const missing = found.flatMap((m, r) => (m ? [] : [r]));
+        const missing = ranks.filter((_, i) => !found[i]);
         this.fail(new Error(`members ${missing.join(', ')} sent no '${type}' line within ${Math.round(timeoutMs / 1000)} s`));
         throw this.failure;
       }
@@ -117,6 +135,11 @@ export class MemberGroup {
     const line: StartLine = { type: 'start', urls, cases };
     for (const p of this.procs) p.stdin!.write(`${JSON.stringify(line)}\n`);
     return urls;
+  }
+
+  /** Resolves when every member has exited. */
+  async whenAllExited(): Promise<void> {
+    await Promise.all(this.exited);
   }
 
   /** Waits for every member to exit (after `finished`), then stops listening for signals. */

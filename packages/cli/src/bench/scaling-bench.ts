@@ -76,7 +76,7 @@ export function windowThroughput(arrivals: readonly StepArrival[], warmup: numbe
   const start = arrivals.find((a) => a.step === warmup);
   const inWindow = arrivals.filter((a) => a.step > warmup && a.step <= warmup + steps);
   const end = inWindow[inWindow.length - 1];
-  if (!start || !end || inWindow.length === 0) {
+  if (!start || !end || end.step !== warmup + steps) {
     throw new Error(`the run printed step events up to ${arrivals[arrivals.length - 1]?.step ?? 'none'}; the window needs steps ${warmup}..${warmup + steps}`);
   }
   const seconds = (end.at - start.at) / 1000;
