@@ -1,7 +1,8 @@
 import { backend_util, MaxPoolGrad } from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { checkFloat32, checkPadding, checkRank4, checkShapeEquals, checkStrides, UnsupportedAttributeError } from './kernel-attrs.js';
-import { f32Index, heapF32, makeZerosF32, type WasmBackend } from './wasm-backend.js';
+import { simdMaxPoolGrad2x2 } from './simd-max-pool-grad.js';
+import { f32Index, heapF32, makeF32, makeZerosF32, wasmMemory, type WasmBackend } from './wasm-backend.js';
 
 const KERNEL = 'MaxPoolGrad';
 
@@ -30,6 +31,24 @@ export function maxPoolGrad(args: { inputs: { dy?: TensorInfo; input?: TensorInf
   const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
   const padTop = info.padInfo.top;
   const padLeft = info.padInfo.left;
+
+  // Non-overlapping 2x2 windows inside the image, 4k channels: the SIMD routine, image by image.
+  const memory = wasmMemory(backend);
+  const simd = memory && fh === 2 && fw === 2 && sh === 2 && sw === 2 && padTop === 0 && padLeft === 0 &&
+    2 * oh <= h && 2 * ow <= w && c % 4 === 0 ? simdMaxPoolGrad2x2(memory) : null;
+  if (simd) {
+    // Rows/columns that no window covers (odd sizes) get no gradient; the routine never writes them.
+    const dx = h % 2 === 1 || w % 2 === 1 ? makeZerosF32(backend, input!.shape) : makeF32(backend, input!.shape);
+    const xByte = f32Index(backend, input!) * 4;
+    const dyByte = f32Index(backend, dy!) * 4;
+    const dxByte = f32Index(backend, dx) * 4;
+    let special = 0;
+    for (let b = 0; b < n; b++) {
+      special |= simd(xByte + b * h * w * c * 4, dyByte + b * oh * ow * c * 4, dxByte + b * h * w * c * 4, oh, ow, c * 4, w * c * 4);
+    }
+    if (special === 0) return dx;
+    backend.disposeData(dx.dataId); // NaN or all -Infinity somewhere: the JS loop below decides.
+  }
 
   const dx = makeZerosF32(backend, input!.shape);
   const heap = heapF32(backend);

@@ -3,6 +3,8 @@ import { backend_util } from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng, freshSeed, pick, randomInput, relativeError, runOn, type KernelInput } from './kernel-test-support.js';
 import { registerDdpWasmKernels, setWasmKernelSet, type WasmKernelSet } from './register.js';
+import { simdMaxPoolGrad2x2 } from './simd-max-pool-grad.js';
+import { wasmMemory, type WasmBackend } from './wasm-backend.js';
 
 // Conformance of MaxPoolGrad, Sum, BatchMatMul and Identity on the wasm backend, for both kernel
 // sets, against the tfjs cpu backend on fresh random inputs.
@@ -143,4 +145,36 @@ it('MaxPoolGrad agrees with cpu on windows holding NaN, infinities, -0 and +0', 
       expect(relativeError(got.values, ref.values), `${set} ${pad} (seed ${seed})`).toBeLessThanOrEqual(TOLERANCE);
     }
   }
+});
+
+describe('MaxPoolGrad, 2x2 stride-2 SIMD route', () => {
+  it('is available on this engine (so the cases below exercise it)', async () => {
+    await tf.setBackend('wasm');
+    const memory = wasmMemory(tf.backend() as unknown as WasmBackend);
+    expect(memory).toBeDefined();
+    expect(simdMaxPoolGrad2x2(memory!)).not.toBeNull();
+  });
+
+  it.each([
+    ['random', (v: number) => v],
+    ['after a ReLU (ties at zero)', (v: number) => Math.max(0, v)],
+    ['all negative', (v: number) => -1 - Math.abs(v)],
+    ['with -0, +0, NaN and infinities', null],
+  ] as const)(`matches cpu within ${TOLERANCE}: %s`, async (_name, map) => {
+    setWasmKernelSet('ddp');
+    const seed = freshSeed();
+    const rng = createRng(seed);
+    const specials = [Number.NaN, Infinity, -Infinity, -0, 0, 0, 1, 1, -1, 0.5];
+    for (const shape of [[2, 6, 6, 4], [3, 7, 8, 8], [1, 8, 5, 32], [2, 13, 13, 12]]) {
+      const x = randomInput(rng, shape, map ?? (() => pick(rng, specials)));
+      for (const pad of ['valid', 'same'] as const) {
+        const attrs = { filterSize: [2, 2], strides: [2, 2], pad };
+        const y = await maxPoolOnCpu(x, attrs);
+        const dy = randomInput(rng, y.shape);
+        const ref = await runOn('cpu', 'MaxPoolGrad', { dy, input: x, output: y }, attrs);
+        const got = await runOn('wasm', 'MaxPoolGrad', { dy, input: x, output: y }, attrs);
+        expect(relativeError(got.values, ref.values), `x[${shape}] ${pad} (seed ${seed})`).toBeLessThanOrEqual(TOLERANCE);
+      }
+    }
+  });
 });

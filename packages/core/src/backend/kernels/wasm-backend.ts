@@ -1,12 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataType, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 
+/** A WebAssembly.Memory (the compiler's lib here has no WebAssembly typings). */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+
 /**
  * The parts of tfjs-backend-wasm's BackendWasm that ddp's kernels use. Declared here rather than
  * imported because the package's own typings reference Emscripten types that are not installed.
  */
 export interface WasmBackend {
-  wasm: { HEAPF32: Float32Array };
+  wasm: { HEAPF32: Float32Array; asm?: { memory?: WasmMemory } };
   dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: DataType): TensorInfo;
   disposeData(dataId: object, force?: boolean): boolean;
@@ -18,6 +23,11 @@ export interface WasmBackend {
  */
 export function heapF32(backend: WasmBackend): Float32Array {
   return backend.wasm.HEAPF32;
+}
+
+/** The backend's WebAssembly.Memory (the heap), for ddp's own wasm routines to import. */
+export function wasmMemory(backend: WasmBackend): WasmMemory | undefined {
+  return backend.wasm.asm?.memory;
 }
 
 /** Index of a tensor's first element in heapF32(backend). */
