@@ -96,9 +96,10 @@ shape() { # namespace device [delay D] [rate R]
   if [[ $NETEM == 1 ]]; then
     ip netns exec "$where" tc qdisc add dev "$dev" root netem "$@" limit 100000
   elif [[ $RATE != 0 ]]; then
-    # 10 ms worth of bytes, and never less than one 64 KB GSO packet.
-    local burst=$(($(rate_bits "$RATE") / 8 / 100))
-    ((burst < 262144)) && burst=262144
+    # 1 ms worth of bytes, and never less than one 64 KB GSO packet plus headers: a larger bucket
+    # lets whole small vectors through at memory speed, a smaller one stalls big packets.
+    local burst=$(($(rate_bits "$RATE") / 8 / 1000))
+    ((burst < 98304)) && burst=98304
     ip netns exec "$where" tc qdisc add dev "$dev" root tbf rate "$RATE" burst "$burst" latency 100ms
   fi
 }

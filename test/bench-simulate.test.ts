@@ -44,9 +44,15 @@ describe('ddp bench simulate', () => {
     const run = await runCli(['bench', 'simulate', '--workers', '2,4', '--from-step', step, '--check', measured, '--scaling', 'strong']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain(`compute 40 ms per step of 32 samples (ddp kernels, ${step}); strong scaling`);
-    expect(run.stdout).toContain('fitted on N = 2: alpha = 100 us, beta = 4 Gbit/s (0.500 GB/s)');
+    expect(run.stdout).toContain('fitted on N = 2: alpha = 100 us, beta = 4 Gbit/s (0.500 GB/s);');
     expect(run.stdout).toMatch(/^\s+4\s+ring\s+none\s+1000000\s+12\.600\s+12\.600\s+1\.00\s*$/m);
     expect(run.stdout).toContain('|model/measured - 1| over rows outside the fit: median 0%, worst 0%');
+    // With the network given instead of fitted: half the bandwidth doubles the bandwidth term.
+    const fixed = await runCli(['bench', 'simulate', '--workers', '2', '--compute-ms', '1', '--check', measured, '--no-fit', '--latency', '100us', '--bandwidth', '2Gbit']);
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(fixed.stdout).toContain('as given (--no-fit): alpha = 100 us, beta = 2 Gbit/s (0.250 GB/s)');
+    // ring N=4, 1M floats: 6 x 100 us + 1.5 x 4 MB / 0.25 GB/s = 24.6 ms against 12.6 measured.
+    expect(fixed.stdout).toMatch(/^\s+4\s+ring\s+none\s+1000000\s+12\.600\s+24\.600\s+1\.95\s*$/m);
   });
 
   it('says what is wrong with a unit or a missing compute time', async () => {

@@ -72,11 +72,14 @@ export interface FitComparison {
   worstAbsError: number;
 }
 
-/** Fits on the rows whose worker count is in `fitWorkers` (default: the smallest N present), predicts all. */
-export function compareWithModel(rows: readonly AllreduceRow[] | readonly MeasuredAllreduce[], fitWorkers?: number[]): FitComparison {
+/**
+ * Fits on the rows whose worker count is in `fitWorkers` (default: the smallest N present) and
+ * predicts all; or, given `net`, predicts all with it (nothing fitted: `fittedOn` is empty).
+ */
+export function compareWithModel(rows: readonly AllreduceRow[] | readonly MeasuredAllreduce[], fitWorkers?: number[], fixed?: NetworkModel): FitComparison {
   if (rows.length === 0) throw new RangeError('no allreduce measurements to compare with');
-  const on = fitWorkers ?? [Math.min(...rows.map((r) => r.workers))];
-  const net = fitAlphaBeta(rows.filter((r) => on.includes(r.workers)));
+  const on = fixed ? [] : (fitWorkers ?? [Math.min(...rows.map((r) => r.workers))]);
+  const net = fixed ?? fitAlphaBeta(rows.filter((r) => on.includes(r.workers)));
   const out = rows.map((r) => {
     const predictedMs = predictBenchSeconds(r, net) * 1000;
     return { workers: r.workers, algo: r.algo, compress: r.compress, floats: r.floats, wireBytes: r.wireBytes, medianMs: r.medianMs, predictedMs, ratio: predictedMs / r.medianMs, inFit: on.includes(r.workers) };

@@ -76,8 +76,9 @@ const SIMULATE_FLAGS: readonly FlagSpec[] = [
   { name: 'batch-size', type: 'int', min: 1, help: 'samples per step (for samples/s; default: the step result\'s)' },
   { name: 'scaling', type: 'string', choices: ['weak', 'strong'], default: 'weak', help: 'weak: per-worker batch fixed; strong: global batch split N ways' },
   { name: 'compress', type: 'string', choices: ['none', 'fp16'], default: 'none', help: 'gradient encoding on the wire' },
-  { name: 'check', type: 'string', metavar: 'FILE', help: 'a `ddp bench allreduce` result: fit alpha and beta to it and show how far the model is off' },
+  { name: 'check', type: 'string', metavar: 'FILE[,FILE]', help: '`ddp bench allreduce` results: fit alpha and beta to them and show how far the model is off' },
   { name: 'fit-workers', type: 'string', metavar: 'N[,N..]', help: 'with --check: fit on these worker counts only (default: the smallest in the file)' },
+  { name: 'no-fit', type: 'bool', help: 'with --check: predict with --bandwidth and --latency as given instead of fitting them' },
   { name: 'out', type: 'string', metavar: 'FILE', help: 'also write the tables as JSON here' },
 ];
 
@@ -135,7 +136,8 @@ count, for the seed CNN's ${SEED_CNN_PARAMS} parameters and any --params.
 The compute time comes from --compute-ms, else --from-step FILE, else the newest bench/results/step-*.json
 (\`ddp bench step\`, ddp kernels). With --check FILE (a \`ddp bench allreduce\` result) it also fits alpha and
 beta to that file's smallest N by least squares on relative error and prints, for every row, the predicted
-time next to the measured one.
+time next to the measured one (--no-fit: with --bandwidth and --latency as given, e.g. a netns.sh rate).
+The benchmark's star root is one of the N members, so there star is modelled as 2 alpha + 2(N-1) bytes/beta.
 
 Flags:
 ${formatFlags(SIMULATE_FLAGS)}`;
@@ -269,13 +271,18 @@ async function benchSimulate(rest: string[]): Promise<number> {
   let check: ReturnType<typeof compareWithModel> | undefined;
   const checkFile = str(v, 'check');
   if (checkFile !== undefined) {
-    const data = readJsonFile(checkFile) as { benchmark?: unknown; rows?: AllreduceRow[] };
-    if (data?.benchmark !== 'allreduce' || !Array.isArray(data.rows)) throw new RangeError(`${checkFile}: not a 'ddp bench allreduce' result (expected benchmark "allreduce" and a rows array)`);
+    const rows: AllreduceRow[] = [];
+    for (const file of checkFile.split(',')) {
+      const data = readJsonFile(file) as { benchmark?: unknown; rows?: AllreduceRow[] };
+      if (data?.benchmark !== 'allreduce' || !Array.isArray(data.rows)) throw new RangeError(`${file}: not a 'ddp bench allreduce' result (expected benchmark "allreduce" and a rows array)`);
+      rows.push(...data.rows);
+    }
     const fitOn = str(v, 'fit-workers') === undefined ? undefined : parseCountList('fit-workers', str(v, 'fit-workers')!, 2, 1 << 20);
-    check = compareWithModel(data.rows, fitOn);
+    check = compareWithModel(rows, fitOn, v['no-fit'] === true ? net : undefined);
     console.log('');
     console.log(`model vs measurement (${checkFile}):`);
-    console.log(`fitted on N = ${check.fittedOn.join(', ')}: alpha = ${formatDuration(check.net.latencySec)}, beta = ${formatBandwidth(check.net.bandwidthBytesPerSec)} (${(check.net.bandwidthBytesPerSec / 1e9).toFixed(3)} GB/s)`);
+    const fitted = check.fittedOn.length ? `fitted on N = ${check.fittedOn.join(', ')}` : 'as given (--no-fit)';
+    console.log(`${fitted}: alpha = ${formatDuration(check.net.latencySec)}, beta = ${formatBandwidth(check.net.bandwidthBytesPerSec)} (${(check.net.bandwidthBytesPerSec / 1e9).toFixed(3)} GB/s); star with a member root (the benchmark's): 2 alpha + 2(N-1) bytes/beta`);
     console.log(`${'N'.padStart(4)} ${'algo'.padStart(5)} ${'compress'.padStart(8)} ${'floats'.padStart(10)} ${'measured ms'.padStart(12)} ${'model ms'.padStart(10)} ${'model/meas'.padStart(10)}  fit`);
     for (const r of check.rows) {
       console.log(
