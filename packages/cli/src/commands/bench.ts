@@ -38,7 +38,7 @@ const ALLREDUCE_FLAGS: readonly FlagSpec[] = [
   { name: 'timeout', type: 'number', min: 0.1, default: 120, metavar: 'SECONDS', help: 'a member waiting this long for a message fails the run' },
   { name: 'connect-timeout', type: 'number', min: 0.1, default: 30, metavar: 'SECONDS', help: 'time for the members to link up' },
   { name: 'hosts', type: 'string', metavar: 'ADDR,..', help: 'listen address of each rank (one for all, or one per rank; default 127.0.0.1)' },
-  { name: 'exec-prefix', type: 'string', metavar: 'CMD', help: "command put before each member, {rank} replaced (bench/netns.sh: 'ip netns exec ddp-m{rank}')" },
+  { name: 'exec-prefix', type: 'string', metavar: 'CMD', help: "command put before each member, {rank} replaced, e.g. 'ip netns exec ns{rank}' (as bench/netns.sh does)" },
 ];
 
 const MEMBER_FLAGS: readonly FlagSpec[] = [
@@ -110,8 +110,8 @@ Per case: a barrier, warm-up iterations, a barrier, then the timed iterations ba
 runs them); on each rank an iteration takes the gap since its previous completion, and an iteration
 counts as its slowest rank's time. Reports the median (p10, p90), algbw = floats*4/time and
 busbw = algbw*2(N-1)/N, and checks the last result of every case against the exact sum. Star's root is
-rank 0, one of the N members. Large vectors with many members take a while: 10M floats x 8 members
-moves 280 MB through star's root per iteration.
+rank 0, one of the N members. Large vectors with many members take a while: with 10M floats and 8
+members, star's root takes in 280 MB and sends out 280 MB per iteration.
 
 Flags:
 ${formatFlags(ALLREDUCE_FLAGS)}`;

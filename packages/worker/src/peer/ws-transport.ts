@@ -31,9 +31,10 @@ export interface WsTransportOptions {
   /** Largest message a peer may announce; a larger one fails the group with 'PAYLOAD_SIZE' (default 1 GiB). */
   maxMessageBytes?: number;
   /**
-   * Ping every link this often (ms) and fail the group when a peer has been silent for three
-   * periods: catches a peer host that vanished without closing its sockets (default 0: off;
-   * a dead process closes its sockets and is noticed at once without it).
+   * Ping every link this often (ms) and fail the group when a peer has shown no sign of life for
+   * three periods (no frame, no pong, and none of our bytes for it accepted by the OS): catches a
+   * peer host that vanished without closing its sockets (default 0: off; a dead process closes its
+   * sockets and is noticed at once without it).
    */
   heartbeatMs?: number;
 }
@@ -92,7 +93,7 @@ interface Link {
   peer: number;
   ws: WebSocket;
   incoming: Incoming | undefined;
-  /** performance.now() of the last frame, ping or pong from the peer. */
+  /** performance.now() of the last frame, ping or pong from the peer, or of the OS taking more of our bytes for it. */
   lastHeard: number;
   /** The peer closed its transport normally: what it sent before still counts, nothing more will come. */
   peerClosed: boolean;
@@ -203,6 +204,9 @@ export class WsTransport implements Transport {
           reject(this.failure || this.closedLocally ? this.errorFor(op) : new CollectiveError('PEER_FAILED', to, `rank ${this.rank} ${op}: rank ${to} failed (${err.message})`));
           return;
         }
+        // The OS took more of our bytes, so the peer is acknowledging them: it is alive, even
+        // if its pong waits behind the rest of what we are sending it (heartbeats).
+        link.lastHeard = performance.now();
         if (--pending === 0) resolve();
       };
       // All frames of one message are queued in one go, so messages never interleave on a link.
