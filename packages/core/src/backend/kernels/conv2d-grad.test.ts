@@ -5,7 +5,8 @@ import { createRng, freshSeed, pick, randomInput, relativeError, runOn } from '.
 import { filterGradByConvolution, filterGradByIm2col } from './Conv2DBackpropFilter.js';
 import { inputGradByCol2im, inputGradByConvolution } from './Conv2DBackpropInput.js';
 import { registerDdpWasmKernels, setWasmKernelSet, type WasmKernelSet } from './register.js';
-import type { WasmBackend } from './wasm-backend.js';
+import { simdCol2im } from './simd-col2im.js';
+import { wasmMemory, type WasmBackend } from './wasm-backend.js';
 
 // Conformance of the conv2d gradient kernels (Conv2DBackpropFilter, Conv2DBackpropInput) on the
 // wasm backend, for both kernel sets, against the tfjs cpu backend on fresh random inputs.
@@ -108,6 +109,37 @@ describe('conv2d gradient routes, each on every case, vs cpu', () => {
       });
       expect(got.shape, label(c)).toEqual(ref.shape);
       expect(relativeError(got.values, ref.values), `${route} ${label(c)} (seed ${seed})`).toBeLessThanOrEqual(TOLERANCE);
+    }
+  });
+});
+
+describe('Conv2DBackpropInput col2im route with the SIMD col2im (in-channels a multiple of 4)', () => {
+  it('has the SIMD routine on this engine', async () => {
+    await tf.setBackend('wasm');
+    expect(simdCol2im(wasmMemory(tf.backend() as unknown as WasmBackend)!)).not.toBeNull();
+  });
+
+  const seed = freshSeed();
+  it(`matches cpu within ${TOLERANCE} (seed ${seed})`, async () => {
+    const rng = createRng(seed);
+    const cases: ConvCase[] = [
+      { n: 2, h: 5, w: 5, ci: 4, co: 3, k: 3, stride: 1, pad: 'valid' },
+      { n: 1, h: 7, w: 6, ci: 8, co: 5, k: 3, stride: 1, pad: 'same' },
+      { n: 3, h: 9, w: 8, ci: 12, co: 2, k: 3, stride: 2, pad: 'valid' },
+      { n: 2, h: 8, w: 9, ci: 4, co: 6, k: 2, stride: 2, pad: 'same' },
+      { n: 1, h: 6, w: 6, ci: 8, co: 4, k: 1, stride: 2, pad: 'valid' },
+    ];
+    for (const c of cases) {
+      const info = backend_util.computeConv2DInfo([c.n, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.stride, 1, c.pad);
+      const filter = randomInput(rng, [c.k, c.k, c.ci, c.co]);
+      const dy = randomInput(rng, info.outShape);
+      const ref = await runOn('cpu', 'Conv2DBackpropInput', { dy, filter }, { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', inputShape: [c.n, c.h, c.w, c.ci] });
+      await tf.setBackend('wasm');
+      const got = tf.tidy(() => {
+        const out = inputGradByCol2im(tf.backend() as unknown as WasmBackend, tf.tensor(dy.values, dy.shape), tf.tensor(filter.values, filter.shape), info);
+        return tf.engine().makeTensorFromTensorInfo(out).dataSync() as Float32Array;
+      });
+      expect(relativeError(got, ref.values), `${label(c)} (seed ${seed})`).toBeLessThanOrEqual(TOLERANCE);
     }
   });
 });
