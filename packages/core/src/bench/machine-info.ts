@@ -13,6 +13,8 @@ export interface MachineInfo {
   backendFlags: Record<string, unknown>;
   /** 1, 5 and 15 minute load averages when recorded: other work on the machine slows every figure. */
   loadAverage: number[];
+  /** The process's scheduling priority (nice value; negative = favoured over other work). */
+  niceness: number;
 }
 
 export function machineInfo(): MachineInfo {
@@ -30,5 +32,6 @@ export function machineInfo(): MachineInfo {
     backend: tf.getBackend(),
     backendFlags,
     loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
+    niceness: os.getPriority(),
   };
 }

@@ -119,7 +119,7 @@ const fmt = (v: number | undefined, digits = 2) => (v === undefined ? '-' : v.to
 export function formatStepBench(r: Omit<StepBenchResult, 'file'>): string[] {
   const lines: string[] = [];
   lines.push(`step benchmark: seed CNN, batch ${r.batchSize}, forward + backward on ${r.machine.backend} (${r.machine.cpuModel}, ${r.machine.nproc} cores, node ${r.machine.nodeVersion}, tfjs ${r.machine.tfjsVersion})`);
-  lines.push(`load average ${r.machine.loadAverage.join(' ')} (figures are lower when other work runs)`);
+  lines.push(`load average ${r.machine.loadAverage.join(' ')}, nice ${r.machine.niceness} (figures are lower when other work runs)`);
   lines.push(`${'kernel set'.padEnd(12)}${'ms/step'.padStart(10)}${'samples/s'.padStart(12)}${'min ms/step'.padStart(13)}`);
   for (const s of r.sets) lines.push(`${s.set.padEnd(12)}${fmt(s.medianStepMs).padStart(10)}${fmt(s.samplesPerSec, 1).padStart(12)}${fmt(s.minStepMs).padStart(13)}`);
   if (r.speedup !== null) lines.push(`ddp / naive: ${r.speedup.toFixed(2)}x`);
