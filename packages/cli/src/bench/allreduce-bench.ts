@@ -11,6 +11,7 @@
  * For each worker count one group of N processes runs every (size, algorithm, compression) case in
  * turn, linked by the union of the algorithms' topologies. Star's root is rank 0, one of the N.
  */
+import os from 'node:os';
 import { algBandwidth, busBandwidth, newToken, TOKEN_ENV } from '@ddp/core';
 import { MemberGroup } from './member-group.js';
 import type { BenchAlgo, BenchCompress, MemberCase } from './member-messages.js';
@@ -93,6 +94,7 @@ export async function runAllreduceBench(o: AllreduceBenchOptions): Promise<Allre
   if (hosts.length > 1 && hosts.length < maxN) throw new RangeError(`--hosts lists ${hosts.length} addresses but --workers goes up to ${maxN}`);
   const hostOf = (r: number): string => hosts[hosts.length === 1 ? 0 : r] ?? '127.0.0.1';
 
+  const loadAtStart = os.loadavg()[0]!;
   o.log(header(o));
   o.log(tableHead());
   for (const n of o.workers) {
@@ -150,7 +152,8 @@ export async function runAllreduceBench(o: AllreduceBenchOptions): Promise<Allre
     rows,
     connectMs,
   };
-  const file = writeResultFile(o.out ?? defaultResultFile('allreduce'), result);
+  const file = writeResultFile(o.out ?? defaultResultFile('allreduce'), { ...result, loadAverage1mAtStart: loadAtStart });
+  o.log(`load average (1 min): ${loadAtStart.toFixed(2)} at start, ${os.loadavg()[0]!.toFixed(2)} at the end, on ${os.availableParallelism()} cores`);
   o.log(`written ${file}`);
   return { ...result, file };
 }

@@ -12,6 +12,8 @@ export interface BenchMachine {
   platform: string;
   nodeVersion: string;
   totalMemGiB: number;
+  /** 1-minute load average when the result was written (the machine may be shared: figures drop when it is busy). */
+  loadAverage1m: number;
 }
 
 export function benchMachine(): BenchMachine {
@@ -21,6 +23,7 @@ export function benchMachine(): BenchMachine {
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     nodeVersion: process.version,
     totalMemGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    loadAverage1m: Math.round(os.loadavg()[0]! * 100) / 100,
   };
 }
 

@@ -13,6 +13,7 @@
  * The global batch is the same for every N (ddp splits it across workers): strong scaling.
  */
 import { spawn } from 'node:child_process';
+import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { benchMachine, defaultResultFile, writeResultFile, type BenchMachine } from './results-file.js';
 
@@ -188,6 +189,7 @@ export async function runScalingBench(o: ScalingOptions): Promise<ScalingResult>
   for (const line of formatScaling(runs)) o.log(line);
   o.log('eff vs 1w = tput_N / (N x tput of 1 worker); eff vs 1p = tput_N / (N x tput of one process, --workers 0); breakdown: the run\'s own mean ms per step');
   const result = { benchmark: 'scaling' as const, date: new Date().toISOString(), machine: benchMachine(), batchSize: o.batchSize, steps: o.steps, warmupSteps: o.warmupSteps, runs };
+  o.log(`load average (1 min) at the end: ${os.loadavg()[0]!.toFixed(2)} on ${os.availableParallelism()} cores`);
   const file = writeResultFile(o.out ?? defaultResultFile('scaling'), result);
   o.log(`written ${file}`);
   return { ...result, file };
