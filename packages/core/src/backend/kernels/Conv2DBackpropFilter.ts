@@ -1,7 +1,8 @@
 import { backend_util, Conv2DBackpropFilter } from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { checkConvBackpropAttrs, checkFloat32, checkRank4, checkShapeEquals } from './kernel-attrs.js';
-import { disposeTemps, f32Index, heapF32, makeF32, runWasmKernel, type WasmBackend } from './wasm-backend.js';
+import { GROUP_VECTORS, simdSmallPatchFilterGrad } from './simd-small-patch-filter-grad.js';
+import { disposeTemps, f32Index, heapF32, makeF32, runWasmKernel, wasmMemory, type WasmBackend } from './wasm-backend.js';
 
 const KERNEL = 'Conv2DBackpropFilter';
 
@@ -30,9 +31,36 @@ export function conv2DBackpropFilter(args: { inputs: { x?: TensorInfo; dy?: Tens
   checkShapeEquals(KERNEL, 'dy', dy!.shape, info.outShape);
   checkShapeEquals(KERNEL, 'filterShape in-channels', [filterShape[2]], [info.inChannels]);
 
-  return info.inChannels * info.filterHeight * info.filterWidth <= IM2COL_MAX_PATCH
+  const patch = info.inChannels * info.filterHeight * info.filterWidth;
+  if (patch <= SIMD_MAX_PATCH) {
+    const direct = filterGradBySimd(backend, x!, dy!, info);
+    if (direct) return direct;
+  }
+  return patch <= IM2COL_MAX_PATCH
     ? filterGradByIm2col(backend, x!, dy!, info)
     : filterGradByConvolution(backend, x!, dy!, info);
+}
+
+/** Up to this patch size the direct SIMD route applies (its accumulators must stay few). */
+const SIMD_MAX_PATCH = 16;
+
+/**
+ * The direct SIMD route (simd-small-patch-filter-grad.ts) for small patches, windows inside x and
+ * out-channels a multiple of 8; null when it does not apply or the engine has no wasm SIMD.
+ */
+export function filterGradBySimd(backend: WasmBackend, x: TensorInfo, dy: TensorInfo, info: backend_util.Conv2DInfo): TensorInfo | null {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const memory = wasmMemory(backend);
+  // Every window must lie inside x: no padding before, and none needed after ('same' can pad the end).
+  const inside = info.padInfo.top === 0 && info.padInfo.left === 0 && (oh - 1) * sh + kh <= h && (ow - 1) * sw + kw <= w;
+  if (memory === undefined || !inside || co % (4 * GROUP_VECTORS) !== 0) return null;
+  if (kh * kw * ci > SIMD_MAX_PATCH) return null;
+  const routine = simdSmallPatchFilterGrad(kh, kw, ci)(memory);
+  if (routine === null) return null;
+  const dw = makeF32(backend, [kh, kw, ci, co]);
+  routine(f32Index(backend, x) * 4, f32Index(backend, dy) * 4, f32Index(backend, dw) * 4, n, h, w, oh, ow, co, sh, sw);
+  return dw;
 }
 
 /**

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { backend_util } from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng, freshSeed, pick, randomInput, relativeError, runOn } from './kernel-test-support.js';
-import { filterGradByConvolution, filterGradByIm2col } from './Conv2DBackpropFilter.js';
+import { filterGradByConvolution, filterGradByIm2col, filterGradBySimd } from './Conv2DBackpropFilter.js';
 import { inputGradByCol2im, inputGradByConvolution } from './Conv2DBackpropInput.js';
 import { registerDdpWasmKernels, setWasmKernelSet, type WasmKernelSet } from './register.js';
 import { simdCol2im } from './simd-col2im.js';
@@ -141,5 +141,48 @@ describe('Conv2DBackpropInput col2im route with the SIMD col2im (in-channels a m
       });
       expect(relativeError(got, ref.values), `${label(c)} (seed ${seed})`).toBeLessThanOrEqual(TOLERANCE);
     }
+  });
+});
+
+describe('Conv2DBackpropFilter direct SIMD route (small patch, valid padding, out-channels a multiple of 8)', () => {
+  const seed = freshSeed();
+  it(`matches cpu within ${TOLERANCE} (seed ${seed})`, async () => {
+    const rng = createRng(seed);
+    const cases: ConvCase[] = [
+      { n: 2, h: 12, w: 12, ci: 1, co: 8, k: 3, stride: 1, pad: 'valid' },
+      { n: 3, h: 9, w: 7, ci: 1, co: 16, k: 3, stride: 2, pad: 'valid' },
+      { n: 1, h: 6, w: 8, ci: 2, co: 8, k: 2, stride: 1, pad: 'valid' },
+      { n: 2, h: 7, w: 7, ci: 4, co: 24, k: 2, stride: 2, pad: 'valid' },
+      { n: 4, h: 5, w: 6, ci: 3, co: 8, k: 1, stride: 1, pad: 'valid' },
+      { n: 64, h: 28, w: 28, ci: 1, co: 32, k: 3, stride: 1, pad: 'valid' }, // the seed CNN's first layer
+    ];
+    for (const c of cases) {
+      const info = backend_util.computeConv2DInfo([c.n, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.stride, 1, c.pad);
+      const x = randomInput(rng, [c.n, c.h, c.w, c.ci]);
+      const dy = randomInput(rng, info.outShape);
+      const ref = await runOn('cpu', 'Conv2DBackpropFilter', { x, dy }, { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.k, c.k, c.ci, c.co] });
+      await tf.setBackend('wasm');
+      const got = tf.tidy(() => {
+        const out = filterGradBySimd(tf.backend() as unknown as WasmBackend, tf.tensor(x.values, x.shape), tf.tensor(dy.values, dy.shape), info);
+        expect(out, `route applies to ${label(c)}`).not.toBeNull();
+        return tf.engine().makeTensorFromTensorInfo(out!).dataSync() as Float32Array;
+      });
+      expect(relativeError(got, ref.values), `${label(c)} (seed ${seed})`).toBeLessThanOrEqual(TOLERANCE);
+    }
+  }, 20_000);
+
+  it('declines what it does not cover', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as unknown as WasmBackend;
+    const declines = (shape: number[], filter: number[], pad: 'valid' | 'same') =>
+      tf.tidy(() => filterGradBySimd(backend, tf.zeros(shape), tf.zeros(backend_util.computeConv2DInfo(shape as [number, number, number, number], filter as [number, number, number, number], 1, 1, pad).outShape), backend_util.computeConv2DInfo(shape as [number, number, number, number], filter as [number, number, number, number], 1, 1, pad)) === null);
+    expect(declines([1, 6, 6, 1], [3, 3, 1, 8], 'same')).toBe(true); // padding
+    expect(declines([1, 6, 6, 1], [3, 3, 1, 12], 'valid')).toBe(true); // 12 out-channels
+    expect(declines([1, 6, 6, 2], [3, 3, 2, 8], 'valid')).toBe(true); // patch 18
+    // 'same' at stride 2 on an odd size pads only after: the last window would read past x.
+    const shape = [1, 7, 7, 1] as [number, number, number, number];
+    const info = backend_util.computeConv2DInfo(shape, [2, 2, 1, 8], 2, 1, 'same');
+    expect(info.padInfo.top).toBe(0);
+    expect(tf.tidy(() => filterGradBySimd(backend, tf.zeros(shape), tf.zeros(info.outShape), info))).toBeNull();
   });
 });
