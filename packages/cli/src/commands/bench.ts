@@ -154,11 +154,17 @@ function helpOr(rest: string[], specs: readonly FlagSpec[], help: string): FlagV
 async function benchStep(rest: string[]): Promise<number> {
   const values = helpOr(rest, STEP_FLAGS, `Usage: ddp bench step [flags]\n\nFlags:\n${formatFlags(STEP_FLAGS)}`);
   if (!values) return 0;
-  // Loaded loosely: the step benchmark lives in core's bench/ area, exported from @ddp/core once it lands there.
-  const core = (await import('@ddp/core')) as unknown as { runStepBench?: (o: Record<string, unknown>) => Promise<unknown> };
-  if (typeof core.runStepBench !== 'function') throw new Error('ddp bench step: this build of @ddp/core does not export runStepBench yet');
+  // The step benchmark lives in core's bench/ area. Until @ddp/core's index re-exports it, it is
+  // loaded from core's built folder by path (the package's "exports" map only opens its index).
+  type StepBench = { runStepBench?: (o: Record<string, unknown>) => Promise<unknown> };
+  let bench = (await import('@ddp/core')) as unknown as StepBench;
+  if (typeof bench.runStepBench !== 'function') {
+    const fallback = '../../../core/dist/bench/index.js'; // a variable, so TypeScript does not resolve it
+    bench = (await import(new URL(fallback, import.meta.url).href)) as StepBench;
+  }
+  if (typeof bench.runStepBench !== 'function') throw new Error('ddp bench step: this build of @ddp/core has no runStepBench');
   await initBackend(backendFrom(values));
-  await core.runStepBench({
+  await bench.runStepBench({
     batchSize: num(values, 'batch-size'),
     warmup: num(values, 'warmup'),
     steps: num(values, 'steps'),
