@@ -4,3 +4,4 @@ export * from './seed-cnn.js';
 export * from './keras-model.js';
 export * from './save.js';
 export * from './evaluate.js';
+export * from './exact-gradient.js';

@@ -35,7 +35,7 @@ export function crossEntropySum(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Sc
   return tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), oneHot))) as tf.Scalar;
 }
 
-function checkBatch(images: Float32Array, labels: Int32Array, count: number): void {
+export function checkBatch(images: Float32Array, labels: Int32Array, count: number): void {
   if (!Number.isInteger(count) || count < 1) throw new RangeError(`batch size must be a positive integer, got ${count}`);
   if (images.length !== count * IMAGE_SIZE * IMAGE_SIZE) {
     throw new RangeError(`expected ${count}x${IMAGE_SIZE}x${IMAGE_SIZE} pixels, got ${images.length}`);
