@@ -1,5 +1,5 @@
 import { BACKEND_CHOICES, DATASET_NAMES, LOG_FORMATS, type BackendChoice, type DatasetName, type LogFormat } from '@ddp/core';
-import { DEFAULT_JOB, type JobConfig } from '@ddp/coordinator';
+import { DEFAULT_JOB, REDUCTIONS, type JobConfig, type Reduction } from '@ddp/coordinator';
 import { num, str, type FlagSpec, type FlagValues } from './args.js';
 
 /** The flags of the seed job, shared by `ddp train` and `ddp coordinator start`. */
@@ -15,6 +15,13 @@ export const TRAINING_FLAGS: readonly FlagSpec[] = [
   { name: 'limit-test', type: 'int', min: 1, help: 'use only the first N test samples' },
   { name: 'out', type: 'string', metavar: 'DIR', help: 'save the model (model.json + weights.bin) here after each epoch and at the end' },
   { name: 'no-eval', type: 'bool', help: 'evaluate only at the end, not after every epoch' },
+  {
+    name: 'reduction',
+    type: 'string',
+    choices: REDUCTIONS,
+    default: DEFAULT_JOB.reduction,
+    help: 'fast: float32 sums inside the kernels; exact: per-sample float64 sums, so any number of workers gives one process\'s weights bit for bit (about 1.8x slower)',
+  },
 ];
 
 export const BACKEND_FLAG: FlagSpec = {
@@ -48,6 +55,7 @@ export function jobConfigFromFlags(v: FlagValues): JobConfig {
     maxSteps: num(v, 'max-steps'),
     out: str(v, 'out'),
     evalEveryEpoch: v['no-eval'] !== true,
+    reduction: (str(v, 'reduction') ?? DEFAULT_JOB.reduction) as Reduction,
   };
 }
 

@@ -64,7 +64,7 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   try {
-    const result = await runJob(cfg, data, new LocalExecutor(data.train), reporter, { backend: backend.name, signal: abort.signal });
+    const result = await runJob(cfg, data, new LocalExecutor(data.train, cfg.reduction), reporter, { backend: backend.name, signal: abort.signal });
     if (logFormat === 'text') console.log(`test accuracy: ${(result.test.accuracy * 100).toFixed(2)}%`);
     return abort.signal.aborted ? 130 : 0;
   } finally {

@@ -16,7 +16,17 @@ export interface JobConfig {
   out?: string;
   /** Evaluate on the test split after every epoch (the final evaluation always runs). */
   evalEveryEpoch: boolean;
+  /**
+   * How gradient sums are reduced over samples. 'fast': inside the kernels, in float32, so the
+   * result depends on how the batch is split (N workers equal one process to float rounding, and
+   * trajectories drift apart over many steps). 'exact': per-sample contributions added in float64
+   * (`gradientSumExact`), so any number of workers gives one process's weights bit for bit; slower.
+   */
+  reduction: Reduction;
 }
+
+export const REDUCTIONS = ['fast', 'exact'] as const;
+export type Reduction = (typeof REDUCTIONS)[number];
 
 export const DEFAULT_JOB: JobConfig = {
   dataset: 'mnist',
@@ -25,4 +35,5 @@ export const DEFAULT_JOB: JobConfig = {
   lr: 1e-3,
   seed: 42,
   evalEveryEpoch: true,
+  reduction: 'fast',
 };

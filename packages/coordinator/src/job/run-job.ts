@@ -25,6 +25,16 @@ export interface JobResult {
   breakdown: Record<string, number>;
 }
 
+/**
+ * The gradient of the mean loss: the sum divided by the batch size, rounded to float32 once (a
+ * float32 sum is divided in place; a float64 one is divided, then stored as float32).
+ */
+export function meanGradient(sum: Float32Array | Float64Array, batchSize: number): Float32Array {
+  const out = sum instanceof Float32Array ? sum : new Float32Array(sum.length);
+  for (let i = 0; i < sum.length; i++) out[i] = sum[i] / batchSize;
+  return out;
+}
+
 export interface RunJobOptions {
   backend: string;
   /** Stops the run between steps (Ctrl-C): it then evaluates and saves what it has. */
@@ -103,10 +113,7 @@ export async function runJob(
       const t0 = performance.now();
       const r = await executor.gradientSum(params, { step, epoch, batch });
       const t1 = performance.now();
-      const inv = batch.length;
-      const grad = r.grad;
-      for (let i = 0; i < grad.length; i++) grad[i] /= inv;
-      adam.step(params, grad);
+      adam.step(params, meanGradient(r.grad, batch.length));
       const t2 = performance.now();
       trainMs += t2 - t0;
       phaseMs.optimizer = (phaseMs.optimizer ?? 0) + (t2 - t1);

@@ -8,8 +8,11 @@ export interface StepWork {
 }
 
 export interface StepResult {
-  /** Sum over the global batch of per-sample loss gradients, added in rank order. */
-  grad: Float32Array;
+  /**
+   * Sum over the global batch of per-sample loss gradients, added in rank order: float32 for the
+   * 'fast' reduction, float64 for 'exact' (rounded to float32 once, after the division).
+   */
+  grad: Float32Array | Float64Array;
   /** Sum over the global batch of per-sample losses. */
   lossSum: number;
   /** Milliseconds spent, by phase, when the executor measures them (compute, communication, waiting). */
