@@ -6,3 +6,4 @@ export * from './optim/index.js';
 export * from './allreduce/index.js';
 export * from './protocol/index.js';
 export * from './report/index.js';
+export * from './bench/index.js';
