@@ -13,6 +13,14 @@ export interface ConnectOptions {
 }
 
 const FIRST_WAIT_MS = 100;
+
+/** This host's address on each open connection (ring mode listens there for its peers by default). */
+const localAddresses = new WeakMap<WebSocket, string>();
+
+/** The local address of a socket opened by connectWithRetry (undefined if unknown). */
+export function localAddressOf(ws: WebSocket): string | undefined {
+  return localAddresses.get(ws);
+}
 const MAX_WAIT_MS = 2000;
 
 function openOnce(url: string, maxPayload: number, handshakeMs: number): Promise<WebSocket> {
@@ -26,6 +34,10 @@ function openOnce(url: string, maxPayload: number, handshakeMs: number): Promise
     };
     ws.once('error', onError);
     ws.once('unexpected-response', (_req, res) => onError(new Error(`HTTP ${res.statusCode} instead of a WebSocket upgrade`)));
+    ws.once('upgrade', (res) => {
+      const local = res.socket.localAddress;
+      if (local) localAddresses.set(ws, local.startsWith('::ffff:') ? local.slice(7) : local);
+    });
     ws.once('open', () => {
       ws.off('error', onError);
       resolve(ws);

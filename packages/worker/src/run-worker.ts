@@ -1,12 +1,16 @@
 /**
  * A worker process's life: connect (retrying until --connect-timeout), say hello, then answer the
  * coordinator's frames through a WorkerSession until it says done, refuses us, or goes silent.
+ * In ring mode the ring messages go to a RingMember, which answers on the same socket.
  */
 import { hostname } from 'node:os';
-import { CLOSE_CODES, CLOSE_DONE, SEED_CNN_PARAM_COUNT, encodeMessage, workerMaxPayload, type WelcomeMessage } from '@ddp/core';
+import { CLOSE_CODES, CLOSE_DONE, MSG, SEED_CNN_PARAM_COUNT, encodeMessage, workerMaxPayload, type WelcomeMessage, type WorkerToCoordinator } from '@ddp/core';
 import type { RawData } from 'ws';
-import { connectWithRetry } from './connect.js';
+import { connectWithRetry, localAddressOf } from './connect.js';
+import { RingMember } from './ring/ring-member.js';
 import { WORKER_EXIT, WorkerSession, type SessionEnd, type WorkerSessionOptions } from './worker-session.js';
+
+const isWildcard = (host: string) => host === '0.0.0.0' || host === '::' || host === '';
 
 export interface RunWorkerOptions {
   /** ws://HOST:PORT of the coordinator. */
@@ -23,6 +27,13 @@ export interface RunWorkerOptions {
   /** Notes for people: retries, the connected line. */
   log?: (line: string) => void;
   onWelcome?: (w: WelcomeMessage) => void;
+  /**
+   * Ring mode: the interface to listen on for ring peers (default: this host's address on the
+   * connection to the coordinator, which is where the other workers can most likely reach it).
+   */
+  peerHost?: string;
+  /** Ring mode: the address peers dial, when it differs from peerHost (needed for a wildcard peerHost). */
+  peerAdvertise?: string;
 }
 
 const CLOSE_GRACE_MS = 1000;
@@ -57,9 +68,14 @@ export async function runWorker(opts: RunWorkerOptions): Promise<SessionEnd> {
     let lastHeard = performance.now();
     let lastTick = lastHeard;
     let settled = false;
+    let ring: RingMember | null = null;
+    const send = (msg: WorkerToCoordinator) => {
+      if (socket.readyState === socket.OPEN) socket.send(encodeMessage(msg), { binary: true });
+    };
     const finish = (end: SessionEnd) => {
       if (settled) return;
       settled = true;
+      ring?.close();
       clearInterval(ticker);
       const closeCode = end.code ? CLOSE_CODES[end.code] : CLOSE_DONE;
       if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) {
@@ -88,10 +104,32 @@ export async function runWorker(opts: RunWorkerOptions): Promise<SessionEnd> {
       lastHeard = receivedAt;
       const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
       const out = isBinary ? session.receive(bytes, receivedAt) : session.receive(new Uint8Array([0xc1]), receivedAt);
-      for (const reply of out.replies) if (socket.readyState === socket.OPEN) socket.send(encodeMessage(reply), { binary: true });
-      if (out.welcomed) opts.onWelcome?.(out.welcomed);
+      for (const reply of out.replies) send(reply);
+      if (out.welcomed) {
+        if (out.welcomed.allreduce === 'ring') ring = startRing(out.welcomed);
+        opts.onWelcome?.(out.welcomed);
+      }
+      if (out.ring) ring?.handle(out.ring, receivedAt);
       if (out.end) finish(out.end);
     });
+    const startRing = (w: WelcomeMessage): RingMember => {
+      const local = localAddressOf(socket) ?? '127.0.0.1';
+      const peerHost = opts.peerHost ?? local;
+      return new RingMember({
+        token: opts.token,
+        peerHost,
+        advertiseHost: opts.peerAdvertise ?? (isWildcard(peerHost) ? local : undefined),
+        compress: w.compress,
+        train: session.trainSplit,
+        rows: w.data.rows,
+        cols: w.data.cols,
+        send,
+        fail: (code, message) => {
+          send({ type: MSG.ERROR, code, message });
+          finish({ exitCode: WORKER_EXIT.FAILED, message: `${code}: ${message}`, code });
+        },
+      });
+    };
     socket.on('error', () => {
       // A 'close' always follows; it says what happened.
     });

@@ -17,6 +17,8 @@ import {
   type GradientMessage,
   type Message,
   type Split,
+  type WelcomeMessage,
+  decodeFp16,
 } from '@ddp/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WORKER_EXIT, WorkerSession } from './worker-session.js';
@@ -31,8 +33,8 @@ function spec(train: Split, over: Partial<DataSpec> = {}): DataSpec {
   return { dataset: 'mnist', trainCount: train.count, fingerprint: splitFingerprint(train), serveData: false, rows: 28, cols: 28, numClasses: 10, ...over };
 }
 
-function welcome(data: DataSpec): Message {
-  return { type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 1, workers: 2, paramCount: SEED_CNN_PARAM_COUNT, heartbeatMs: 1000, data };
+function welcome(data: DataSpec, mode: Pick<WelcomeMessage, 'allreduce' | 'compress'> = { allreduce: 'star', compress: 'none' }): Message {
+  return { type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 1, workers: 2, paramCount: SEED_CNN_PARAM_COUNT, heartbeatMs: 1000, data, ...mode };
 }
 
 function session(train: Split) {
@@ -68,6 +70,38 @@ describe('WorkerSession', () => {
     const out2 = served.receive(frame({ type: MSG.WORK, step: 4, epoch: 0, task: 10, params, indices, images, labels }));
     expect((out2.replies[0] as GradientMessage).grad).toEqual(ref.grad);
   }, 60_000);
+
+  it('with --compress fp16 the gradient travels as float16 bits: the sum rounded to the nearest half', () => {
+    const train = randomSplit(6);
+    const params = initSeedCnnParams(randomBytes(4).readUInt32LE());
+    const indices = Uint32Array.from([5, 0, 3]);
+    const ref = gradientSum(params, gatherImages(train, indices), gatherLabels(train, indices), 3);
+    const s = session(train);
+    s.receive(frame(welcome(spec(train), { allreduce: 'star', compress: 'fp16' })));
+    const out = s.receive(frame({ type: MSG.WORK, step: 0, epoch: 0, task: 1, params, indices }));
+    const reply = parseWorkerMessage(decodeFrame(encodeMessage(out.replies[0])), { paramCount: SEED_CNN_PARAM_COUNT, compress: 'fp16' }) as GradientMessage;
+    expect(reply.grad).toBeInstanceOf(Uint16Array);
+    const back = decodeFp16(reply.grad as Uint16Array);
+    let worst = 0;
+    for (let i = 0; i < back.length; i++) {
+      // Relative 2^-11 in the normal range, absolute 2^-25 below it (subnormal halves).
+      const err = Math.abs(back[i] - ref.grad[i]);
+      worst = Math.max(worst, err / Math.max(Math.abs(ref.grad[i]), 2 ** -14));
+    }
+    expect(worst).toBeLessThanOrEqual(2 ** -11);
+    expect(worst).toBeGreaterThan(0); // it did round
+  }, 60_000);
+
+  it('in ring mode, ring messages go out to the ring member and work orders are refused', () => {
+    const train = randomSplit(3);
+    const s = session(train);
+    s.receive(frame(welcome(spec(train), { allreduce: 'ring', compress: 'none' })));
+    const listen = { type: MSG.RING_LISTEN, generation: 0, position: 1, size: 2, group: 'g', resume: 0 } as const;
+    expect(s.receive(frame(listen))).toEqual({ replies: [], ring: listen });
+    const out = s.receive(frame({ type: MSG.WORK, step: 0, epoch: 0, task: 1, params: new Float32Array(SEED_CNN_PARAM_COUNT), indices: Uint32Array.from([0]) }));
+    expect(out.end?.code).toBe('DDP_BAD_MESSAGE');
+    expect(out.end?.message).toMatch(/work from coordinator: not part of --allreduce ring/);
+  });
 
   it('answers ping with pong and ends with exit 0 on done', () => {
     const train = randomSplit(3);

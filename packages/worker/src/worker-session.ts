@@ -5,7 +5,9 @@
  *   1. hello() is the first frame to send.
  *   2. welcome: check the model size, load the training split the coordinator names (or nothing with
  *      --serve-data) and check its count and fingerprint; a mismatch ends with DDP_DATASET.
- *   3. work: compute the shard's gradient sum and answer with one gradient frame.
+ *   3. star mode, work: compute the shard's gradient sum and answer with one gradient frame (float32,
+ *      or float16 bits with --compress fp16). ring mode: the ring messages go out as `ring`, for
+ *      the RingMember (ring/ring-member.ts), which answers asynchronously.
  *   4. ping -> pong; done -> end with exit code 0; error -> end (3 if refused at the handshake, else 1).
  * Every frame is validated first; a malformed one ends the session with DDP_BAD_MESSAGE.
  */
@@ -16,6 +18,7 @@ import {
   ProtocolError,
   SEED_CNN_PARAM_COUNT,
   decodeFrame,
+  encodeFp16,
   loadDataset,
   parseCoordinatorMessage,
   splitFingerprint,
@@ -23,6 +26,7 @@ import {
   type DatasetName,
   type HelloMessage,
   type ProtocolErrorCode,
+  type RingCoordinatorMessage,
   type Split,
   type WelcomeMessage,
   type WorkerInboundLimits,
@@ -61,7 +65,12 @@ export interface SessionOutput {
   replies: WorkerToCoordinator[];
   welcomed?: WelcomeMessage;
   end?: SessionEnd;
+  /** Ring mode: a message for the RingMember. */
+  ring?: RingCoordinatorMessage;
 }
+
+/** The largest magnitude that does not round to Infinity in float16 (65504 plus half an ulp). */
+const FP16_LIMIT = 65520;
 
 function defaultLoadTrain(spec: DataSpec, dataDir: string | undefined): Split {
   return loadDataset({ dataset: spec.dataset as DatasetName, dataDir, limitTrain: spec.limitTrain, limitTest: 1 }).train;
@@ -74,6 +83,11 @@ export class WorkerSession {
   welcome: WelcomeMessage | null = null;
   /** Work orders answered so far. */
   tasksDone = 0;
+
+  /** The local training split (null before the welcome and with --serve-data). */
+  get trainSplit(): Split | null {
+    return this.train;
+  }
 
   constructor(private readonly opts: WorkerSessionOptions) {}
 
@@ -105,13 +119,26 @@ export class WorkerSession {
         } catch (err) {
           return this.fail('DDP_WORKER', `gradient computation failed at step ${msg.step + 1}: ${err instanceof Error ? err.message : String(err)}`);
         }
+        let grad: Float32Array | Uint16Array = r.grad;
+        if (this.welcome?.compress === 'fp16') {
+          const i = r.grad.findIndex((x) => !(Math.abs(x) < FP16_LIMIT));
+          if (i >= 0) return this.fail('DDP_WORKER', `the gradient sum at step ${msg.step + 1} is ${r.grad[i]} at index ${i}, beyond the float16 range (run with --compress none)`);
+          grad = encodeFp16(r.grad);
+        }
         this.tasksDone += 1;
         const reply: WorkerToCoordinator = {
-          type: MSG.GRADIENT, step: msg.step, task: msg.task, count: msg.indices.length, lossSum: r.lossSum, grad: r.grad,
+          type: MSG.GRADIENT, step: msg.step, task: msg.task, count: msg.indices.length, lossSum: r.lossSum, grad,
           computeMs: r.computeMs, busyMs: performance.now() - receivedAt,
         };
         return { replies: [reply] };
       }
+      case MSG.REPLICA:
+      case MSG.RING_LISTEN:
+      case MSG.RING_CONNECT:
+      case MSG.RING_WORK:
+      case MSG.FETCH:
+        if (msg.type === MSG.RING_WORK) this.tasksDone += 1;
+        return { replies: [], ring: msg };
       case MSG.PING:
         return { replies: [{ type: MSG.PONG, nonce: msg.nonce }] };
       case MSG.DONE:
@@ -156,7 +183,10 @@ export class WorkerSession {
       this.train = train;
     }
     this.welcome = w;
-    this.limits = { paramCount: w.paramCount, trainCount: spec.trainCount, rows: spec.rows, cols: spec.cols, numClasses: spec.numClasses, serveData: spec.serveData };
+    this.limits = {
+      paramCount: w.paramCount, trainCount: spec.trainCount, rows: spec.rows, cols: spec.cols, numClasses: spec.numClasses, serveData: spec.serveData,
+      allreduce: w.allreduce,
+    };
     return { replies: [], welcomed: w };
   }
 

@@ -18,10 +18,13 @@ import {
   encodeMessage,
   parseWorkerMessage,
   tokensMatch,
+  type AllreduceMode,
+  type Compression,
   type CoordinatorToWorker,
   type DataSpec,
   type GradientMessage,
   type ProtocolErrorCode,
+  type RingWorkerMessage,
 } from '@ddp/core';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 
@@ -46,8 +49,12 @@ export interface CoordinatorServerOptions {
   heartbeatTimeoutMs?: number;
   /** A connection that sends no hello within this is dropped (default 10000 ms). */
   helloTimeoutMs?: number;
-  /** Largest frame accepted (default: one gradient, see coordinatorMaxPayload). */
+  /** Largest frame accepted (default: one gradient, or a replica's state in ring mode; see coordinatorMaxPayload). */
   maxPayload?: number;
+  /** Told to every worker in the welcome: who reduces gradients (default 'star'). */
+  allreduce?: AllreduceMode;
+  /** Told to every worker in the welcome: how gradients travel (default 'none'). */
+  compress?: Compression;
 }
 
 export interface WorkerInfo {
@@ -64,6 +71,8 @@ export type LossCode = ProtocolErrorCode | 'DDP_CLOSED';
 export interface ServerListener {
   joined?(info: WorkerInfo): void;
   gradient?(rank: number, msg: GradientMessage): void;
+  /** Ring mode: a validated message of the ring step protocol. */
+  ring?(rank: number, msg: RingWorkerMessage): void;
   lost?(info: WorkerInfo, reason: string, code: LossCode): void;
   /** A connection refused before it became a member (bad token, wrong version, malformed hello...). */
   refused?(remote: string, err: ProtocolError): void;
@@ -102,7 +111,7 @@ export class CoordinatorServer {
   constructor(private readonly opts: CoordinatorServerOptions) {
     if (!Number.isInteger(opts.maxWorkers) || opts.maxWorkers < 1) throw new RangeError(`maxWorkers must be an integer >= 1, got ${opts.maxWorkers}`);
     this.host = opts.host ?? '127.0.0.1';
-    this.maxPayload = opts.maxPayload ?? coordinatorMaxPayload(opts.paramCount);
+    this.maxPayload = opts.maxPayload ?? coordinatorMaxPayload(opts.paramCount, opts.allreduce ?? 'star');
   }
 
   addListener(l: ServerListener): void {
@@ -204,7 +213,7 @@ export class CoordinatorServer {
       // ws closes the socket itself after a frame-level error (1009 for an oversized frame).
       conn.wsFault =
         err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
-          ? new ProtocolError('DDP_TOO_LARGE', `frame larger than maxPayload (${this.maxPayload} bytes, sized to one gradient of ${this.opts.paramCount} float32)`)
+          ? new ProtocolError('DDP_TOO_LARGE', `frame larger than maxPayload (${this.maxPayload} bytes, sized to ${this.opts.allreduce === 'ring' ? 'a replica of 3 x' : 'one gradient of'} ${this.opts.paramCount} float32)`)
           : err.code?.startsWith('WS_ERR_')
             ? new ProtocolError('DDP_BAD_MESSAGE', `bad WebSocket frame: ${err.message}`)
             : null;
@@ -218,7 +227,7 @@ export class CoordinatorServer {
     try {
       if (!isBinary) throw new ProtocolError('DDP_BAD_MESSAGE', 'text frame: ddp speaks binary msgpack frames only');
       const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
-      const msg = parseWorkerMessage(decodeFrame(bytes), { paramCount: this.opts.paramCount });
+      const msg = parseWorkerMessage(decodeFrame(bytes), { paramCount: this.opts.paramCount, allreduce: this.opts.allreduce ?? 'star', compress: this.opts.compress ?? 'none' });
       if (!conn.info) {
         if (msg.type !== MSG.HELLO) throw new ProtocolError('DDP_BAD_MESSAGE', `expected hello as the first message, got '${msg.type}'`);
         this.handshake(conn, msg.token, msg.backend, `${msg.host}:${msg.pid}`);
@@ -232,6 +241,16 @@ export class CoordinatorServer {
           this.emit('gradient', conn.info.rank, msg);
           return;
         case MSG.PONG:
+          return;
+        case MSG.RING_RESULT:
+          conn.lastBusyMs = msg.busyMs;
+          this.emit('ring', conn.info.rank, msg);
+          return;
+        case MSG.RING_ADDRESS:
+        case MSG.RING_READY:
+        case MSG.RING_FAILED:
+        case MSG.STATE:
+          this.emit('ring', conn.info.rank, msg);
           return;
         case MSG.ERROR:
           // The worker reports its own failure; it closes after this.
@@ -266,6 +285,8 @@ export class CoordinatorServer {
         paramCount: this.opts.paramCount,
         heartbeatMs: this.opts.heartbeatMs ?? 1000,
         data: this.opts.data,
+        allreduce: this.opts.allreduce ?? 'star',
+        compress: this.opts.compress ?? 'none',
       }),
       { binary: true },
     );

@@ -14,9 +14,10 @@
  *      fewest open tasks (lowest rank on a tie). With no live worker they wait for one to join.
  *   5. When every shard has an answer, the sums are added in SHARD order (which is rank order at the
  *      start of the step), so the result does not depend on who recomputed what or when answers
- *      arrived. The round completes exactly once; the job loop then applies Adam once.
+ *      arrived. The round completes exactly once; the job loop then applies Adam once. With
+ *      --compress fp16 the answers are float16 bits, widened and added in float32 in the same order.
  */
-import { ProtocolError, shardBatch, type GradientMessage } from '@ddp/core';
+import { ProtocolError, addFp16Into, shardBatch, type GradientMessage } from '@ddp/core';
 
 export interface StepTask {
   /** Unique across the run. */
@@ -155,7 +156,8 @@ export class StepRound {
     let lossSum = 0;
     for (const t of ordered) {
       const g = (t.answer as GradientMessage).grad;
-      for (let i = 0; i < grad.length; i++) grad[i] += g[i];
+      if (g instanceof Uint16Array) addFp16Into(grad, g);
+      else for (let i = 0; i < grad.length; i++) grad[i] += g[i];
       lossSum += (t.answer as GradientMessage).lossSum;
     }
     let compute = 0;

@@ -1,7 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { decodeFrame, encodeMessage } from './codec.js';
-import { MSG, type GradientMessage, type Message, type WelcomeMessage, type WorkMessage } from './messages.js';
+import {
+  MSG,
+  type GradientMessage,
+  type Message,
+  type ReplicaMessage,
+  type RingResultMessage,
+  type RingWorkMessage,
+  type StateMessage,
+  type WelcomeMessage,
+  type WorkMessage,
+} from './messages.js';
+import { encodeFp16 } from '../allreduce/fp16.js';
+import { replicaHash } from './replica-hash.js';
 import { ProtocolError } from './protocol-error.js';
 import { parseCoordinatorMessage, parseWorkerMessage, type WorkerInboundLimits } from './validate.js';
 import { PROTOCOL_VERSION } from './version.js';
@@ -78,6 +90,8 @@ describe('codec round trip', () => {
     const welcome: WelcomeMessage = {
       type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 2, workers: 3, paramCount, heartbeatMs: 1000,
       data: { dataset: 'mnist', limitTrain: 512, trainCount: 512, fingerprint: 'ab'.repeat(32), serveData: false, rows: 28, cols: 28, numClasses: 10 },
+      allreduce: 'ring',
+      compress: 'fp16',
     };
     const fromCoordinator: Message[] = [
       { type: MSG.PING, nonce: 7 },
@@ -89,6 +103,42 @@ describe('codec round trip', () => {
     const hello: Message = { type: MSG.HELLO, protocolVersion: PROTOCOL_VERSION, token: 't0k', backend: 'wasm', host: 'h', pid: 42 };
     expect(parseWorkerMessage(decodeFrame(encodeMessage(hello)), { paramCount })).toEqual(hello);
     expect(parseWorkerMessage(decodeFrame(encodeMessage({ type: MSG.PONG, nonce: 7 })), { paramCount })).toEqual({ type: MSG.PONG, nonce: 7 });
+  });
+
+  it('gradient with --compress fp16: the Uint16Array of half bits comes back exactly, as a Uint16Array', () => {
+    const grad = encodeFp16(randomFloats(paramCount).map((x) => x % 60000));
+    const msg: GradientMessage = { type: MSG.GRADIENT, step: 1, task: 2, count: 3, lossSum: 4, grad, computeMs: 1, busyMs: 2 };
+    const frame = encodeMessage(msg);
+    const back = parseWorkerMessage(decodeFrame(frame), { paramCount, compress: 'fp16' }) as GradientMessage;
+    expect(back.grad).toBeInstanceOf(Uint16Array);
+    expect(back.grad).toEqual(grad);
+    // Half the bytes of the float32 message (plus the same small header).
+    const f32 = encodeMessage({ ...msg, grad: randomFloats(paramCount) });
+    expect(f32.byteLength - frame.byteLength).toBe(paramCount * 2);
+  });
+
+  it('ring messages with tensors round-trip bit for bit: replica, ring_work, state, ring_result', () => {
+    const ring: WorkerInboundLimits = { ...limits, allreduce: 'ring' };
+    const replica: ReplicaMessage = { type: MSG.REPLICA, steps: 7, params: randomFloats(paramCount), lr: 1e-3, adamM: randomFloats(paramCount), adamV: randomFloats(paramCount) };
+    const r = parseCoordinatorMessage(decodeFrame(encodeMessage(replica)), ring) as ReplicaMessage;
+    sameBits(replica.params, r.params);
+    sameBits(replica.adamM!, r.adamM!);
+    sameBits(replica.adamV!, r.adamV!);
+    expect(r.steps).toBe(7);
+    const work: RingWorkMessage = {
+      type: MSG.RING_WORK, generation: 2, step: 9, epoch: 0, task: 11, batchSize: 64, indices: randomIndices(32, 60000), next: randomIndices(32, 60000),
+    };
+    expect(parseCoordinatorMessage(decodeFrame(encodeMessage(work)), ring)).toEqual(work);
+    const params = randomFloats(paramCount);
+    const state: StateMessage = { type: MSG.STATE, request: 3, steps: 10, hash: replicaHash(params), params };
+    const s = parseWorkerMessage(decodeFrame(encodeMessage(state)), { paramCount, allreduce: 'ring' }) as StateMessage;
+    sameBits(params, s.params);
+    expect(s.hash).toBe(replicaHash(s.params));
+    const result: RingResultMessage = {
+      type: MSG.RING_RESULT, generation: 2, step: 9, task: 11, count: 32, lossSum: 70.5, hash: state.hash, bytesSent: 1234,
+      prepareMs: 0, computeMs: 30.5, allreduceMs: 1.25, optimizerMs: 0.75, busyMs: 33,
+    };
+    expect(parseWorkerMessage(decodeFrame(encodeMessage(result)), { paramCount, allreduce: 'ring' })).toEqual(result);
   });
 
   it('undecodable bytes are DDP_BAD_MESSAGE, not a library exception', () => {

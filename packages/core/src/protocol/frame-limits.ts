@@ -3,21 +3,27 @@
  * for the largest legitimate message, so a peer cannot make the other side buffer more than that.
  * The slack covers the msgpack map keys, scalars and typed-array headers (well under 1 KB).
  */
+import type { AllreduceMode } from './messages.js';
+
 const SLACK_BYTES = 4096;
 
 /** The largest shard a worker accepts in one work message; the coordinator refuses larger batches. */
 export const MAX_SHARD_SAMPLES = 8192;
 
-/** The largest frame a coordinator accepts: one gradient of `paramCount` float32 values. */
-export function coordinatorMaxPayload(paramCount: number): number {
-  return paramCount * 4 + SLACK_BYTES;
+/**
+ * The largest frame a coordinator accepts: one gradient of `paramCount` float32 values, or in ring
+ * mode a replica's state (weights and Adam's two moments, for a worker that joins later).
+ */
+export function coordinatorMaxPayload(paramCount: number, allreduce: AllreduceMode = 'star'): number {
+  return (allreduce === 'ring' ? 3 : 1) * paramCount * 4 + SLACK_BYTES;
 }
 
 /**
  * The largest frame a worker accepts: weights plus one shard's indices, and with --serve-data its
- * pixels and labels. A worker does not know the batch size before it connects, so it allows shards
- * of up to `maxShard` samples (MAX_SHARD_SAMPLES by default; the coordinator refuses larger batches).
+ * pixels and labels; in ring mode a replica with Adam's moments (3 vectors) and the next shard's
+ * indices. A worker learns the mode and batch size only once connected, so it allows the largest:
+ * shards of up to `maxShard` samples (MAX_SHARD_SAMPLES by default; the coordinator refuses larger batches).
  */
 export function workerMaxPayload(paramCount: number, pixelsPerSample: number, maxShard = MAX_SHARD_SAMPLES): number {
-  return paramCount * 4 + maxShard * (4 + pixelsPerSample + 1) + SLACK_BYTES;
+  return 3 * paramCount * 4 + maxShard * (4 + 4 + pixelsPerSample + 1) + SLACK_BYTES;
 }

@@ -1,8 +1,21 @@
 // The wire protocol between coordinator and workers: message contracts, codec, validation, auth.
 export { PROTOCOL_VERSION } from './version.js';
-export { MSG } from './messages.js';
+export { MSG, ALLREDUCE_MODES, COMPRESSIONS } from './messages.js';
 export type {
+  AllreduceMode,
   CoordinatorToWorker,
+  FetchMessage,
+  ReplicaMessage,
+  RingAddressMessage,
+  RingConnectMessage,
+  RingCoordinatorMessage,
+  RingFailedMessage,
+  RingListenMessage,
+  RingReadyMessage,
+  RingResultMessage,
+  RingWorkMessage,
+  RingWorkerMessage,
+  StateMessage,
   DataSpec,
   DoneMessage,
   ErrorMessage,
@@ -23,4 +36,5 @@ export { parseCoordinatorMessage, parseWorkerMessage } from './validate.js';
 export type { CoordinatorInboundLimits, WorkerInboundLimits } from './validate.js';
 export { TOKEN_ENV, newToken, tokensMatch } from './auth.js';
 export { splitFingerprint } from './fingerprint.js';
+export { replicaHash, REPLICA_HASH_PATTERN } from './replica-hash.js';
 export { MAX_SHARD_SAMPLES, coordinatorMaxPayload, workerMaxPayload } from './frame-limits.js';

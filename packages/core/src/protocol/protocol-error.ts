@@ -20,6 +20,8 @@ export const PROTOCOL_ERROR_CODES = [
   'DDP_DATASET',
   /** The worker failed while computing (it says why in the message). */
   'DDP_WORKER',
+  /** Ring mode: the workers' replicas of the weights differ after a step (the run stops). */
+  'DDP_MISMATCH',
 ] as const;
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];
 
@@ -33,6 +35,7 @@ export const CLOSE_CODES: Record<ProtocolErrorCode, number> = {
   DDP_TIMEOUT: 4005,
   DDP_DATASET: 4006,
   DDP_WORKER: 4007,
+  DDP_MISMATCH: 4008,
 };
 
 /** Normal end of a job: the coordinator closes every worker with this after `done`. */

@@ -48,7 +48,7 @@ describe('messages from workers', () => {
     ['an unknown type', { type: 'bogus' }, 'DDP_BAD_MESSAGE', /unknown type 'bogus'/],
     ['no type', { step: 1 }, 'DDP_BAD_MESSAGE', /'type' must be a string/],
     ['an array instead of a map', [1, 2] as unknown as Record<string, unknown>, 'DDP_BAD_MESSAGE', /expected a map/],
-    ['a hello of another version', { ...goodHello(), protocolVersion: PROTOCOL_VERSION + 1 }, 'DDP_VERSION', /worker speaks version 2, this coordinator speaks 1/],
+    ['a hello of another version', { ...goodHello(), protocolVersion: PROTOCOL_VERSION + 1 }, 'DDP_VERSION', new RegExp(`worker speaks version ${PROTOCOL_VERSION + 1}, this coordinator speaks ${PROTOCOL_VERSION}`)],
     ['a hello without version', (() => { const h = goodHello(); delete h.protocolVersion; return h; })(), 'DDP_VERSION', /speaks no known version/],
     ['a hello with a numeric token', { ...goodHello(), token: 5 }, 'DDP_BAD_MESSAGE', /hello\.token/],
     ['an error with an unknown code', { type: 'error', code: 'E_WHATEVER', message: 'x' }, 'DDP_BAD_MESSAGE', /error\.code/],
@@ -90,5 +90,65 @@ describe('messages from the coordinator', () => {
   it('refuses a welcome of another version with DDP_VERSION', () => {
     const err = refusal(fromCoordinator({ type: 'welcome', protocolVersion: 99 }, null));
     expect(err.code).toBe('DDP_VERSION');
+  });
+});
+
+describe('--compress fp16 and ring mode', () => {
+  const ringLimits = { paramCount, allreduce: 'ring' as const };
+  const goodResult = () => ({
+    type: 'ring_result', generation: 1, step: 4, task: 8, count: 32, lossSum: 3, hash: '0123456789abcdef', bytesSent: 100,
+    prepareMs: 0, computeMs: 1, allreduceMs: 1, optimizerMs: 1, busyMs: 3,
+  });
+
+  it('with fp16, a gradient must be half bits, and a half Infinity or NaN is refused', () => {
+    const fp16 = { paramCount, compress: 'fp16' as const };
+    expect(refusal(() => parseWorkerMessage(wire(goodGradient()), fp16)).message).toMatch(/gradient\.grad: expected a Uint16Array of 50 float16 values \(--compress fp16\), got Float32Array/);
+    const grad = new Uint16Array(paramCount);
+    grad[5] = 0x7c00;
+    expect(refusal(() => parseWorkerMessage(wire({ ...goodGradient(), grad }), fp16)).message).toMatch(/gradient\.grad\[5\] is the float16 Infinity/);
+    grad[5] = 0xfe00;
+    expect(refusal(() => parseWorkerMessage(wire({ ...goodGradient(), grad }), fp16)).message).toMatch(/gradient\.grad\[5\] is the float16 NaN/);
+    grad[5] = 0x3c00; // 1.0
+    expect(parseWorkerMessage(wire({ ...goodGradient(), grad }), fp16).type).toBe(MSG.GRADIENT);
+  });
+
+  it('ring messages are refused in star mode, and gradients in ring mode', () => {
+    expect(refusal(fromWorker(goodResult())).message).toMatch(/ring_result from worker: not part of --allreduce star/);
+    expect(refusal(() => parseWorkerMessage(wire(goodGradient()), ringLimits)).message).toMatch(/gradient from worker: not part of --allreduce ring/);
+    expect(parseWorkerMessage(wire(goodResult()), ringLimits).type).toBe(MSG.RING_RESULT);
+    const ringWork = { type: 'ring_work', generation: 1, step: 0, epoch: 0, task: 0, batchSize: 3, indices: Uint32Array.from([1, 2, 3]) };
+    expect(refusal(fromCoordinator(ringWork)).message).toMatch(/ring_work from coordinator: not part of --allreduce star/);
+    expect(parseCoordinatorMessage(wire(ringWork), { ...limits, allreduce: 'ring' }).type).toBe(MSG.RING_WORK);
+  });
+
+  it('refuses malformed ring messages, naming the field', () => {
+    const ring = { ...limits, allreduce: 'ring' as const };
+    const cases: Array<[() => unknown, RegExp]> = [
+      [() => parseWorkerMessage(wire({ ...goodResult(), hash: 'xyz' }), ringLimits), /ring_result\.hash: expected 16 hex digits/],
+      [() => parseWorkerMessage(wire({ ...goodResult(), lossSum: -1 }), ringLimits), /ring_result\.lossSum: expected a finite number >= 0/],
+      [() => parseWorkerMessage(wire({ type: 'ring_address', generation: 0, url: 'http://x' }), ringLimits), /ring_address\.url: expected ws:\/\/HOST:PORT/],
+      [() => parseWorkerMessage(wire({ type: 'state', request: 1, steps: 1, hash: '0123456789abcdef', params: new Float32Array(paramCount), adamM: new Float32Array(paramCount) }), ringLimits), /adamM and adamV come together/],
+      [() => parseCoordinatorMessage(wire({ type: 'ring_listen', generation: 1, position: 3, size: 3, group: 'g', resume: 0 }), ring), /ring_listen\.position: expected an integer in \[0, 2\]/],
+      [() => parseCoordinatorMessage(wire({ type: 'ring_connect', generation: 1, urls: ['ws://a:1', 5] }), ring), /ring_connect\.urls\[1\]/],
+      [() => parseCoordinatorMessage(wire({ type: 'ring_work', generation: 1, step: 0, epoch: 0, task: 0, batchSize: 2, indices: Uint32Array.from([1, 2, 3]) }), ring), /ring_work\.batchSize: 2 is smaller than the shard/],
+      [() => parseCoordinatorMessage(wire({ type: 'ring_work', generation: 1, step: 0, epoch: 0, task: 0, batchSize: 9, indices: Uint32Array.from([1]), next: Uint32Array.from([100]) }), ring), /ring_work\.next\[0\] = 100 is not in \[0, 99\]/],
+      [() => parseCoordinatorMessage(wire({ type: 'replica', steps: 0, params: new Float32Array(paramCount), lr: 0 }), ring), /replica\.lr: expected a positive number/],
+      [() => parseCoordinatorMessage(wire({ type: 'fetch', request: 1 }), ring), /fetch: missing field 'optimizer'/],
+    ];
+    for (const [fn, pattern] of cases) {
+      const err = refusal(fn);
+      expect(err.code).toBe('DDP_BAD_MESSAGE');
+      expect(err.message).toMatch(pattern);
+    }
+  });
+
+  it('a welcome must say the allreduce mode and the compression', () => {
+    const welcome = {
+      type: 'welcome', protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 2, paramCount, heartbeatMs: 1000, allreduce: 'tree', compress: 'none',
+      data: { dataset: 'mnist', trainCount: 100, fingerprint: 'f', serveData: false, rows: 4, cols: 4, numClasses: 10 },
+    };
+    expect(refusal(fromCoordinator(welcome, null)).message).toMatch(/welcome\.allreduce: expected one of star, ring, got 'tree'/);
+    expect(refusal(fromCoordinator({ ...welcome, allreduce: 'ring', compress: 'int8' }, null)).message).toMatch(/welcome\.compress: expected one of none, fp16/);
+    expect(parseCoordinatorMessage(wire({ ...welcome, allreduce: 'ring' }), null).type).toBe(MSG.WELCOME);
   });
 });

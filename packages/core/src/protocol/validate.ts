@@ -5,23 +5,41 @@
  * code trusts. Anything else throws a ProtocolError whose message names the message type, the field,
  * what was expected and what arrived.
  */
+import type { Compression } from '../allreduce/allreduce-options.js';
 import {
+  ALLREDUCE_MODES,
+  COMPRESSIONS,
   MSG,
+  type AllreduceMode,
   type CoordinatorToWorker,
   type DataSpec,
   type ErrorMessage,
+  type FetchMessage,
   type GradientMessage,
   type HelloMessage,
+  type ReplicaMessage,
+  type RingAddressMessage,
+  type RingConnectMessage,
+  type RingFailedMessage,
+  type RingListenMessage,
+  type RingResultMessage,
+  type RingWorkMessage,
+  type StateMessage,
   type WelcomeMessage,
   type WorkMessage,
   type WorkerToCoordinator,
 } from './messages.js';
 import { ProtocolError, isProtocolErrorCode } from './protocol-error.js';
+import { REPLICA_HASH_PATTERN } from './replica-hash.js';
 import { PROTOCOL_VERSION } from './version.js';
 
 /** What the coordinator knows when a frame from a worker arrives. */
 export interface CoordinatorInboundLimits {
   paramCount: number;
+  /** The job's mode (default 'star'): ring messages are refused in star mode and gradients in ring mode. */
+  allreduce?: AllreduceMode;
+  /** How gradients travel (default 'none': float32; 'fp16': a Uint16Array of half bit patterns). */
+  compress?: Compression;
 }
 
 /** What the worker knows once welcomed (before that, only welcome, error and done are accepted). */
@@ -32,6 +50,8 @@ export interface WorkerInboundLimits {
   cols: number;
   numClasses: number;
   serveData: boolean;
+  /** The job's mode, from the welcome (default 'star'). */
+  allreduce?: AllreduceMode;
 }
 
 const MAX_TEXT = 4096;
@@ -109,6 +129,39 @@ function float32s(obj: Obj, name: string, where: string, length: number): Float3
   return v;
 }
 
+/** Float16 bit patterns: exponent all ones is Infinity or NaN, which no gradient may carry. */
+function halves(obj: Obj, name: string, where: string, length: number): Uint16Array {
+  const v = obj[name];
+  if (!(v instanceof Uint16Array) || v.length !== length) {
+    throw bad(`${where}.${name}: expected a Uint16Array of ${length} float16 values (--compress fp16), got ${describe(v)}`);
+  }
+  for (let i = 0; i < v.length; i++) {
+    if ((v[i] & 0x7c00) === 0x7c00) throw bad(`${where}.${name}[${i}] is the float16 ${v[i] & 0x3ff ? 'NaN' : 'Infinity'} 0x${v[i].toString(16)}, expected a finite number`);
+  }
+  return v;
+}
+
+function oneOf<T extends string>(obj: Obj, name: string, where: string, choices: readonly T[]): T {
+  const v = obj[name];
+  if (typeof v !== 'string' || !(choices as readonly string[]).includes(v)) {
+    throw bad(`${where}.${name}: expected one of ${choices.join(', ')}, got ${typeof v === 'string' ? `'${v.slice(0, 40)}'` : describe(v)}`);
+  }
+  return v as T;
+}
+
+function hash(obj: Obj, name: string, where: string): string {
+  const v = obj[name];
+  if (typeof v !== 'string' || !REPLICA_HASH_PATTERN.test(v)) throw bad(`${where}.${name}: expected 16 hex digits, got ${describe(v)}`);
+  return v;
+}
+
+/** Adam's two moments: both present (each `length` finite float32) or both absent. */
+function moments(obj: Obj, where: string, length: number): { adamM?: Float32Array; adamV?: Float32Array } {
+  const hasM = obj.adamM !== undefined;
+  if (hasM !== (obj.adamV !== undefined)) throw bad(`${where}: adamM and adamV come together or not at all`);
+  return hasM ? { adamM: float32s(obj, 'adamM', where, length), adamV: float32s(obj, 'adamV', where, length) } : {};
+}
+
 function uint32s(obj: Obj, name: string, where: string, maxLength: number, below: number): Uint32Array {
   const v = obj[name];
   if (!(v instanceof Uint32Array) || v.length > maxLength) {
@@ -178,10 +231,73 @@ function parseGradient(obj: Obj, limits: CoordinatorInboundLimits): GradientMess
     task: int(obj, 'task', where),
     count: int(obj, 'count', where, 0, MAX_U32),
     lossSum: finite(obj, 'lossSum', where, 0),
-    grad: float32s(obj, 'grad', where, limits.paramCount),
+    grad: limits.compress === 'fp16' ? halves(obj, 'grad', where, limits.paramCount) : float32s(obj, 'grad', where, limits.paramCount),
     computeMs: finite(obj, 'computeMs', where, 0),
     busyMs: finite(obj, 'busyMs', where, 0),
   };
+}
+
+function parseRingAddress(obj: Obj): RingAddressMessage {
+  const where = 'ring_address';
+  checkFields(obj, where, ['type', 'generation', 'url']);
+  const url = text(obj, 'url', where, 512);
+  if (!/^wss?:\/\/[^/\s]+/.test(url)) throw bad(`${where}.url: expected ws://HOST:PORT, got '${url.slice(0, 80)}'`);
+  return { type: MSG.RING_ADDRESS, generation: int(obj, 'generation', where), url };
+}
+
+function parseRingResult(obj: Obj): RingResultMessage {
+  const where = 'ring_result';
+  const ms = ['prepareMs', 'computeMs', 'allreduceMs', 'optimizerMs', 'busyMs'] as const;
+  checkFields(obj, where, ['type', 'generation', 'step', 'task', 'count', 'lossSum', 'hash', 'bytesSent', ...ms]);
+  const msg: RingResultMessage = {
+    type: MSG.RING_RESULT,
+    generation: int(obj, 'generation', where),
+    step: int(obj, 'step', where),
+    task: int(obj, 'task', where),
+    count: int(obj, 'count', where, 0, MAX_U32),
+    lossSum: finite(obj, 'lossSum', where, 0),
+    hash: hash(obj, 'hash', where),
+    bytesSent: int(obj, 'bytesSent', where),
+    prepareMs: 0,
+    computeMs: 0,
+    allreduceMs: 0,
+    optimizerMs: 0,
+    busyMs: 0,
+  };
+  for (const k of ms) msg[k] = finite(obj, k, where, 0);
+  return msg;
+}
+
+function parseRingFailed(obj: Obj): RingFailedMessage {
+  const where = 'ring_failed';
+  checkFields(obj, where, ['type', 'generation', 'step', 'code', 'position', 'message']);
+  return {
+    type: MSG.RING_FAILED,
+    generation: int(obj, 'generation', where),
+    step: int(obj, 'step', where, -1),
+    code: text(obj, 'code', where, 64),
+    position: int(obj, 'position', where, -1, 65535),
+    message: text(obj, 'message', where),
+  };
+}
+
+function parseState(obj: Obj, limits: CoordinatorInboundLimits): StateMessage {
+  const where = 'state';
+  checkFields(obj, where, ['type', 'request', 'steps', 'hash', 'params'], ['adamM', 'adamV']);
+  return {
+    type: MSG.STATE,
+    request: int(obj, 'request', where),
+    steps: int(obj, 'steps', where),
+    hash: hash(obj, 'hash', where),
+    params: float32s(obj, 'params', where, limits.paramCount),
+    ...moments(obj, where, limits.paramCount),
+  };
+}
+
+/** Ring messages make sense only in ring mode, gradients only in star mode. */
+function checkMode(type: string, ring: boolean, mode: AllreduceMode | undefined, from: string): void {
+  const actual = mode ?? 'star';
+  if (ring !== (actual === 'ring')) throw bad(`${type} from ${from}: not part of --allreduce ${actual}`);
 }
 
 /** Validates a decoded frame from a worker. Throws ProtocolError (DDP_BAD_MESSAGE, DDP_VERSION). */
@@ -191,14 +307,27 @@ export function parseWorkerMessage(raw: unknown, limits: CoordinatorInboundLimit
     case MSG.HELLO:
       return parseHello(obj);
     case MSG.GRADIENT:
+      checkMode(obj.type, false, limits.allreduce, 'worker');
       return parseGradient(obj, limits);
+    case MSG.RING_ADDRESS:
+    case MSG.RING_READY:
+    case MSG.RING_RESULT:
+    case MSG.RING_FAILED:
+    case MSG.STATE:
+      checkMode(obj.type, true, limits.allreduce, 'worker');
+      if (obj.type === MSG.RING_ADDRESS) return parseRingAddress(obj);
+      if (obj.type === MSG.RING_RESULT) return parseRingResult(obj);
+      if (obj.type === MSG.RING_FAILED) return parseRingFailed(obj);
+      if (obj.type === MSG.STATE) return parseState(obj, limits);
+      checkFields(obj, 'ring_ready', ['type', 'generation']);
+      return { type: MSG.RING_READY, generation: int(obj, 'generation', 'ring_ready') };
     case MSG.PONG:
       checkFields(obj, 'pong', ['type', 'nonce']);
       return { type: MSG.PONG, nonce: int(obj, 'nonce', 'pong', 0, MAX_U32) };
     case MSG.ERROR:
       return parseError(obj);
     default:
-      throw bad(`message from worker: unknown type '${obj.type.slice(0, 40)}' (expected hello, gradient, pong or error)`);
+      throw bad(`message from worker: unknown type '${obj.type.slice(0, 40)}' (expected hello, gradient, pong, error or a ring message)`);
   }
 }
 
@@ -226,7 +355,7 @@ function parseWelcome(obj: Obj): WelcomeMessage {
   if (version !== PROTOCOL_VERSION) {
     throw new ProtocolError('DDP_VERSION', `protocol version mismatch: the coordinator speaks version ${describe(version)}, this worker speaks ${PROTOCOL_VERSION}`);
   }
-  checkFields(obj, where, ['type', 'protocolVersion', 'rank', 'workers', 'paramCount', 'heartbeatMs', 'data']);
+  checkFields(obj, where, ['type', 'protocolVersion', 'rank', 'workers', 'paramCount', 'heartbeatMs', 'data', 'allreduce', 'compress']);
   return {
     type: MSG.WELCOME,
     protocolVersion: version,
@@ -235,30 +364,92 @@ function parseWelcome(obj: Obj): WelcomeMessage {
     paramCount: int(obj, 'paramCount', where, 1, 1 << 28),
     heartbeatMs: int(obj, 'heartbeatMs', where, 1, 3_600_000),
     data: parseDataSpec(obj.data),
+    allreduce: oneOf(obj, 'allreduce', where, ALLREDUCE_MODES),
+    compress: oneOf(obj, 'compress', where, COMPRESSIONS),
   };
+}
+
+/** Served pixels and labels, present exactly when the job runs with --serve-data. */
+function servedData(obj: Obj, where: string, count: number, limits: WorkerInboundLimits): { images?: Uint8Array; labels?: Uint8Array } {
+  const served = obj.images !== undefined || obj.labels !== undefined;
+  if (served !== limits.serveData) {
+    throw bad(`${where}: ${limits.serveData ? 'expected images and labels (--serve-data)' : 'unexpected images/labels without --serve-data'}`);
+  }
+  if (!served) return {};
+  return { images: bytes(obj, 'images', where, count * limits.rows * limits.cols), labels: bytes(obj, 'labels', where, count, limits.numClasses) };
+}
+
+function parseReplica(obj: Obj, limits: WorkerInboundLimits): ReplicaMessage {
+  const where = 'replica';
+  checkFields(obj, where, ['type', 'steps', 'params', 'lr'], ['adamM', 'adamV']);
+  const lr = finite(obj, 'lr', where);
+  if (!(lr > 0)) throw bad(`${where}.lr: expected a positive number, got ${lr}`);
+  return { type: MSG.REPLICA, steps: int(obj, 'steps', where), params: float32s(obj, 'params', where, limits.paramCount), lr, ...moments(obj, where, limits.paramCount) };
+}
+
+function parseRingListen(obj: Obj): RingListenMessage {
+  const where = 'ring_listen';
+  checkFields(obj, where, ['type', 'generation', 'position', 'size', 'group', 'resume']);
+  const size = int(obj, 'size', where, 1, 65536);
+  return {
+    type: MSG.RING_LISTEN,
+    generation: int(obj, 'generation', where),
+    position: int(obj, 'position', where, 0, size - 1),
+    size,
+    group: text(obj, 'group', where, 256),
+    resume: int(obj, 'resume', where),
+  };
+}
+
+function parseRingConnect(obj: Obj): RingConnectMessage {
+  const where = 'ring_connect';
+  checkFields(obj, where, ['type', 'generation', 'urls']);
+  const urls = obj.urls;
+  if (!Array.isArray(urls) || urls.length < 1 || urls.length > 65536) throw bad(`${where}.urls: expected an array of 1..65536 urls, got ${describe(urls)}`);
+  urls.forEach((u, i) => {
+    if (typeof u !== 'string' || u.length > 512 || !/^wss?:\/\/[^/\s]+/.test(u)) throw bad(`${where}.urls[${i}]: expected ws://HOST:PORT, got ${describe(u)}`);
+  });
+  return { type: MSG.RING_CONNECT, generation: int(obj, 'generation', where), urls: urls as string[] };
+}
+
+function parseRingWork(obj: Obj, limits: WorkerInboundLimits): RingWorkMessage {
+  const where = 'ring_work';
+  checkFields(obj, where, ['type', 'generation', 'step', 'epoch', 'task', 'batchSize', 'indices'], ['next', 'images', 'labels']);
+  const indices = uint32s(obj, 'indices', where, limits.trainCount, limits.trainCount);
+  const batchSize = int(obj, 'batchSize', where, 1, MAX_U32);
+  if (batchSize < indices.length) throw bad(`${where}.batchSize: ${batchSize} is smaller than the shard (${indices.length} samples)`);
+  const msg: RingWorkMessage = {
+    type: MSG.RING_WORK,
+    generation: int(obj, 'generation', where),
+    step: int(obj, 'step', where),
+    epoch: int(obj, 'epoch', where),
+    task: int(obj, 'task', where),
+    batchSize,
+    indices,
+    ...servedData(obj, where, indices.length, limits),
+  };
+  if (obj.next !== undefined) msg.next = uint32s(obj, 'next', where, limits.trainCount, limits.trainCount);
+  return msg;
+}
+
+function parseFetch(obj: Obj): FetchMessage {
+  checkFields(obj, 'fetch', ['type', 'request', 'optimizer']);
+  return { type: MSG.FETCH, request: int(obj, 'request', 'fetch'), optimizer: bool(obj, 'optimizer', 'fetch') };
 }
 
 function parseWork(obj: Obj, limits: WorkerInboundLimits): WorkMessage {
   const where = 'work';
   checkFields(obj, where, ['type', 'step', 'epoch', 'task', 'params', 'indices'], ['images', 'labels']);
   const indices = uint32s(obj, 'indices', where, limits.trainCount, limits.trainCount);
-  const msg: WorkMessage = {
+  return {
     type: MSG.WORK,
     step: int(obj, 'step', where),
     epoch: int(obj, 'epoch', where),
     task: int(obj, 'task', where),
     params: float32s(obj, 'params', where, limits.paramCount),
     indices,
+    ...servedData(obj, where, indices.length, limits),
   };
-  const served = obj.images !== undefined || obj.labels !== undefined;
-  if (served !== limits.serveData) {
-    throw bad(`${where}: ${limits.serveData ? 'expected images and labels (--serve-data)' : 'unexpected images/labels without --serve-data'}`);
-  }
-  if (served) {
-    msg.images = bytes(obj, 'images', where, indices.length * limits.rows * limits.cols);
-    msg.labels = bytes(obj, 'labels', where, indices.length, limits.numClasses);
-  }
-  return msg;
 }
 
 /**
@@ -283,8 +474,21 @@ export function parseCoordinatorMessage(raw: unknown, limits: WorkerInboundLimit
         checkFields(obj, 'ping', ['type', 'nonce']);
         return { type: MSG.PING, nonce: int(obj, 'nonce', 'ping', 0, MAX_U32) };
       }
+      checkMode(obj.type, false, limits.allreduce, 'coordinator');
       return parseWork(obj, limits);
+    case MSG.REPLICA:
+    case MSG.RING_LISTEN:
+    case MSG.RING_CONNECT:
+    case MSG.RING_WORK:
+    case MSG.FETCH:
+      if (!limits) throw bad(`${obj.type}: received before welcome`);
+      checkMode(obj.type, true, limits.allreduce, 'coordinator');
+      if (obj.type === MSG.REPLICA) return parseReplica(obj, limits);
+      if (obj.type === MSG.RING_LISTEN) return parseRingListen(obj);
+      if (obj.type === MSG.RING_CONNECT) return parseRingConnect(obj);
+      if (obj.type === MSG.RING_WORK) return parseRingWork(obj, limits);
+      return parseFetch(obj);
     default:
-      throw bad(`message from coordinator: unknown type '${obj.type.slice(0, 40)}' (expected welcome, work, ping, done or error)`);
+      throw bad(`message from coordinator: unknown type '${obj.type.slice(0, 40)}' (expected welcome, work, ping, done, error or a ring message)`);
   }
 }
