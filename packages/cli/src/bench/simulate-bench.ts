@@ -74,7 +74,7 @@ export function simulate(o: SimulateOptions): SimulateRow[] {
   return rows;
 }
 
-const f = (x: number, w: number, d = 2) => (x >= 1e5 ? x.toExponential(2) : x.toFixed(d)).padStart(w);
+const f = (x: number, w: number, d = 2) => (x >= 10 ** (w - d - 2) ? x.toExponential(2) : x.toFixed(d)).padStart(w);
 
 /** The tables: one per parameter count, one line per worker count, star and ring side by side. */
 export function formatSimulation(o: SimulateOptions, rows: SimulateRow[]): string[] {
