@@ -8,11 +8,13 @@ import {
   saveSeedCnn,
   stepsPerEpoch,
   type Dataset,
+  type DoneEvent,
+  type EpochEvent,
   type Evaluation,
   type Reporter,
 } from '@ddp/core';
 import type { JobConfig } from './job-config.js';
-import type { StepExecutor } from './step-executor.js';
+import { isReplicated, type FetchedParams, type JobExecutor, type StepExecutor } from './step-executor.js';
 
 export interface JobResult {
   params: Float32Array;
@@ -21,9 +23,14 @@ export interface JobResult {
   samplesPerSec: number;
   trainSeconds: number;
   wallSeconds: number;
-  /** Mean milliseconds per step, by phase ("optimizer" is the coordinator's own Adam step). */
+  /** Mean milliseconds per step, by phase ("optimizer" is the coordinator's own Adam step in star mode, the workers' in ring mode). */
   breakdown: Record<string, number>;
+  /** Mean bytes of gradient each worker sent per step, when the executor counted them. */
+  gradientBytesPerStep?: number;
 }
+
+/** Ring mode adds to the epoch and done events the hash of every replica, and of the weights evaluated. */
+type ReplicaFields = { weightsHash: string; replicaHashes: Array<{ rank: number; hash: string }> };
 
 /**
  * The gradient of the mean loss: the sum divided by the batch size, rounded to float32 once (a
@@ -50,13 +57,16 @@ export interface RunJobOptions {
  *      in rank order).
  *   3. The sum is divided by the batch size, giving the gradient of the mean loss, and Adam is
  *      applied once, here; the executor sends the new weights with the next step's work.
+ * A replicated executor (ring mode) does 2 and 3 on the workers, which hold the weights: the loop
+ * hands them the initial weights, gives each step its batch (and the next one, to prepare), and
+ * fetches the weights from a worker when it evaluates or saves.
  * After each epoch the model is evaluated on the test split and saved to `out`; `maxSteps` ends
  * the run early (evaluate and save still happen).
  */
 export async function runJob(
   cfg: JobConfig,
   data: Dataset,
-  executor: StepExecutor,
+  executor: JobExecutor,
   reporter: Reporter,
   opts: RunJobOptions,
 ): Promise<JobResult> {
@@ -67,6 +77,8 @@ export async function runJob(
   const nTrain = data.train.count;
   const perEpoch = stepsPerEpoch(nTrain, cfg.batchSize);
   const totalSteps = Math.min(cfg.maxSteps ?? Infinity, perEpoch * cfg.epochs);
+  const replicated = isReplicated(executor) ? executor : null;
+  const star = executor as StepExecutor; // used only when not replicated
   reporter.event({
     event: 'start',
     backend: opts.backend,
@@ -77,12 +89,25 @@ export async function runJob(
     seed: cfg.seed,
     trainSamples: nTrain,
     testSamples: data.test.count,
+    ...(executor.allreduce ? { allreduce: executor.allreduce } : {}),
   });
+  if (replicated) await replicated.start(params, { lr: cfg.lr });
 
   let step = 0;
   let trainMs = 0;
   let samples = 0;
   const phaseMs: Record<string, number> = {};
+  let gradientBytes = 0;
+  let countedSteps = 0;
+  // Ring mode: the weights live on the workers; `params` is refreshed from one before it is used.
+  let lastHash = '';
+  let fetched: FetchedParams | null = null;
+  const refreshParams = async () => {
+    if (!replicated || fetched?.hash === lastHash) return;
+    fetched = await replicated.fetchParams();
+    params.set(fetched.params);
+  };
+  const replicaFields = (): ReplicaFields | object => (fetched ? { weightsHash: fetched.hash, replicaHashes: fetched.replicas } : {});
   let lastEval: Evaluation | null = null;
   let evaluatedAtStep = -1;
   const evaluate = (label: string): Evaluation => {
@@ -97,27 +122,50 @@ export async function runJob(
   let savedAtStep = -1;
   const save = async () => {
     if (!cfg.out) return;
+    await refreshParams();
     await saveSeedCnn(params, cfg.out);
     savedAtStep = step;
     reporter.event({ event: 'checkpoint', step, path: cfg.out });
   };
 
+  let nextPerm: Uint32Array | null = null;
   outer: for (let epoch = 0; epoch < cfg.epochs; epoch++) {
     const epoch0 = performance.now();
-    const perm = epochPermutation(cfg.seed, epoch, nTrain);
+    const perm = nextPerm ?? epochPermutation(cfg.seed, epoch, nTrain);
+    nextPerm = null;
     let epochLoss = 0;
     let epochSamples = 0;
     for (let s = 0; s < perEpoch; s++) {
       if (step >= totalSteps || opts.signal?.aborted) break outer;
       const batch = globalBatch(perm, s, cfg.batchSize);
-      const t0 = performance.now();
-      const r = await executor.gradientSum(params, { step, epoch, batch });
-      const t1 = performance.now();
-      adam.step(params, meanGradient(r.grad, batch.length));
-      const t2 = performance.now();
-      trainMs += t2 - t0;
-      phaseMs.optimizer = (phaseMs.optimizer ?? 0) + (t2 - t1);
+      let r: { lossSum: number; timing?: Record<string, number>; gradientBytes?: number };
+      if (replicated) {
+        // The next batch, for the workers to prepare while this step's allreduce runs.
+        let next: Uint32Array | undefined;
+        if (step + 1 < totalSteps) {
+          if (s + 1 < perEpoch) next = globalBatch(perm, s + 1, cfg.batchSize);
+          else if (epoch + 1 < cfg.epochs) next = globalBatch((nextPerm = epochPermutation(cfg.seed, epoch + 1, nTrain)), 0, cfg.batchSize);
+        }
+        const t0 = performance.now();
+        const rr = await replicated.step({ step, epoch, batch, next });
+        trainMs += performance.now() - t0;
+        lastHash = rr.hash;
+        r = rr;
+      } else {
+        const t0 = performance.now();
+        const rs = await star.gradientSum(params, { step, epoch, batch });
+        const t1 = performance.now();
+        adam.step(params, meanGradient(rs.grad, batch.length));
+        const t2 = performance.now();
+        trainMs += t2 - t0;
+        phaseMs.optimizer = (phaseMs.optimizer ?? 0) + (t2 - t1);
+        r = rs;
+      }
       for (const [k, v] of Object.entries(r.timing ?? {})) phaseMs[k] = (phaseMs[k] ?? 0) + v;
+      if (r.gradientBytes !== undefined) {
+        gradientBytes += r.gradientBytes;
+        countedSteps += 1;
+      }
       samples += batch.length;
       epochLoss += r.lossSum;
       epochSamples += batch.length;
@@ -132,19 +180,22 @@ export async function runJob(
     const complete = epochSamples === nTrain;
     if (!complete) break; // a run cut short by --max-steps or Ctrl-C evaluates once, below
     if (cfg.evalEveryEpoch || epoch === cfg.epochs - 1) {
+      await refreshParams();
       const ev = evaluate(`evaluating epoch ${epoch + 1}`);
-      reporter.event({
+      const e: EpochEvent = {
         event: 'epoch',
         epoch: epoch + 1,
         trainLoss: epochLoss / epochSamples,
         testLoss: ev.loss,
         testAccuracy: ev.accuracy,
         seconds: (performance.now() - epoch0) / 1000,
-      });
+      };
+      reporter.event({ ...e, ...replicaFields() });
     }
     await save();
   }
 
+  await refreshParams();
   const final: Evaluation = evaluatedAtStep === step && lastEval ? lastEval : evaluate('evaluating');
   if (savedAtStep !== step) await save();
   const trainSeconds = trainMs / 1000;
@@ -159,7 +210,8 @@ export async function runJob(
     wallSeconds: (performance.now() - wall0) / 1000,
     breakdown,
   };
-  reporter.event({
+  if (countedSteps > 0) result.gradientBytesPerStep = gradientBytes / countedSteps;
+  const done: DoneEvent = {
     event: 'done',
     steps: step,
     workers: executor.workers,
@@ -170,6 +222,8 @@ export async function runJob(
     wallSeconds: result.wallSeconds,
     trainSeconds,
     breakdown,
-  });
+  };
+  const bytes = result.gradientBytesPerStep !== undefined ? { gradientBytesPerStep: result.gradientBytesPerStep } : {};
+  reporter.event({ ...done, ...bytes, ...replicaFields() });
   return result;
 }

@@ -70,7 +70,8 @@ export type LossCode = ProtocolErrorCode | 'DDP_CLOSED';
 
 export interface ServerListener {
   joined?(info: WorkerInfo): void;
-  gradient?(rank: number, msg: GradientMessage): void;
+  /** A validated gradient; `frameBytes` is the size of the frame it came in. */
+  gradient?(rank: number, msg: GradientMessage, frameBytes: number): void;
   /** Ring mode: a validated message of the ring step protocol. */
   ring?(rank: number, msg: RingWorkerMessage): void;
   lost?(info: WorkerInfo, reason: string, code: LossCode): void;
@@ -238,7 +239,7 @@ export class CoordinatorServer {
           throw new ProtocolError('DDP_BAD_MESSAGE', 'hello: a second hello on the same connection');
         case MSG.GRADIENT:
           conn.lastBusyMs = msg.busyMs;
-          this.emit('gradient', conn.info.rank, msg);
+          this.emit('gradient', conn.info.rank, msg, bytes.byteLength);
           return;
         case MSG.PONG:
           return;

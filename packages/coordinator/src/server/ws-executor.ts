@@ -31,7 +31,11 @@ interface Pending {
 }
 
 export class WsExecutor implements StepExecutor {
+  readonly allreduce = 'star';
   private readonly ids = new TaskIds();
+  /** Bytes and number of the gradient frames accepted in the running step. */
+  private frameBytes = 0;
+  private frames = 0;
   private pending: Pending | null = null;
   private stepsDone = 0;
   private waitTimer: NodeJS.Timeout | null = null;
@@ -44,7 +48,7 @@ export class WsExecutor implements StepExecutor {
   ) {
     server.addListener({
       joined: (info) => this.onJoined(info),
-      gradient: (rank, msg) => this.onGradient(rank, msg),
+      gradient: (rank, msg, bytes) => this.onGradient(rank, msg, bytes),
       lost: (info, reason, code) => this.onLost(info, reason, code),
       refused: (remote, err) => opts.onInfo?.(`refused a connection from ${remote}: ${err.code}: ${err.message}`),
     });
@@ -84,6 +88,8 @@ export class WsExecutor implements StepExecutor {
     const finished = new Promise<void>((resolve, reject) => {
       this.pending = { round, params, resolve, reject };
     });
+    this.frameBytes = 0;
+    this.frames = 0;
     const stallMs = this.opts.stallWarnMs ?? 30000;
     const stall = setInterval(() => {
       const waiting = [...new Set(round.tasks.filter((t) => t.answer === null && t.rank !== null).map((t) => t.rank))];
@@ -102,7 +108,12 @@ export class WsExecutor implements StepExecutor {
     const r = round.result();
     const reduceMs = performance.now() - t0;
     this.stepsDone = work.step + 1;
-    return { grad: r.grad, lossSum: r.lossSum, timing: { ...r.timing, communication: r.timing.communication + reduceMs } };
+    return {
+      grad: r.grad,
+      lossSum: r.lossSum,
+      timing: { ...r.timing, communication: r.timing.communication + reduceMs },
+      gradientBytes: this.frames > 0 ? this.frameBytes / this.frames : 0,
+    };
   }
 
   async close(): Promise<void> {
@@ -131,7 +142,7 @@ export class WsExecutor implements StepExecutor {
     }
   }
 
-  private onGradient(rank: number, msg: GradientMessage): void {
+  private onGradient(rank: number, msg: GradientMessage, bytes: number): void {
     const p = this.pending;
     if (!p) {
       this.server.drop(rank, new ProtocolError('DDP_BAD_MESSAGE', `gradient: for task ${msg.task}, but no step is running`));
@@ -143,6 +154,8 @@ export class WsExecutor implements StepExecutor {
       this.server.drop(rank, err instanceof ProtocolError ? err : new ProtocolError('DDP_BAD_MESSAGE', String(err)));
       return;
     }
+    this.frameBytes += bytes;
+    this.frames += 1;
     if (p.round.complete) p.resolve();
   }
 
