@@ -1,5 +1,7 @@
 import * as path from 'node:path';
 import {
+  ALLREDUCE_MODES,
+  COMPRESSIONS,
   MAX_SHARD_SAMPLES,
   SEED_CNN_PARAM_COUNT,
   TOKEN_ENV,
@@ -7,23 +9,34 @@ import {
   loadDataset,
   Reporter,
   splitFingerprint,
+  type AllreduceMode,
+  type DdpEvent,
+  type Compression,
   type DataSpec,
   type LogFormat,
 } from '@ddp/core';
-import { CoordinatorServer, WsExecutor, runJob } from '@ddp/coordinator';
+import { CoordinatorServer, RingExecutor, WsExecutor, runJob } from '@ddp/coordinator';
 import { formatFlags, num, parseFlags, str, UsageError, type FlagSpec, type FlagValues } from '../args.js';
 import { exitWithLauncher, notifyListening } from '../launch/parent-link.js';
 import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom } from '../training-flags.js';
+
+/** Flags of a multi-worker job that `ddp train --workers N` passes on to its coordinator. */
+export const CLUSTER_FLAGS: readonly FlagSpec[] = [
+  { name: 'serve-data', type: 'bool', help: 'send each shard\'s pixels to the workers (for workers without a copy of the data set)' },
+  { name: 'worker-timeout', type: 'number', min: 0.1, default: 60, metavar: 'SECONDS', help: 'with every worker lost, wait this long for a new one, then fail' },
+  { name: 'heartbeat-timeout', type: 'number', min: 0.5, default: 10, metavar: 'SECONDS', help: 'drop a worker silent this long (plus twice its last step\'s compute time; raise it for --backend cpu)' },
+  { name: 'allreduce', type: 'string', choices: ALLREDUCE_MODES, default: 'star', help: 'star: the coordinator adds the gradients and applies Adam; ring: the workers reduce among themselves over direct links and each applies Adam to its replica' },
+  { name: 'compress', type: 'string', choices: COMPRESSIONS, default: 'none', help: 'fp16: gradients travel as float16 (half the bytes; sums are still added in float32)' },
+];
 
 const FLAGS: readonly FlagSpec[] = [
   { name: 'workers', type: 'int', min: 1, help: 'workers to wait for before training (required)' },
   { name: 'port', type: 'int', min: 0, max: 65535, default: 7070, help: 'TCP port to listen on (0 picks a free one)' },
   { name: 'host', type: 'string', metavar: 'ADDR', default: '127.0.0.1', help: 'interface to bind; anything but loopback needs a token' },
   { name: 'token', type: 'string', metavar: 'T', env: TOKEN_ENV, help: 'shared secret workers must present' },
-  { name: 'serve-data', type: 'bool', help: 'send each shard\'s pixels to the workers (for workers without a copy of the data set)' },
-  { name: 'worker-timeout', type: 'number', min: 0.1, default: 60, metavar: 'SECONDS', help: 'with every worker lost, wait this long for a new one, then fail' },
+  ...CLUSTER_FLAGS,
   { name: 'join-timeout', type: 'number', min: 0.1, default: 300, metavar: 'SECONDS', help: 'wait this long for the first --workers workers to join, then fail' },
-  { name: 'heartbeat-timeout', type: 'number', min: 0.5, default: 10, metavar: 'SECONDS', help: 'drop a worker silent this long (plus twice its last step\'s compute time; raise it for --backend cpu)' },
+  { name: 'no-prefetch', type: 'bool', help: 'ring mode: do not send workers their next shard ahead (to measure what preparing it during the allreduce saves)' },
   ...TRAINING_FLAGS,
   BACKEND_FLAG,
   LOG_FORMAT_FLAG,
@@ -36,6 +49,11 @@ N workers, then for each step sends every worker the current weights and its sha
 global batch, adds their gradient sums in rank order, applies Adam and goes on. It evaluates after each
 epoch, saves to --out, prints progress and the final test accuracy, and exits 0 when done.
 A worker lost mid-step has its shard recomputed by the others; training goes on with the rest.
+
+With --allreduce ring the workers hold the weights: each step they get only their shard, reduce the
+gradient sums with their ring neighbours (addresses handed out by the coordinator), and apply the same
+Adam step; the coordinator checks that every replica's weight hash agrees, and fetches the weights to
+evaluate and save. A worker lost mid-step: the ring is re-formed without it and the step redone, once.
 
 Flags:
 ${formatFlags(FLAGS)}
@@ -67,12 +85,18 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--host ${host} exposes the coordinator beyond this machine: give a shared token with --token or ${TOKEN_ENV}`);
   }
   const serveData = values['serve-data'] === true;
+  const allreduce = (str(values, 'allreduce') ?? 'star') as AllreduceMode;
+  const compress = (str(values, 'compress') ?? 'none') as Compression;
+  if (allreduce === 'ring' && cfg.reduction === 'exact') {
+    throw new UsageError('--reduction exact needs --allreduce star (ring mode reduces float32 sums)');
+  }
+  if (compress !== 'none' && cfg.reduction === 'exact') throw new UsageError('--reduction exact cannot be combined with --compress fp16');
   const logFormat = logFormatFrom(values);
   const reporter = new Reporter(logFormat);
 
   const releaseLauncher = exitWithLauncher('coordinator');
   try {
-    return await serveJob({ values, workers, host, token, serveData, logFormat, reporter });
+    return await serveJob({ values, workers, host, token, serveData, allreduce, compress, logFormat, reporter });
   } finally {
     releaseLauncher();
   }
@@ -84,12 +108,14 @@ interface ServeOptions {
   host: string;
   token: string;
   serveData: boolean;
+  allreduce: AllreduceMode;
+  compress: Compression;
   logFormat: LogFormat;
   reporter: Reporter;
 }
 
 /** Loads the data, listens, waits for the workers, runs the job; closes the server whatever happens. */
-async function serveJob({ values, workers, host, token, serveData, logFormat, reporter }: ServeOptions): Promise<number> {
+async function serveJob({ values, workers, host, token, serveData, allreduce, compress, logFormat, reporter }: ServeOptions): Promise<number> {
   const cfg = jobConfigFromFlags(values);
   const data = loadDataset(cfg);
   const backend = await initBackend(backendFrom(values));
@@ -114,18 +140,24 @@ async function serveJob({ values, workers, host, token, serveData, logFormat, re
     paramCount: SEED_CNN_PARAM_COUNT,
     data: spec,
     heartbeatTimeoutMs: (num(values, 'heartbeat-timeout') ?? 10) * 1000,
+    allreduce,
+    compress,
   });
-  const executor = new WsExecutor(server, {
+  const executorOptions = {
     workerTimeoutMs: (num(values, 'worker-timeout') ?? 60) * 1000,
     serveData: serveData ? data.train : undefined,
-    onEvent: (e) => {
+    onEvent: (e: DdpEvent) => {
       reporter.event(e);
       if (e.event === 'worker_joined' && e.backend && e.backend !== backend.name) {
         reporter.info(`note: worker ${e.rank} computes on ${e.backend}, this coordinator on ${backend.name}: expect more than rounding differences from a single-process run`);
       }
     },
-    onInfo: (m) => reporter.info(m),
-  });
+    onInfo: (m: string) => reporter.info(m),
+  };
+  const executor =
+    allreduce === 'ring'
+      ? new RingExecutor(server, { ...executorOptions, prefetch: values['no-prefetch'] !== true })
+      : new WsExecutor(server, executorOptions);
   const abort = new AbortController();
   const onSignal = () => {
     if (abort.signal.aborted) process.exit(130);
@@ -143,7 +175,7 @@ async function serveJob({ values, workers, host, token, serveData, logFormat, re
     if (logFormat === 'text') {
       const b = result.breakdown;
       const ms = (k: string) => (b[k] ?? 0).toFixed(1);
-      console.log(`per step: compute ${ms('compute')} ms, communication ${ms('communication')} ms, waiting ${ms('waiting')} ms, optimizer ${ms('optimizer')} ms`);
+      console.log(`per step: ${Object.keys(b).map((k) => `${k} ${ms(k)} ms`).join(', ')}`);
       console.log(`test accuracy: ${(result.test.accuracy * 100).toFixed(2)}%`);
     }
     return abort.signal.aborted ? 130 : 0;

@@ -1,12 +1,14 @@
 import { initBackend, loadDataset, Reporter } from '@ddp/core';
 import { LocalExecutor, runJob } from '@ddp/coordinator';
-import { formatFlags, num, parseFlags, type FlagSpec } from '../args.js';
+import { formatFlags, num, parseFlags, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom } from '../training-flags.js';
 import { runLocalCluster } from '../launch/index.js';
+import { CLUSTER_FLAGS } from './coordinator.js';
 
 const FLAGS: readonly FlagSpec[] = [
   { name: 'workers', type: 'int', min: 0, default: 2, help: 'worker processes to start on this machine; 0 trains in this one process' },
   ...TRAINING_FLAGS,
+  ...CLUSTER_FLAGS,
   BACKEND_FLAG,
   LOG_FORMAT_FLAG,
 ];
@@ -15,7 +17,7 @@ export const TRAIN_HELP = `Usage: ddp train [--workers N] [flags]
 
 Trains the seed CNN (Conv32-Pool-Conv64-Pool-Conv64-Dense64-Dense10, Adam, sparse categorical
 cross-entropy) on MNIST. With --workers N >= 1 it starts a coordinator and N worker processes on this
-machine (data-parallel, star allreduce) and returns the coordinator's exit code; with --workers 0 it
+machine (data-parallel; --allreduce star or ring) and returns the coordinator's exit code; with --workers 0 it
 trains in this process. Same seed and batch size give the same model either way, up to float rounding.
 
 Flags:
@@ -24,6 +26,8 @@ ${formatFlags(FLAGS)}
 Examples:
   ddp train --workers 0 --epochs 1            one process, one epoch
   ddp train --workers 2 --out runs/mnist      two local workers, save the model
+  ddp train --workers 2 --allreduce ring --compress fp16
+                                              workers reduce among themselves, gradients as float16
   ddp train --max-steps 50 --log-format json  NDJSON events on stdout`;
 
 /** Training flags to hand on to `ddp coordinator start` (everything but --workers, which it gets itself). */
@@ -50,6 +54,11 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
   const cfg = jobConfigFromFlags(values);
   const workers = num(values, 'workers') ?? 2;
   const logFormat = logFormatFrom(values);
+  if (workers === 0) {
+    for (const [flag, alone] of [['allreduce', 'star'], ['compress', 'none'], ['serve-data', undefined]] as const) {
+      if (values[flag] !== undefined && values[flag] !== alone && values[flag] !== false) throw new UsageError(`--${flag} needs --workers N with N >= 1 (one process has nothing to reduce or send)`);
+    }
+  }
   if (workers > 0) return runLocalCluster({ workers, passThroughArgs: passThrough(argv), logFormat });
 
   const reporter = new Reporter(logFormat);
