@@ -66,6 +66,8 @@ export class PeerEndpoint {
   private readonly connectTimeoutMs: number;
   private readonly refusals: string[] = [];
   private onAttach: () => void = () => {};
+  /** Ends a pending connect() with an error (close() uses it). */
+  private abortConnect: (err: Error) => void = () => {};
   private connecting = false;
   private stopped = false;
   private readonly dialling = new Set<WebSocket>();
@@ -153,6 +155,7 @@ export class PeerEndpoint {
         settled = true;
         clearTimeout(timer);
         this.onAttach = () => {};
+        this.abortConnect = () => {};
         this.stopListening();
         if (err) {
           this.transport.destroy();
@@ -170,6 +173,7 @@ export class PeerEndpoint {
         finish(new CollectiveError('RECV_TIMEOUT', missing[0] ?? -1, `rank ${this.rank}: no link to rank(s) ${missing.join(', ')} within ${this.connectTimeoutMs} ms${refused}`));
       }, this.connectTimeoutMs);
       this.onAttach = check;
+      this.abortConnect = finish;
       this.transport.onFailure((e) => finish(e));
       for (const [peer, url] of targets) {
         this.dial(peer, url, deadline, () => settled).then(check, (err: Error) => finish(err));
@@ -178,8 +182,9 @@ export class PeerEndpoint {
     });
   }
 
-  /** Stops listening and closes the links normally. */
+  /** Stops listening and closes the links normally; a pending connect() rejects with 'TRANSPORT_CLOSED'. */
   async close(): Promise<void> {
+    this.abortConnect(new CollectiveError('TRANSPORT_CLOSED', this.rank, `rank ${this.rank}: the endpoint was closed while linking up`));
     this.stopListening();
     for (const ws of this.dialling) ws.terminate();
     await this.transport.close();

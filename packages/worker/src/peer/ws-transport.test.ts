@@ -235,6 +235,19 @@ describe('WsTransport failures', () => {
     await ep.close();
   });
 
+  it('rejects a pending connect at once when the endpoint is closed, and stops dialling', async () => {
+    // Were it to wait for the connect timeout instead, it would end with 'PEER_FAILED' (unreachable),
+    // and only after 60 s, past this test's own time limit.
+    const ep = await PeerEndpoint.listen({ rank: 1, size: 2, token: 't', connectTimeoutMs: 60_000 });
+    const dead = await PeerEndpoint.listen({ rank: 0, size: 2, token: 't' });
+    const url = dead.url;
+    await dead.close(); // nobody listens there any more: rank 1 keeps retrying
+    const linking = ep.connect([url, ep.url]);
+    await new Promise((r) => setTimeout(r, 100));
+    await ep.close();
+    await expect(linking).rejects.toMatchObject({ code: 'TRANSPORT_CLOSED', rank: 1, message: 'rank 1: the endpoint was closed while linking up' });
+  });
+
   it('throws at once on caller mistakes', async () => {
     const ts = await createLocalPeerGroup(4, { topology: 'ring' });
     expect(() => ts[0]!.send(2, 'x', new Uint8Array(1))).toThrow(/send to rank 2, but this group links rank 0 only to 1, 3/);
