@@ -234,6 +234,7 @@ export class PeerEndpoint {
           throw new CollectiveError('PEER_FAILED', peer, `rank ${this.rank}: could not reach rank ${peer} at ${url.href} within ${this.connectTimeoutMs} ms (${attempt} attempts; last: ${why})`);
         }
         await sleep(wait);
+        if (cancelled()) throw err; // connect() ended meanwhile: no more attempts
         wait = Math.min(1000, wait * 2);
       }
     }
