@@ -1,0 +1,78 @@
+/**
+ * Issue 5, point 2: --compress fp16. Gradients travel as float16: in star mode the worker's gradient
+ * message carries the half bits and the coordinator widens and adds them in float32, in rank order;
+ * in ring mode every chunk on the peer links is half. The bytes on the wire halve, and training
+ * still works.
+ *
+ * The accuracy claim (after 1 epoch, within 0.2 points of float32) takes about 2 minutes per run on
+ * the 2-core build machine, so it runs only with DDP_E2E_FULL=1:
+ *   cd test && DDP_E2E_FULL=1 npx vitest run compress-fp16
+ */
+import { describe, expect, it } from 'vitest';
+import { runCli, type CliRun } from './cli-helpers.js';
+import { bitwiseEqual, readWeights, tmpDir } from './distributed-helpers.js';
+import { loadTrain, referenceStart } from './reference-training.js';
+import { ringReferenceSteps } from './ring-reference.js';
+
+const LIMIT_TRAIN = 6400;
+const STEPS = 30;
+const JOB = ['--max-steps', String(STEPS), '--batch-size', '64', '--seed', '42', '--limit-train', String(LIMIT_TRAIN), '--limit-test', '200', '--backend', 'wasm', '--log-format', 'json'];
+
+async function train(args: string[]): Promise<{ run: CliRun; weights: Float32Array; bytes: number; losses: number[] }> {
+  const out = tmpDir();
+  const run = await runCli(['train', '--workers', '2', ...JOB, ...args, '--out', out], { json: true, timeoutMs: 180_000 });
+  expect(run.code, run.stderr).toBe(0);
+  const done = run.events.at(-1)!;
+  expect(done).toMatchObject({ event: 'done', steps: STEPS });
+  return { run, weights: readWeights(out), bytes: done.gradientBytesPerStep as number, losses: run.events.filter((e) => e.event === 'step').map((e) => e.loss as number) };
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+describe('--compress fp16', () => {
+  it.each(['star', 'ring'])('%s: the gradient bytes per step halve, and the loss falls as with float32', async (allreduce) => {
+    const f32 = await train(['--allreduce', allreduce]);
+    const f16 = await train(['--allreduce', allreduce, '--compress', 'fp16']);
+    const ratio = f16.bytes / f32.bytes;
+    if (allreduce === 'ring') {
+      expect(ratio).toBe(0.5); // payload bytes only: 2 per value instead of 4
+    } else {
+      // The whole gradient frame: the same small msgpack header around 2 instead of 4 bytes a value.
+      expect(ratio).toBeGreaterThan(0.5);
+      expect(ratio).toBeLessThan(0.501);
+    }
+    expect(bitwiseEqual(f16.weights, f32.weights)).toBe(false); // the gradients were rounded
+    const first = mean(f16.losses.slice(0, 5));
+    const last = mean(f16.losses.slice(-5));
+    expect(last).toBeLessThan(0.6 * first);
+    expect(Math.abs(last - mean(f32.losses.slice(-5)))).toBeLessThan(0.1 * mean(f32.losses.slice(-5)));
+  }, 240_000);
+
+  it('ring: bitwise the in-process reference running ringAllreduce with fp16 (rounded at each hop, summed in float32)', async () => {
+    const f16 = await train(['--allreduce', 'ring', '--compress', 'fp16']);
+    const ref = await referenceStart(42);
+    await ringReferenceSteps(ref, loadTrain(LIMIT_TRAIN), 42, STEPS, 2, 'fp16');
+    expect(bitwiseEqual(f16.weights, ref.params)).toBe(true);
+  }, 180_000);
+});
+
+describe.skipIf(!process.env.DDP_E2E_FULL)('one epoch on MNIST, 2 workers: fp16 gradients vs float32', () => {
+  it('test accuracies within 0.2 points (ring and star)', async () => {
+    const args = ['--workers', '2', '--epochs', '1', '--batch-size', '64', '--seed', '42', '--backend', 'wasm', '--log-format', 'json'];
+    const runs: Record<string, CliRun> = {};
+    for (const [name, extra] of [
+      ['f32', ['--allreduce', 'ring']],
+      ['fp16 ring', ['--allreduce', 'ring', '--compress', 'fp16']],
+      ['fp16 star', ['--allreduce', 'star', '--compress', 'fp16']],
+    ] as const) {
+      runs[name] = await runCli(['train', ...args, ...extra], { json: true, timeoutMs: 900_000 });
+      expect(runs[name].code, runs[name].stderr).toBe(0);
+      expect(runs[name].events.at(-1)).toMatchObject({ event: 'done', steps: 938 });
+    }
+    const acc = (name: string) => runs[name].events.at(-1)!.testAccuracy as number;
+    console.log(`1-epoch test accuracy: float32 ${acc('f32')}, fp16 ring ${acc('fp16 ring')}, fp16 star ${acc('fp16 star')}`);
+    expect(acc('f32')).toBeGreaterThan(0.97);
+    expect(Math.abs(acc('fp16 ring') - acc('f32'))).toBeLessThanOrEqual(0.002);
+    expect(Math.abs(acc('fp16 star') - acc('f32'))).toBeLessThanOrEqual(0.002);
+  }, 2_700_000);
+});
