@@ -34,6 +34,8 @@ export interface RunWorkerOptions {
   peerHost?: string;
   /** Ring mode: the address peers dial, when it differs from peerHost (needed for a wildcard peerHost). */
   peerAdvertise?: string;
+  /** Ring mode: compute the announced next shard's gradient while the coordinator turns a step around (default true). */
+  computeAhead?: boolean;
 }
 
 const CLOSE_GRACE_MS = 1000;
@@ -123,6 +125,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<SessionEnd> {
         train: session.trainSplit,
         rows: w.data.rows,
         cols: w.data.cols,
+        computeAhead: opts.computeAhead,
         send,
         fail: (code, message) => {
           send({ type: MSG.ERROR, code, message });

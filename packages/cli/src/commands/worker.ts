@@ -11,6 +11,7 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'heartbeat-timeout', type: 'number', min: 1, default: 120, metavar: 'SECONDS', help: 'give up on a coordinator silent this long' },
   { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'this worker\'s copy of the data set, if not where the coordinator says' },
   { name: 'peer-host', type: 'string', metavar: 'ADDR', help: 'ring mode: interface to listen on for ring neighbours (default: this host\'s address on the link to the coordinator)' },
+  { name: 'no-compute-ahead', type: 'bool', help: 'ring mode: do not compute the next shard\'s gradient while waiting for the coordinator (to measure what it saves)' },
   { name: 'peer-advertise', type: 'string', metavar: 'ADDR', help: 'ring mode: address the neighbours dial, when it differs from --peer-host (e.g. behind NAT, or with --peer-host 0.0.0.0)' },
   BACKEND_FLAG,
   LOG_FORMAT_FLAG,
@@ -52,6 +53,7 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
       dataDir: str(values, 'data-dir'),
       peerHost: str(values, 'peer-host'),
       peerAdvertise: str(values, 'peer-advertise'),
+      computeAhead: values['no-compute-ahead'] !== true,
       log: (line) => process.stderr.write(`${line}\n`),
       onWelcome: (w) =>
         reporter.info(

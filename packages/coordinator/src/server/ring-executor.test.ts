@@ -97,7 +97,7 @@ async function fakeWorker(port: number, script: Script = {}): Promise<FakeWorker
           me.steps += 1;
           return send({
             type: MSG.RING_RESULT, generation: w.generation, step: w.step, task: w.task, count: w.indices.length, lossSum: w.indices.length,
-            hash: replicaHash(me.params), bytesSent: 8 * P, prepareMs: 0, computeMs: 1, allreduceMs: 1, optimizerMs: 0, busyMs: 2,
+            hash: replicaHash(me.params), bytesSent: 8 * P, prepareMs: 0, computeMs: 1, allreduceMs: 1, optimizerMs: 0, busyMs: 2, aheadMs: 0, cycleMs: 0,
           });
         }
         case 'fetch':

@@ -177,12 +177,13 @@ export class RingExecutor implements ReplicatedExecutor {
         }
         const t1 = performance.now();
         const r = await this.runStep(work);
-        const local = performance.now() - t1 - r.wallMs; // the executor's own time around the round
+        // The executor's own time around the round (already inside the members' cycles when those are known).
+        const local = r.fromCycles ? 0 : Math.max(0, performance.now() - t1 - r.wallMs);
         return {
           lossSum: r.lossSum,
           hash: r.hash,
           gradientBytes: r.gradientBytes,
-          timing: { ...r.timing, coordinator: r.timing.coordinator + Math.max(0, local), ring: formMs, recovery: recoveryMs },
+          timing: { ...r.timing, coordinator: r.timing.coordinator + local, ring: formMs, recovery: recoveryMs },
         };
       } catch (err) {
         if (!(err instanceof RingBroken)) throw err;

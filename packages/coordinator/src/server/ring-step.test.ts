@@ -9,7 +9,7 @@ const randomBatch = (n: number) => new Uint32Array(randomBytes(4 * n).buffer).ma
 function result(msg: RingWorkMessage, over: Partial<RingResultMessage> = {}): RingResultMessage {
   return {
     type: 'ring_result', generation: msg.generation, step: msg.step, task: msg.task, count: msg.indices.length, lossSum: msg.indices.length * 0.5,
-    hash: 'aaaaaaaaaaaaaaaa', bytesSent: 1000, prepareMs: 0, computeMs: 30, allreduceMs: 2, optimizerMs: 1, busyMs: 33, ...over,
+    hash: 'aaaaaaaaaaaaaaaa', bytesSent: 1000, prepareMs: 0, computeMs: 30, allreduceMs: 2, optimizerMs: 1, busyMs: 33, aheadMs: 0, cycleMs: 0, ...over,
   };
 }
 
@@ -93,5 +93,20 @@ describe('RingStep', () => {
     const total = t.prepare + t.compute + t.allreduce + t.waiting + t.optimizer + t.coordinator;
     expect(total).toBeCloseTo(41, 9); // the round lasted 41 ms for every member
     expect(t.waiting).toBeCloseTo((3 + 1) / 2, 9);
+  });
+
+  it('in steady state the phases add up to each member\'s cycle, with the gradient computed ahead', () => {
+    const step = new RingStep(5, 0, 0, randomBatch(64), [0, 1], new TaskIds());
+    const [a, b] = step.orders(64).map((o) => o.msg);
+    // Both computed their shard (30 ms) before the work came; rank 1 then idled 0.5 ms, rank 0 1.5 ms.
+    step.onResult(0, result(a!, { computeMs: 30, aheadMs: 30, allreduceMs: 3, optimizerMs: 1, busyMs: 4.2, cycleMs: 35.5 }));
+    step.onResult(1, result(b!, { computeMs: 30, aheadMs: 30, allreduceMs: 2, optimizerMs: 1, busyMs: 3.2, cycleMs: 33.5 }));
+    const r = step.result();
+    expect(r.fromCycles).toBe(true);
+    const t = r.timing;
+    const total = t.prepare + t.compute + t.allreduce + t.waiting + t.optimizer + t.coordinator;
+    expect(total).toBeCloseTo((35.5 + 33.5) / 2, 9);
+    expect(t.coordinator).toBeCloseTo((1.5 + 0.5) / 2, 9);
+    expect(t.waiting).toBeCloseTo(0.5, 9);
   });
 });

@@ -30,13 +30,17 @@ export interface RingStepResult {
   /** Every member's hash, by rank. */
   hashes: Array<{ rank: number; hash: string }>;
   /**
-   * Per-member means, in ms: prepare (gathering the shard's pixels: 0 when prepared ahead), compute
-   * (the gradient sum), allreduce (the fastest member's allreduce: the transfer itself), waiting (the
-   * rest of each member's allreduce, spent waiting for slower members, plus the wait at the coordinator
-   * for the last answer), optimizer (Adam and the hash, on the workers), coordinator (the step's messages
-   * to and from the coordinator: encoding, transfer, decoding and handling on both sides).
+   * Per-member means, in ms, of the phases of a step; they add up to the time between a member's
+   * consecutive answers (its step cycle), or for the first step of a ring to the round as the
+   * coordinator saw it. prepare (gathering the shard's pixels), compute (the gradient sum; both count
+   * in full even when done ahead, while the coordinator turned the previous step around), allreduce
+   * (the fastest member's allreduce: the transfer itself), waiting (the rest of each member's
+   * allreduce, spent waiting for slower members), optimizer (Adam and the hash, on the workers),
+   * coordinator (the rest: the member idle until its work came, and handling messages on both sides).
    */
   timing: Record<'prepare' | 'compute' | 'allreduce' | 'waiting' | 'optimizer' | 'coordinator', number>;
+  /** True when the timing comes from the members' cycles (it then already holds the coordinator's own time). */
+  fromCycles: boolean;
   /** Mean payload bytes each member sent to its neighbour in the allreduce. */
   gradientBytes: number;
 }
@@ -139,18 +143,22 @@ export class RingStep {
     const n = answers.length;
     const mean = (f: (a: RingResultMessage, t: RingTask) => number) => this.tasks.reduce((acc, t) => acc + f(t.answer as RingResultMessage, t), 0) / n;
     const transfer = Math.min(...answers.map((a) => a.allreduceMs));
+    const parts = (a: RingResultMessage) => a.prepareMs + a.computeMs + a.allreduceMs + a.optimizerMs;
+    // Steady state: each member's cycle since its previous answer is the step as it lived it.
+    const cycles = answers.every((a) => a.cycleMs > 0);
     const timing = {
       prepare: mean((a) => a.prepareMs),
       compute: mean((a) => a.computeMs),
       allreduce: transfer,
-      waiting: mean((a, t) => a.allreduceMs - transfer + (this.finishedAt - t.answeredAt)),
+      waiting: mean((a, t) => a.allreduceMs - transfer + (cycles ? 0 : this.finishedAt - t.answeredAt)),
       optimizer: mean((a) => a.optimizerMs),
       coordinator: mean((a, t) => {
+        if (cycles) return Math.max(0, a.cycleMs - parts(a));
         const outside = t.answeredAt - this.dispatchedAt - a.busyMs; // messages in transit, and the coordinator's side
-        const inside = a.busyMs - a.prepareMs - a.computeMs - a.allreduceMs - a.optimizerMs; // the worker's message handling
+        const inside = a.busyMs - parts(a); // the worker's message handling
         return Math.max(0, outside) + Math.max(0, inside);
       }),
     };
-    return { lossSum, hash: hashes[0]!.hash, hashes, timing, gradientBytes: mean((a) => a.bytesSent) };
+    return { lossSum, hash: hashes[0]!.hash, hashes, timing, fromCycles: cycles, gradientBytes: mean((a) => a.bytesSent) };
   }
 }

@@ -136,7 +136,7 @@ describe('codec round trip', () => {
     expect(s.hash).toBe(replicaHash(s.params));
     const result: RingResultMessage = {
       type: MSG.RING_RESULT, generation: 2, step: 9, task: 11, count: 32, lossSum: 70.5, hash: state.hash, bytesSent: 1234,
-      prepareMs: 0, computeMs: 30.5, allreduceMs: 1.25, optimizerMs: 0.75, busyMs: 33,
+      prepareMs: 0, computeMs: 30.5, allreduceMs: 1.25, optimizerMs: 0.75, busyMs: 33, aheadMs: 30.5, cycleMs: 35,
     };
     expect(parseWorkerMessage(decodeFrame(encodeMessage(result)), { paramCount, allreduce: 'ring' })).toEqual(result);
   });

@@ -245,12 +245,19 @@ export interface RingResultMessage {
   hash: string;
   /** Payload bytes this worker sent to its ring neighbour during the allreduce. */
   bytesSent: number;
-  /** Milliseconds: gathering the shard's pixels (0 when prepared ahead), the gradient, the allreduce, Adam + hash, and from the work's arrival to this reply. */
+  /**
+   * Milliseconds: gathering the shard's pixels, the gradient, the allreduce, Adam + hash, and from
+   * the work's arrival to this reply. `aheadMs` is the part of prepare + compute done before the work
+   * arrived (the worker computes the announced next shard while the coordinator turns around);
+   * `cycleMs` is the time since this worker's previous ring_result (0 for the first of a ring).
+   */
   prepareMs: number;
   computeMs: number;
   allreduceMs: number;
   optimizerMs: number;
   busyMs: number;
+  aheadMs: number;
+  cycleMs: number;
 }
 
 /** ring mode, worker -> coordinator: the ring failed under this worker (its replica is unchanged). */

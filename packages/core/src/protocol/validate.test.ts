@@ -97,7 +97,7 @@ describe('--compress fp16 and ring mode', () => {
   const ringLimits = { paramCount, allreduce: 'ring' as const };
   const goodResult = () => ({
     type: 'ring_result', generation: 1, step: 4, task: 8, count: 32, lossSum: 3, hash: '0123456789abcdef', bytesSent: 100,
-    prepareMs: 0, computeMs: 1, allreduceMs: 1, optimizerMs: 1, busyMs: 3,
+    prepareMs: 0, computeMs: 1, allreduceMs: 1, optimizerMs: 1, busyMs: 3, aheadMs: 0, cycleMs: 0,
   });
 
   it('with fp16, a gradient must be half bits, and a half Infinity or NaN is refused', () => {

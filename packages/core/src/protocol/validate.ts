@@ -247,7 +247,7 @@ function parseRingAddress(obj: Obj): RingAddressMessage {
 
 function parseRingResult(obj: Obj): RingResultMessage {
   const where = 'ring_result';
-  const ms = ['prepareMs', 'computeMs', 'allreduceMs', 'optimizerMs', 'busyMs'] as const;
+  const ms = ['prepareMs', 'computeMs', 'allreduceMs', 'optimizerMs', 'busyMs', 'aheadMs', 'cycleMs'] as const;
   checkFields(obj, where, ['type', 'generation', 'step', 'task', 'count', 'lossSum', 'hash', 'bytesSent', ...ms]);
   const msg: RingResultMessage = {
     type: MSG.RING_RESULT,
@@ -263,6 +263,8 @@ function parseRingResult(obj: Obj): RingResultMessage {
     allreduceMs: 0,
     optimizerMs: 0,
     busyMs: 0,
+    aheadMs: 0,
+    cycleMs: 0,
   };
   for (const k of ms) msg[k] = finite(obj, k, where, 0);
   return msg;

@@ -1,5 +1,5 @@
 // Ring mode on the worker: the replica it holds, the inputs it prepares ahead, its part in the ring.
 export { RingMember, type RingMemberOptions } from './ring-member.js';
-export { Replica, type ReplicaSnapshot } from './replica.js';
+export { NonFiniteGradient, Replica, type ReplicaSnapshot } from './replica.js';
 export { CountingTransport } from './counting-transport.js';
 export { ShardPrefetch, gatherShard, type ShardInputs } from './shard-inputs.js';

@@ -81,7 +81,7 @@ beforeAll(async () => {
 });
 
 describe('RingMember', () => {
-  it('two members train bitwise like one process would (N = 2), prepare the next shard ahead, and roll back an uncommitted step', async () => {
+  it('two members train bitwise like one process would (N = 2), prepare and compute the next shard ahead, and roll back an uncommitted step', async () => {
     const train = randomSplit(8);
     const params = initSeedCnnParams(7);
     const ms = [member(train), member(train)];
@@ -103,19 +103,38 @@ describe('RingMember', () => {
     expect(r0.map((r) => r.lossSum)).toEqual(sums.map((s) => s.lossSum));
     expect(r0.map((r) => r.bytesSent)).toEqual([4 * ref.length, 4 * ref.length]); // N = 2: half the vector, twice
 
-    // Step 1 on the prepared shards: nothing gathered when the work came.
-    both(ms, (p) => ({ type: MSG.RING_WORK, generation: 0, step: 1, epoch: 0, task: 10 + p, batchSize: 4, indices: nextShards[p]! }));
+    // Step 1 on the announced shards: gathered during step 0's allreduce, their gradients computed
+    // right after step 0 was answered, so ready when the work came.
+    const announced = [Uint32Array.from([1, 2]), Uint32Array.from([3, 0])];
+    both(ms, (p) => ({ type: MSG.RING_WORK, generation: 0, step: 1, epoch: 0, task: 10 + p, batchSize: 4, indices: nextShards[p]!, next: announced[p] }));
     const r1 = await Promise.all(ms.map((m) => m.next(MSG.RING_RESULT)));
-    expect(ms.map((m) => m.ring.prefetchStats)).toEqual([{ hits: 1, misses: 1 }, { hits: 1, misses: 1 }]);
-    expect(r1[0]!.hash).toBe(r1[1]!.hash);
+    expect(ms.map((m) => m.ring.prefetchStats)).toEqual([{ hits: 2, misses: 1 }, { hits: 2, misses: 1 }]);
+    expect(ms.map((m) => m.ring.aheadStats)).toEqual([{ used: 1, wasted: 0 }, { used: 1, wasted: 0 }]);
+    expect(r1.every((r) => r.aheadMs > 0 && r.cycleMs > 0)).toBe(true);
+    const sums1 = nextShards.map((s) => gradientSum(ref, gatherImages(train, s), gatherLabels(train, s), 2));
+    adam.step(ref, sums1[0]!.grad.map((x, i) => (x + sums1[1]!.grad[i]!) / 4));
+    expect(r1.map((r) => r.hash)).toEqual([replicaHash(ref), replicaHash(ref)]);
     expect(ms.map((m) => m.ring.steps)).toEqual([2, 2]);
 
-    // Step 1 was not committed (say a third member failed): a new ring resumes at 1, rolling it back.
-    await formRing(ms, 1, 1);
-    expect(ms.map((m) => m.ring.steps)).toEqual([1, 1]);
+    // The work that comes is not the one announced (the ring was re-sharded): computed afresh, same bits.
+    const third = [Uint32Array.from([7]), Uint32Array.from([6, 5, 4])];
+    both(ms, (p) => ({ type: MSG.RING_WORK, generation: 0, step: 2, epoch: 0, task: 20 + p, batchSize: 4, indices: third[p]! }));
+    const r2 = await Promise.all(ms.map((m) => m.next(MSG.RING_RESULT)));
+    expect(ms.map((m) => m.ring.aheadStats)).toEqual([{ used: 1, wasted: 1 }, { used: 1, wasted: 1 }]);
+    const before2 = ref.slice();
+    const adamBefore2 = adam.state();
+    const sums2 = third.map((s) => gradientSum(ref, gatherImages(train, s), gatherLabels(train, s), s.length));
+    adam.step(ref, sums2[0]!.grad.map((x, i) => (x + sums2[1]!.grad[i]!) / 4));
+    expect(r2.map((r) => r.hash)).toEqual([replicaHash(ref), replicaHash(ref)]);
+
+    // Step 2 was not committed (say a third member failed): a new ring resumes at 2, rolling it back.
+    await formRing(ms, 1, 2);
+    expect(ms.map((m) => m.ring.steps)).toEqual([2, 2]);
+    ref.set(before2);
+    adam.load(adamBefore2);
     ms[0]!.ring.handle({ type: MSG.FETCH, request: 5, optimizer: true });
     const state = await ms[0]!.next(MSG.STATE);
-    expect(state).toMatchObject({ request: 5, steps: 1, hash: replicaHash(ref) });
+    expect(state).toMatchObject({ request: 5, steps: 2, hash: replicaHash(ref) });
     expect(state.adamM).toEqual(adam.state().m);
     expect(state.adamV).toEqual(adam.state().v);
     expect(ms.flatMap((m) => m.failures)).toEqual([]);

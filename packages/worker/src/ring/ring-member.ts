@@ -7,6 +7,13 @@
  * Messages are handled one at a time, in arrival order, on a queue. One exception: a ring_listen for
  * a newer ring abandons the current one as soon as it arrives (an allreduce in flight on it fails at
  * once instead of waiting for a peer that is gone), then waits its turn on the queue.
+ *
+ * Overlap. The coordinator names, with each step's shard, the shard this member will most likely get
+ * next. While the allreduce waits on the network the member gathers that shard's pixels; once the
+ * step is applied and answered, it computes that shard's gradient sum at once ("ahead"), while the
+ * coordinator collects the answers and sends the next work. When the work comes for exactly those
+ * indices and the replica has not changed since, the gradient is ready; otherwise it is recomputed.
+ * Either way the numbers are the same: the same weights and pixels give the same bits.
  */
 import {
   CollectiveError,
@@ -25,8 +32,8 @@ import {
 } from '@ddp/core';
 import { PeerEndpoint, type WsTransport } from '../peer/index.js';
 import { CountingTransport } from './counting-transport.js';
-import { Replica } from './replica.js';
-import { gatherShard, ShardPrefetch, type ShardInputs } from './shard-inputs.js';
+import { NonFiniteGradient, Replica } from './replica.js';
+import { gatherShard, sameIndices, ShardPrefetch, type ShardInputs } from './shard-inputs.js';
 
 export interface RingMemberOptions {
   /** The shared token: ring peers present it to each other. */
@@ -46,6 +53,19 @@ export interface RingMemberOptions {
   fail(code: ProtocolErrorCode, message: string): void;
   /** How long linking to the neighbours may take (default 30000 ms). */
   connectTimeoutMs?: number;
+  /** Compute the announced next shard's gradient right after answering a step (default true). */
+  computeAhead?: boolean;
+}
+
+/** A gradient sum computed before its work order arrived. */
+interface Ahead {
+  /** The replica version it was computed at. */
+  version: number;
+  indices: Uint32Array;
+  lossSum: number;
+  grad: Float32Array;
+  prepareMs: number;
+  computeMs: number;
 }
 
 interface Ring {
@@ -70,6 +90,13 @@ export class RingMember {
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly prefetch: ShardPrefetch;
+  /** Bumped whenever the replica's weights change (a step applied or rolled back, a new replica). */
+  private version = 0;
+  private ahead: Ahead | null = null;
+  /** When the last ring_result went out (-1: none since the ring formed or the weights were fetched). */
+  private lastReplyAt = -1;
+  /** Gradients computed ahead that were used, and that were thrown away. */
+  readonly aheadStats = { used: 0, wasted: 0 };
 
   constructor(private readonly opts: RingMemberOptions) {
     this.prefetch = new ShardPrefetch(opts.train);
@@ -115,6 +142,7 @@ export class RingMember {
     switch (msg.type) {
       case MSG.REPLICA:
         this.replica = new Replica(msg);
+        this.version += 1;
         return;
       case MSG.RING_LISTEN:
         return this.listen(msg);
@@ -125,6 +153,7 @@ export class RingMember {
       case MSG.FETCH: {
         const s = this.requireReplica('fetch').snapshot(msg.optimizer);
         this.opts.send({ type: MSG.STATE, request: msg.request, ...s });
+        this.lastReplyAt = -1; // the coordinator evaluates now: not part of a step cycle
         return;
       }
     }
@@ -146,7 +175,12 @@ export class RingMember {
 
   private async listen(msg: RingListenMessage): Promise<void> {
     if (msg.generation < this.announced) return; // superseded while it waited in the queue
-    this.requireReplica('ring_listen').rollTo(msg.resume);
+    const replica = this.requireReplica('ring_listen');
+    const before = replica.steps;
+    replica.rollTo(msg.resume);
+    if (replica.steps !== before) this.version += 1;
+    this.dropShardsAhead();
+    this.lastReplyAt = -1;
     this.dropRing();
     let endpoint: PeerEndpoint;
     try {
@@ -198,6 +232,12 @@ export class RingMember {
     this.opts.send({ type: MSG.RING_READY, generation: r.generation });
   }
 
+  private dropShardsAhead(): void {
+    if (this.ahead) this.aheadStats.wasted += 1;
+    this.ahead = null;
+    this.prefetch.clear();
+  }
+
   private async work(msg: RingWorkMessage, receivedAt: number): Promise<void> {
     const r = this.ringOf(msg.generation, 'ring_work');
     if (!r) return;
@@ -207,12 +247,29 @@ export class RingMember {
       this.opts.send({ type: MSG.RING_FAILED, generation: r.generation, step: msg.step, code, position, message });
 
     const t0 = performance.now();
+    const cycleStart = this.lastReplyAt;
     const served = msg.images && msg.labels ? { images: msg.images, labels: msg.labels, rows: this.opts.rows, cols: this.opts.cols } : null;
-    let inputs: ShardInputs | null = served ? null : this.prefetch.take(msg.indices);
-    if (!inputs) inputs = gatherShard(msg.indices, this.opts.train, served);
-    const t1 = performance.now();
-    const n = msg.indices.length;
-    const g = n === 0 ? { lossSum: 0, grad: new Float32Array(SEED_CNN_PARAM_COUNT) } : gradientSum(replica.params, inputs.images, inputs.labels, n);
+    let g: { lossSum: number; grad: Float32Array };
+    let prepareMs: number;
+    let computeMs: number;
+    let aheadMs = 0;
+    const ahead = this.ahead;
+    this.ahead = null;
+    if (ahead && !served && ahead.version === this.version && sameIndices(ahead.indices, msg.indices)) {
+      this.aheadStats.used += 1;
+      g = ahead;
+      prepareMs = ahead.prepareMs;
+      computeMs = ahead.computeMs;
+      aheadMs = prepareMs + computeMs;
+    } else {
+      if (ahead) this.aheadStats.wasted += 1;
+      let inputs: ShardInputs | null = served ? null : this.prefetch.take(msg.indices);
+      if (!inputs) inputs = gatherShard(msg.indices, this.opts.train, served);
+      const t1 = performance.now();
+      g = this.gradient(replica, inputs);
+      prepareMs = t1 - t0;
+      computeMs = performance.now() - t1;
+    }
     const t2 = performance.now();
 
     const counting = new CountingTransport(r.transport);
@@ -228,29 +285,51 @@ export class RingMember {
       return;
     }
     const t3 = performance.now();
-    for (let i = 0; i < sum.length; i++) {
-      if (!Number.isFinite(sum[i])) {
-        const why = this.opts.compress === 'fp16' ? 'beyond the float16 range (run with --compress none)' : 'not finite (the training diverged)';
-        failed('NON_FINITE', -1, `the reduced gradient sum at step ${msg.step + 1} is ${sum[i]} at index ${i}: ${why}`);
-        return;
-      }
+    let hash: string;
+    try {
+      hash = replica.apply(sum, msg.batchSize);
+    } catch (err) {
+      if (!(err instanceof NonFiniteGradient)) throw err;
+      const why = this.opts.compress === 'fp16' ? 'beyond the float16 range (run with --compress none)' : 'not finite (the training diverged)';
+      failed('NON_FINITE', -1, `at step ${msg.step + 1}, ${err.message}: ${why}`);
+      return;
     }
-    const hash = replica.apply(sum, msg.batchSize);
+    this.version += 1;
     const t4 = performance.now();
     this.opts.send({
       type: MSG.RING_RESULT,
       generation: r.generation,
       step: msg.step,
       task: msg.task,
-      count: n,
+      count: msg.indices.length,
       lossSum: g.lossSum,
       hash,
       bytesSent: counting.bytesSent,
-      prepareMs: t1 - t0,
-      computeMs: t2 - t1,
+      prepareMs,
+      computeMs,
       allreduceMs: t3 - t2,
       optimizerMs: t4 - t3,
-      busyMs: performance.now() - receivedAt,
+      busyMs: t4 - receivedAt,
+      aheadMs,
+      cycleMs: cycleStart >= 0 ? t4 - cycleStart : 0,
     });
+    this.lastReplyAt = t4;
+    if (msg.next && !served && this.opts.computeAhead !== false) this.computeAhead(replica, msg.next);
+  }
+
+  /** The gradient sum of a shard at the replica's weights (zeros for an empty shard). */
+  private gradient(replica: Replica, inputs: ShardInputs): { lossSum: number; grad: Float32Array } {
+    const n = inputs.indices.length;
+    return n === 0 ? { lossSum: 0, grad: new Float32Array(SEED_CNN_PARAM_COUNT) } : gradientSum(replica.params, inputs.images, inputs.labels, n);
+  }
+
+  /** Computes the announced next shard's gradient now, while the coordinator turns the step around. */
+  private computeAhead(replica: Replica, next: Uint32Array): void {
+    const t0 = performance.now();
+    const inputs = this.prefetch.take(next) ?? gatherShard(next.slice(), this.opts.train, null);
+    const t1 = performance.now();
+    const g = this.gradient(replica, inputs);
+    const t2 = performance.now();
+    this.ahead = { version: this.version, indices: inputs.indices, lossSum: g.lossSum, grad: g.grad, prepareMs: t1 - t0, computeMs: t2 - t1 };
   }
 }

@@ -22,7 +22,7 @@ export function gatherShard(indices: Uint32Array, train: Split | null, served: {
   return { indices, images: gatherImages(train, indices), labels: gatherLabels(train, indices) };
 }
 
-const sameIndices = (a: Uint32Array, b: Uint32Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+export const sameIndices = (a: Uint32Array, b: Uint32Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** Holds at most one shard prepared ahead. */
 export class ShardPrefetch {
