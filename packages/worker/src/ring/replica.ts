@@ -85,13 +85,19 @@ export class Replica {
     const np = out.params;
     const nm = out.m;
     const nv = out.v;
+    let poison = 0; // stays 0 while every value is finite (x - x is NaN for NaN and Infinity)
     for (let i = 0; i < params.length; i++) {
-      const s = sum[i]!;
-      if (!(Math.abs(s) <= 3.4028234663852886e38)) throw new NonFiniteGradient(i, s);
-      const g = Math.fround(s / batchSize);
-      nm[i] = BETA1 * m[i]! + c1 * g;
-      nv[i] = BETA2 * v[i]! + c2 * g * g;
-      np[i] = params[i]! - (lrT * nm[i]!) / (Math.sqrt(nv[i]!) + EPSILON);
+      const g = Math.fround(sum[i]! / batchSize);
+      poison += g - g;
+      const mi = Math.fround(BETA1 * m[i]! + c1 * g);
+      const vi = Math.fround(BETA2 * v[i]! + c2 * g * g);
+      nm[i] = mi;
+      nv[i] = vi;
+      np[i] = params[i]! - (lrT * mi) / (Math.sqrt(vi) + EPSILON);
+    }
+    if (poison !== 0) {
+      const bad = sum.findIndex((x) => !Number.isFinite(x));
+      throw new NonFiniteGradient(bad, sum[bad]!);
     }
     this.alt = this.cur;
     this.cur = out;
