@@ -32,7 +32,7 @@ describe('losing a worker in ring mode', () => {
     expect(lost[0]).toMatchObject({ workers: 2 });
     // Workers take ranks in the order they connect: the killed process is whichever rank was lost.
     const survivors = [0, 1, 2].filter((r) => r !== lost[0].rank);
-    expect(coord.stderr()).toMatch(new RegExp(`ring \\d+ formed: ranks ${survivors.join(', ')}`));
+    expect(coord.stderr()).toMatch(new RegExp(`ring 1 formed for step ${lost[0].step}: ranks ${survivors.join(', ')}`));
     const done = coord.events().at(-1)!;
     expect(done).toMatchObject({ event: 'done', steps, workers: 2 });
     expect((done.replicaHashes as Array<{ rank: number }>).map((r) => r.rank)).toEqual(survivors);
@@ -69,6 +69,38 @@ describe('losing a worker in ring mode', () => {
     const train = loadTrain(LIMIT_TRAIN);
     await ringReferenceSteps(ref, train, 42, firstOnOne - 1, 2);
     await ringReferenceSteps(ref, train, 42, steps - firstOnOne + 1, 1);
+    expect(bitwiseEqual(readWeights(out), ref.params)).toBe(true);
+  }, 180_000);
+
+  it('a replacement worker gets the replica (weights and Adam state) from a member and joins the ring', async () => {
+    const steps = 100; // one epoch of the 6400 samples (the reference stays in epoch 0)
+    const out = tmpDir();
+    const { coord, url } = await startCoordinator(['--workers', '2', ...job(steps), '--out', out], ENV);
+    const workers = [0, 1].map(() => startWorker(url, ['--backend', 'wasm'], ENV));
+    await coord.waitForEvent(atStep(5));
+    workers[0].proc.kill('SIGKILL');
+    await coord.waitForEvent((e) => e.event === 'worker_lost');
+    const replacement = startWorker(url, ['--backend', 'wasm'], ENV);
+    const c = await coord.exit;
+    expect(c.code, coord.stderr()).toBe(0);
+    expect(stepNumbers(coord.events())).toEqual(range(steps));
+    expect(coord.events().filter((e) => e.event === 'worker_joined')).toHaveLength(3);
+    expect(coord.stderr()).toMatch(/rank\(s\) \d got the replica after step \d+ and join the ring/);
+    const done = coord.events().at(-1)!;
+    expect(done).toMatchObject({ event: 'done', steps, workers: 2 });
+    expect((await replacement.exit).code).toBe(0);
+    // The ring's size over the run, from the coordinator's notes: 2 members, then 1, then 2 again.
+    const formed = [...coord.stderr().matchAll(/ring \d+ formed for step (\d+): ranks ([\d, ]+)/g)].map((m) => ({ from: Number(m[1]), size: m[2].split(',').length }));
+    expect(formed.map((f) => f.size)).toEqual([1, 2]);
+    const ref = await referenceStart(42);
+    const train = loadTrain(LIMIT_TRAIN);
+    let size = 2;
+    let at = 1;
+    for (const f of [...formed, { from: steps + 1, size: 0 }]) {
+      await ringReferenceSteps(ref, train, 42, f.from - at, size);
+      at = f.from;
+      size = f.size;
+    }
     expect(bitwiseEqual(readWeights(out), ref.params)).toBe(true);
   }, 180_000);
 

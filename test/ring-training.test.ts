@@ -55,6 +55,13 @@ describe('--allreduce ring', () => {
     expect(ring.run.events.at(-1)!.gradientBytesPerStep as number).toBeCloseTo((2 * 2 * 4 * ref.params.length) / 3, 6);
   }, 180_000);
 
+  it('with --serve-data (pixels sent with each shard), the same weights as reading the data locally', async () => {
+    const steps = ['--max-steps', '12', '--allreduce', 'ring'];
+    const served = await train(2, [...steps, '--serve-data']);
+    const local = await train(2, steps);
+    expect(bitwiseEqual(served.weights, local.weights)).toBe(true);
+  }, 180_000);
+
   it('every epoch, every replica reports the same weight hash: that of the weights evaluated and saved', async () => {
     // 640 samples: 10 steps an epoch, 3 epochs.
     const out = tmpDir();

@@ -244,7 +244,8 @@ export class CoordinatorServer {
         case MSG.PONG:
           return;
         case MSG.RING_RESULT:
-          conn.lastBusyMs = msg.busyMs;
+          // After answering, a ring worker computes the next shard ahead: silent about that long again.
+          conn.lastBusyMs = msg.busyMs + msg.prepareMs + msg.computeMs;
           this.emit('ring', conn.info.rank, msg);
           return;
         case MSG.RING_ADDRESS:

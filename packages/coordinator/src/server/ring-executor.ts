@@ -64,7 +64,10 @@ export interface RingExecutorOptions {
   stallWarnMs?: number;
   /** Send each worker its next shard ahead, to prepare while its allreduce runs (default true). */
   prefetch?: boolean;
-  /** Forming a ring (listen, link) or fetching weights longer than this fails the run (default 60000 ms). */
+  /**
+   * Forming a ring (listen, link) or fetching weights longer than this, plus three times the last
+   * step's duration (a worker answers after the gradient it is computing), fails the run (default 60000 ms).
+   */
   formTimeoutMs?: number;
   /** A step that fails this many times in a row with no worker lost fails the run (default 3). */
   maxAttempts?: number;
@@ -107,6 +110,8 @@ export class RingExecutor implements ReplicatedExecutor {
   private joinWaiters: Array<() => void> = [];
   private requests = 0;
   private running: RingStep | null = null;
+  /** How long the last step took (ms): workers busy with a gradient answer only after it. */
+  private lastStepMs = 0;
   private closed = false;
 
   constructor(
@@ -171,7 +176,7 @@ export class RingExecutor implements ReplicatedExecutor {
       const t0 = performance.now();
       try {
         if (this.needsForming()) {
-          await this.formRing();
+          await this.formRing(work.step);
           formMs += performance.now() - t0;
           if (failedRing !== null && this.ring!.join() !== failedRing) failures = 0;
         }
@@ -284,7 +289,7 @@ export class RingExecutor implements ReplicatedExecutor {
    * that ring generation failed; fails the run after `timeoutMs`.
    */
   private collect<T>(ranks: readonly number[], pick: (rank: number, msg: RingWorkerMessage) => T | undefined, generation: number | null, what: string): Promise<Map<number, T>> {
-    const timeoutMs = this.opts.formTimeoutMs ?? 60_000;
+    const timeoutMs = (this.opts.formTimeoutMs ?? 60_000) + 3 * this.lastStepMs;
     return new Promise((resolve, reject) => {
       const got = new Map<number, T>();
       const set = new Set(ranks);
@@ -311,7 +316,7 @@ export class RingExecutor implements ReplicatedExecutor {
       };
       const timer = setTimeout(() => {
         const missing = ranks.filter((r) => !got.has(r));
-        finish(new Error(`no ${what} from rank(s) ${missing.join(', ')} within ${timeoutMs / 1000} s; the run cannot go on`));
+        finish(new Error(`no ${what} from rank(s) ${missing.join(', ')} within ${(timeoutMs / 1000).toFixed(1)} s; the run cannot go on`));
       }, timeoutMs);
       this.watches.add(watch);
       const live = new Set(this.server.ranks());
@@ -347,7 +352,7 @@ export class RingExecutor implements ReplicatedExecutor {
     }
   }
 
-  private async formRing(): Promise<void> {
+  private async formRing(step: number): Promise<void> {
     let live = this.server.ranks();
     for (const h of [...this.holders]) if (!live.includes(h)) this.holders.delete(h);
     if (this.holders.size === 0) {
@@ -382,7 +387,7 @@ export class RingExecutor implements ReplicatedExecutor {
     for (const rank of members) this.send(rank, { type: MSG.RING_CONNECT, generation: g, urls: byPosition });
     await ready;
     this.ring = members;
-    if (g > 0) this.opts.onInfo?.(`ring ${g} formed: ranks ${members.join(', ')}`);
+    if (g > 0) this.opts.onInfo?.(`ring ${g} formed for step ${step + 1}: ranks ${members.join(', ')}`);
   }
 
   // ---- protocol 2-4: one step --------------------------------------------------------------
@@ -444,6 +449,7 @@ export class RingExecutor implements ReplicatedExecutor {
       this.running = null;
     }
     const wallMs = performance.now() - round.dispatchedAt;
+    this.lastStepMs = wallMs;
     let r;
     try {
       r = round.result();
