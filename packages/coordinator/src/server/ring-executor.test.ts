@@ -205,6 +205,26 @@ describe('RingExecutor', () => {
     expect((await executor.fetchParams()).params[0]).toBe(2);
   });
 
+  it.each(['ring_listen', 'ring_connect'])('a worker dying on %s while the ring forms: formed again without it, the step runs once', async (dieOn) => {
+    const { executor, port, events } = await setup(4);
+    const workers = await Promise.all([fakeWorker(port), fakeWorker(port), fakeWorker(port)]);
+    await executor.waitForWorkers(3, 1000);
+    await executor.start(new Float32Array(P), { lr: 0.001 });
+    await executor.step({ step: 0, epoch: 0, batch: batch(9) });
+    // A fourth joins; the ring is formed again at the next step, and one of the old members dies in it.
+    const late = await fakeWorker(port);
+    const victim = sortByRank(workers)[1]!;
+    // It dies right after answering that message (its protocol handler was registered first).
+    victim.ws.on('message', (data) => {
+      if ((decodeFrame(data as Buffer) as Frame).type === dieOn) victim.ws.terminate();
+    });
+    const r = await executor.step({ step: 1, epoch: 0, batch: batch(9, 9) });
+    expect(events.filter((e) => e.event === 'worker_lost')).toMatchObject([{ rank: victim.rank, step: 2 }]);
+    const alive = [...workers, late].filter((w) => w !== victim);
+    for (const w of alive) expect(w.steps).toBe(2);
+    expect(r.hash).toBe(replicaHash(alive[0]!.params));
+  });
+
   it('a ring that keeps failing with nobody lost fails the run after maxAttempts', async () => {
     const { executor, port } = await setup(2, { maxAttempts: 2 });
     await Promise.all([fakeWorker(port), fakeWorker(port, { onWork: () => 'fail' })]);
