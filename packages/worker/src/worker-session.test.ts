@@ -34,7 +34,7 @@ function spec(train: Split, over: Partial<DataSpec> = {}): DataSpec {
 }
 
 function welcome(data: DataSpec, mode: Pick<WelcomeMessage, 'allreduce' | 'compress'> = { allreduce: 'star', compress: 'none' }): Message {
-  return { type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 1, workers: 2, paramCount: SEED_CNN_PARAM_COUNT, heartbeatMs: 1000, data, ...mode };
+  return { type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 1, workers: 2, paramCount: SEED_CNN_PARAM_COUNT, heartbeatMs: 1000, data, reduction: 'fast', ...mode };
 }
 
 function session(train: Split) {

@@ -115,12 +115,12 @@ export class WorkerSession {
       case MSG.WORK: {
         let r;
         try {
-          r = shardGradient(msg, this.train, this.limits!.rows, this.limits!.cols);
+          r = shardGradient(msg, this.train, this.limits!.rows, this.limits!.cols, this.welcome?.reduction ?? 'fast');
         } catch (err) {
           return this.fail('DDP_WORKER', `gradient computation failed at step ${msg.step + 1}: ${err instanceof Error ? err.message : String(err)}`);
         }
-        let grad: Float32Array | Uint16Array = r.grad;
-        if (this.welcome?.compress === 'fp16') {
+        let grad: Float32Array | Uint16Array | Float64Array = r.grad;
+        if (this.welcome?.compress === 'fp16' && r.grad instanceof Float32Array) {
           const i = r.grad.findIndex((x) => !(Math.abs(x) < FP16_LIMIT));
           if (i >= 0) return this.fail('DDP_WORKER', `the gradient sum at step ${msg.step + 1} is ${r.grad[i]} at index ${i}, beyond the float16 range (run with --compress none)`);
           grad = encodeFp16(r.grad);

@@ -142,6 +142,7 @@ async function serveJob({ values, workers, host, token, serveData, allreduce, co
     heartbeatTimeoutMs: (num(values, 'heartbeat-timeout') ?? 10) * 1000,
     allreduce,
     compress,
+    reduction: cfg.reduction,
   });
   const executorOptions = {
     workerTimeoutMs: (num(values, 'worker-timeout') ?? 60) * 1000,

@@ -1,4 +1,6 @@
-import type { DatasetName } from '@ddp/core';
+import type { DatasetName, Reduction } from '@ddp/core';
+
+export { REDUCTIONS, type Reduction } from '@ddp/core';
 
 /** What one training run is: the seed job's hyper-parameters and where its data and model live. */
 export interface JobConfig {
@@ -25,8 +27,6 @@ export interface JobConfig {
   reduction: Reduction;
 }
 
-export const REDUCTIONS = ['fast', 'exact'] as const;
-export type Reduction = (typeof REDUCTIONS)[number];
 
 export const DEFAULT_JOB: JobConfig = {
   dataset: 'mnist',

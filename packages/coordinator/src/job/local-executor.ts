@@ -1,5 +1,5 @@
 import { gatherImages, gatherLabels, gradientSum, gradientSumExact, type Split } from '@ddp/core';
-import type { Reduction } from './job-config.js';
+import type { Reduction } from '@ddp/core';
 import type { StepExecutor, StepResult, StepWork } from './step-executor.js';
 
 /** `--workers 0`: the whole global batch in this process, exactly as one worker would compute it. */

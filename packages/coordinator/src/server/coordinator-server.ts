@@ -20,6 +20,7 @@ import {
   tokensMatch,
   type AllreduceMode,
   type Compression,
+  type Reduction,
   type CoordinatorToWorker,
   type DataSpec,
   type GradientMessage,
@@ -55,6 +56,8 @@ export interface CoordinatorServerOptions {
   allreduce?: AllreduceMode;
   /** Told to every worker in the welcome: how gradients travel (default 'none'). */
   compress?: Compression;
+  /** Told to every worker in the welcome: 'exact' gradients are split-invariant float64 sums (default 'fast'). */
+  reduction?: Reduction;
 }
 
 export interface WorkerInfo {
@@ -112,7 +115,7 @@ export class CoordinatorServer {
   constructor(private readonly opts: CoordinatorServerOptions) {
     if (!Number.isInteger(opts.maxWorkers) || opts.maxWorkers < 1) throw new RangeError(`maxWorkers must be an integer >= 1, got ${opts.maxWorkers}`);
     this.host = opts.host ?? '127.0.0.1';
-    this.maxPayload = opts.maxPayload ?? coordinatorMaxPayload(opts.paramCount, opts.allreduce ?? 'star');
+    this.maxPayload = opts.maxPayload ?? coordinatorMaxPayload(opts.paramCount, opts.allreduce ?? 'star', opts.reduction ?? 'fast');
   }
 
   addListener(l: ServerListener): void {
@@ -228,7 +231,7 @@ export class CoordinatorServer {
     try {
       if (!isBinary) throw new ProtocolError('DDP_BAD_MESSAGE', 'text frame: ddp speaks binary msgpack frames only');
       const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
-      const msg = parseWorkerMessage(decodeFrame(bytes), { paramCount: this.opts.paramCount, allreduce: this.opts.allreduce ?? 'star', compress: this.opts.compress ?? 'none' });
+      const msg = parseWorkerMessage(decodeFrame(bytes), { paramCount: this.opts.paramCount, allreduce: this.opts.allreduce ?? 'star', compress: this.opts.compress ?? 'none', reduction: this.opts.reduction ?? 'fast' });
       if (!conn.info) {
         if (msg.type !== MSG.HELLO) throw new ProtocolError('DDP_BAD_MESSAGE', `expected hello as the first message, got '${msg.type}'`);
         this.handshake(conn, msg.token, msg.backend, `${msg.host}:${msg.pid}`);
@@ -289,6 +292,7 @@ export class CoordinatorServer {
         data: this.opts.data,
         allreduce: this.opts.allreduce ?? 'star',
         compress: this.opts.compress ?? 'none',
+        reduction: this.opts.reduction ?? 'fast',
       }),
       { binary: true },
     );

@@ -42,7 +42,7 @@ export interface Assignment {
 
 export interface RoundResult {
   /** Sum of the shard gradients, in shard order (a fresh array). */
-  grad: Float32Array;
+  grad: Float32Array | Float64Array;
   lossSum: number;
   /**
    * Per-task means, in ms, of: compute (the worker's own measure), communication (round trip minus
@@ -152,11 +152,12 @@ export class StepRound {
     if (!this.complete) throw new Error(`step ${this.step}: result() before every shard was answered`);
     const ordered = [...this.tasks].sort((a, b) => a.shard - b.shard);
     const first = (ordered[0].answer as GradientMessage).grad;
-    const grad = new Float32Array(first.length);
+    // Reduction 'exact': float64 shard sums, added in float64 (rounded once, by the job loop).
+    const grad = first instanceof Float64Array ? new Float64Array(first.length) : new Float32Array(first.length);
     let lossSum = 0;
     for (const t of ordered) {
       const g = (t.answer as GradientMessage).grad;
-      if (g instanceof Uint16Array) addFp16Into(grad, g);
+      if (g instanceof Uint16Array) addFp16Into(grad as Float32Array, g);
       else for (let i = 0; i < grad.length; i++) grad[i] += g[i];
       lossSum += (t.answer as GradientMessage).lossSum;
     }

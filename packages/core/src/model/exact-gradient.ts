@@ -2,6 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { IMAGE_SIZE, NUM_CLASSES, SEED_CNN_PARAMS, SEED_CNN_PARAM_COUNT } from './seed-cnn-layout.js';
 import { checkBatch, paramTensors } from './seed-cnn.js';
 
+/** How gradient sums are reduced over samples ('fast': in float32 inside the kernels; 'exact': this file). */
+export const REDUCTIONS = ['fast', 'exact'] as const;
+export type Reduction = (typeof REDUCTIONS)[number];
+
 export interface ExactGradientSum {
   /** Sum of the per-sample losses, accumulated in float64 in sample order. */
   lossSum: number;

@@ -92,6 +92,7 @@ describe('codec round trip', () => {
       data: { dataset: 'mnist', limitTrain: 512, trainCount: 512, fingerprint: 'ab'.repeat(32), serveData: false, rows: 28, cols: 28, numClasses: 10 },
       allreduce: 'ring',
       compress: 'fp16',
+      reduction: 'fast',
     };
     const fromCoordinator: Message[] = [
       { type: MSG.PING, nonce: 7 },

@@ -4,6 +4,7 @@
  * The slack covers the msgpack map keys, scalars and typed-array headers (well under 1 KB).
  */
 import type { AllreduceMode } from './messages.js';
+import type { Reduction } from '../model/exact-gradient.js';
 
 const SLACK_BYTES = 4096;
 
@@ -11,10 +12,12 @@ const SLACK_BYTES = 4096;
 export const MAX_SHARD_SAMPLES = 8192;
 
 /**
- * The largest frame a coordinator accepts: one gradient of `paramCount` float32 values, or in ring
- * mode a replica's state (weights and Adam's two moments, for a worker that joins later).
+ * The largest frame a coordinator accepts: one gradient of `paramCount` float32 values (float64 with
+ * reduction 'exact'), or in ring mode a replica's state (weights and Adam's two moments, for a worker
+ * that joins later).
  */
-export function coordinatorMaxPayload(paramCount: number, allreduce: AllreduceMode = 'star'): number {
+export function coordinatorMaxPayload(paramCount: number, allreduce: AllreduceMode = 'star', reduction: Reduction = 'fast'): number {
+  if (reduction === 'exact') return paramCount * 8 + SLACK_BYTES;
   return (allreduce === 'ring' ? 3 : 1) * paramCount * 4 + SLACK_BYTES;
 }
 

@@ -5,12 +5,14 @@
  * A connection, in order:
  *   worker -> hello      (version, token, backend)
  *   coord  -> welcome    (rank, the data set to load, parameter count, heartbeat period,
- *                         allreduce 'star' or 'ring', compression 'none' or 'fp16')
+ *                         allreduce 'star' or 'ring', compression 'none' or 'fp16',
+ *                         reduction 'fast' or 'exact')
  *             or error   (DDP_AUTH, DDP_VERSION, DDP_FULL, ...) and close
  *   then in star mode, per step and per shard the worker is given:
  *   coord  -> work       (step, task id, weights, sample indices, pixels with --serve-data)
  *   worker -> gradient   (task id, sample count, loss sum, gradient SUM as one Float32Array,
- *                         or its float16 bits as one Uint16Array with compression 'fp16')
+ *                         or its float16 bits as one Uint16Array with compression 'fp16',
+ *                         or one Float64Array with reduction 'exact')
  *   or in ring mode (the workers hold the weights; the step protocol is in
  *   coordinator/src/server/ring-executor.ts):
  *   coord  -> replica    (weights and Adam state to start from)
@@ -23,6 +25,7 @@
  *   coord  -> done       (the job is over; the worker exits 0)
  */
 import type { Compression } from '../allreduce/allreduce-options.js';
+import type { Reduction } from '../model/exact-gradient.js';
 import type { ProtocolErrorCode } from './protocol-error.js';
 
 /** How gradients are reduced: at the coordinator ('star'), or by the workers among themselves ('ring'). */
@@ -102,6 +105,8 @@ export interface WelcomeMessage {
   allreduce: AllreduceMode;
   /** How gradients travel: 'fp16' halves the bytes (star: the gradient message; ring: the peer links). */
   compress: Compression;
+  /** 'exact': workers compute split-invariant sums (gradientSumExact) and send them as float64. */
+  reduction: Reduction;
 }
 
 /** coordinator -> worker: compute the gradient sum of one shard at these weights. */
@@ -132,7 +137,7 @@ export interface GradientMessage {
    * Gradient of lossSum, flat, in the parameter layout (tensor fusion: one vector per step):
    * float32, or with compression 'fp16' the float16 bit patterns of its values.
    */
-  grad: Float32Array | Uint16Array;
+  grad: Float32Array | Uint16Array | Float64Array;
   /** Milliseconds in the gradient computation, and from receiving the work to sending this. */
   computeMs: number;
   busyMs: number;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeFrame, encodeMessage } from './codec.js';
-import { MSG } from './messages.js';
+import { MSG, type GradientMessage } from './messages.js';
 import { ProtocolError, type ProtocolErrorCode } from './protocol-error.js';
 import { parseCoordinatorMessage, parseWorkerMessage, type WorkerInboundLimits } from './validate.js';
 import { PROTOCOL_VERSION } from './version.js';
@@ -142,13 +142,28 @@ describe('--compress fp16 and ring mode', () => {
     }
   });
 
-  it('a welcome must say the allreduce mode and the compression', () => {
+  it('a welcome must say the allreduce mode, the compression and the reduction', () => {
     const welcome = {
-      type: 'welcome', protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 2, paramCount, heartbeatMs: 1000, allreduce: 'tree', compress: 'none',
+      type: 'welcome', protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 2, paramCount, heartbeatMs: 1000, allreduce: 'tree', compress: 'none', reduction: 'fast',
       data: { dataset: 'mnist', trainCount: 100, fingerprint: 'f', serveData: false, rows: 4, cols: 4, numClasses: 10 },
     };
     expect(refusal(fromCoordinator(welcome, null)).message).toMatch(/welcome\.allreduce: expected one of star, ring, got 'tree'/);
     expect(refusal(fromCoordinator({ ...welcome, allreduce: 'ring', compress: 'int8' }, null)).message).toMatch(/welcome\.compress: expected one of none, fp16/);
+    expect(refusal(fromCoordinator({ ...welcome, allreduce: 'star', reduction: 'sloppy' }, null)).message).toMatch(/welcome\.reduction: expected one of fast, exact/);
     expect(parseCoordinatorMessage(wire({ ...welcome, allreduce: 'ring' }), null).type).toBe(MSG.WELCOME);
+  });
+
+  it('with reduction exact a gradient is a finite Float64Array of the model size, and nothing else', () => {
+    const exact = { paramCount, reduction: 'exact' as const };
+    const base = { type: 'gradient', step: 0, task: 1, count: 4, lossSum: 1, computeMs: 1, busyMs: 1 };
+    const grad = Float64Array.from({ length: paramCount }, () => Math.random() - 0.5);
+    const back = parseWorkerMessage(decodeFrame(encodeMessage({ ...base, grad } as unknown as GradientMessage)), exact) as GradientMessage;
+    expect(back.grad).toBeInstanceOf(Float64Array);
+    expect(Array.from(back.grad)).toEqual(Array.from(grad));
+    const f32 = encodeMessage({ ...base, grad: new Float32Array(paramCount) } as unknown as GradientMessage);
+    expect(() => parseWorkerMessage(decodeFrame(f32), exact)).toThrow(/expected a Float64Array of \d+ values \(--reduction exact\)/);
+    const nan = grad.slice();
+    nan[3] = Number.NaN;
+    expect(() => parseWorkerMessage(decodeFrame(encodeMessage({ ...base, grad: nan } as unknown as GradientMessage)), exact)).toThrow(/grad\[3\] is NaN/);
   });
 });

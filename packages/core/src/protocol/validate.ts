@@ -6,6 +6,7 @@
  * what was expected and what arrived.
  */
 import type { Compression } from '../allreduce/allreduce-options.js';
+import { REDUCTIONS, type Reduction } from '../model/exact-gradient.js';
 import {
   ALLREDUCE_MODES,
   COMPRESSIONS,
@@ -40,6 +41,8 @@ export interface CoordinatorInboundLimits {
   allreduce?: AllreduceMode;
   /** How gradients travel (default 'none': float32; 'fp16': a Uint16Array of half bit patterns). */
   compress?: Compression;
+  /** 'exact' (default 'fast'): gradients are a Float64Array. */
+  reduction?: Reduction;
 }
 
 /** What the worker knows once welcomed (before that, only welcome, error and done are accepted). */
@@ -125,6 +128,17 @@ function float32s(obj: Obj, name: string, where: string, length: number): Float3
   for (let i = 0; i < v.length; i++) {
     // NaN fails both comparisons; ±Infinity fails the second.
     if (!(Math.abs(v[i]) <= 3.4028234663852886e38)) throw bad(`${where}.${name}[${i}] is ${v[i]}, expected a finite number`);
+  }
+  return v;
+}
+
+function float64s(obj: Obj, name: string, where: string, length: number): Float64Array {
+  const v = obj[name];
+  if (!(v instanceof Float64Array) || v.length !== length) {
+    throw bad(`${where}.${name}: expected a Float64Array of ${length} values (--reduction exact), got ${describe(v)}`);
+  }
+  for (let i = 0; i < v.length; i++) {
+    if (!Number.isFinite(v[i])) throw bad(`${where}.${name}[${i}] is ${v[i]}, expected a finite number`);
   }
   return v;
 }
@@ -231,7 +245,12 @@ function parseGradient(obj: Obj, limits: CoordinatorInboundLimits): GradientMess
     task: int(obj, 'task', where),
     count: int(obj, 'count', where, 0, MAX_U32),
     lossSum: finite(obj, 'lossSum', where, 0),
-    grad: limits.compress === 'fp16' ? halves(obj, 'grad', where, limits.paramCount) : float32s(obj, 'grad', where, limits.paramCount),
+    grad:
+      limits.reduction === 'exact'
+        ? float64s(obj, 'grad', where, limits.paramCount)
+        : limits.compress === 'fp16'
+          ? halves(obj, 'grad', where, limits.paramCount)
+          : float32s(obj, 'grad', where, limits.paramCount),
     computeMs: finite(obj, 'computeMs', where, 0),
     busyMs: finite(obj, 'busyMs', where, 0),
   };
@@ -357,7 +376,7 @@ function parseWelcome(obj: Obj): WelcomeMessage {
   if (version !== PROTOCOL_VERSION) {
     throw new ProtocolError('DDP_VERSION', `protocol version mismatch: the coordinator speaks version ${describe(version)}, this worker speaks ${PROTOCOL_VERSION}`);
   }
-  checkFields(obj, where, ['type', 'protocolVersion', 'rank', 'workers', 'paramCount', 'heartbeatMs', 'data', 'allreduce', 'compress']);
+  checkFields(obj, where, ['type', 'protocolVersion', 'rank', 'workers', 'paramCount', 'heartbeatMs', 'data', 'allreduce', 'compress', 'reduction']);
   return {
     type: MSG.WELCOME,
     protocolVersion: version,
@@ -368,6 +387,7 @@ function parseWelcome(obj: Obj): WelcomeMessage {
     data: parseDataSpec(obj.data),
     allreduce: oneOf(obj, 'allreduce', where, ALLREDUCE_MODES),
     compress: oneOf(obj, 'compress', where, COMPRESSIONS),
+    reduction: oneOf(obj, 'reduction', where, REDUCTIONS),
   };
 }
 
