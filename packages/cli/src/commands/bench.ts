@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { TOKEN_ENV, initBackend } from '@ddp/core';
+import { TOKEN_ENV, initBackend, runStepBench } from '@ddp/core';
 import { formatFlags, num, parseFlags, str, UsageError, type FlagSpec, type FlagValues } from '../args.js';
 import { BACKEND_FLAG, backendFrom } from '../training-flags.js';
 import { runAllreduceBench } from '../bench/allreduce-bench.js';
@@ -154,17 +154,8 @@ function helpOr(rest: string[], specs: readonly FlagSpec[], help: string): FlagV
 async function benchStep(rest: string[]): Promise<number> {
   const values = helpOr(rest, STEP_FLAGS, `Usage: ddp bench step [flags]\n\nFlags:\n${formatFlags(STEP_FLAGS)}`);
   if (!values) return 0;
-  // The step benchmark lives in core's bench/ area. Until @ddp/core's index re-exports it, it is
-  // loaded from core's built folder by path (the package's "exports" map only opens its index).
-  type StepBench = { runStepBench?: (o: Record<string, unknown>) => Promise<unknown> };
-  let bench = (await import('@ddp/core')) as unknown as StepBench;
-  if (typeof bench.runStepBench !== 'function') {
-    const fallback = '../../../core/dist/bench/index.js'; // a variable, so TypeScript does not resolve it
-    bench = (await import(new URL(fallback, import.meta.url).href)) as StepBench;
-  }
-  if (typeof bench.runStepBench !== 'function') throw new Error('ddp bench step: this build of @ddp/core has no runStepBench');
   await initBackend(backendFrom(values));
-  await bench.runStepBench({
+  await runStepBench({
     batchSize: num(values, 'batch-size'),
     warmup: num(values, 'warmup'),
     steps: num(values, 'steps'),
