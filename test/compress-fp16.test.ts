@@ -4,9 +4,9 @@
  * in ring mode every chunk on the peer links is half. The bytes on the wire halve, and training
  * still works.
  *
- * The accuracy claim (after 1 epoch, within 0.2 points of float32) takes about 2 minutes per run on
- * the 2-core build machine, so it runs only with DDP_E2E_FULL=1:
- *   cd test && DDP_E2E_FULL=1 npx vitest run compress-fp16
+ * The accuracy claim (after 1 epoch, within 0.2 points of float32) takes 12 one-epoch runs (about
+ * 10 minutes on the 2-core build machine), so it runs only with DDP_E2E_FULL=1:
+ *   cd test && DDP_E2E_FULL=1 npx vitest run compress-fp16 -t 'one epoch'
  */
 import { describe, expect, it } from 'vitest';
 import { runCli, type CliRun } from './cli-helpers.js';
@@ -56,23 +56,34 @@ describe('--compress fp16', () => {
   }, 180_000);
 });
 
+/**
+ * The accuracy claim is about the method, so it is tested as a mean over four seeds fixed here
+ * (42, 1, 2, 3), not on one seed: after 938 steps any change in rounding sends training down another
+ * trajectory, and float32 alone moves the 1-epoch accuracy by as much as the claim allows. Measured on
+ * the build machine, seed 42, float32 only: one process 98.52 %, 2 workers 98.68 %, 3 workers 98.56 %.
+ * About 12 runs of 40-60 s.
+ */
 describe.skipIf(!process.env.DDP_E2E_FULL)('one epoch on MNIST, 2 workers: fp16 gradients vs float32', () => {
-  it('test accuracies within 0.2 points (ring and star)', async () => {
-    const args = ['--workers', '2', '--epochs', '1', '--batch-size', '64', '--seed', '42', '--backend', 'wasm', '--log-format', 'json'];
-    const runs: Record<string, CliRun> = {};
-    for (const [name, extra] of [
-      ['f32', ['--allreduce', 'ring']],
-      ['fp16 ring', ['--allreduce', 'ring', '--compress', 'fp16']],
-      ['fp16 star', ['--allreduce', 'star', '--compress', 'fp16']],
-    ] as const) {
-      runs[name] = await runCli(['train', ...args, ...extra], { json: true, timeoutMs: 900_000 });
-      expect(runs[name].code, runs[name].stderr).toBe(0);
-      expect(runs[name].events.at(-1)).toMatchObject({ event: 'done', steps: 938 });
+  it('mean test accuracy over 4 seeds within 0.2 points of float32 (ring and star)', async () => {
+    const seeds = [42, 1, 2, 3];
+    const configs = {
+      f32: ['--allreduce', 'ring'],
+      'fp16 ring': ['--allreduce', 'ring', '--compress', 'fp16'],
+      'fp16 star': ['--allreduce', 'star', '--compress', 'fp16'],
+    } as const;
+    const acc: Record<string, number[]> = { f32: [], 'fp16 ring': [], 'fp16 star': [] };
+    for (const seed of seeds) {
+      for (const [name, extra] of Object.entries(configs)) {
+        const args = ['train', '--workers', '2', '--epochs', '1', '--batch-size', '64', '--seed', String(seed), '--backend', 'wasm', '--log-format', 'json', ...extra];
+        const run = await runCli(args, { json: true, timeoutMs: 900_000 });
+        expect(run.code, run.stderr).toBe(0);
+        expect(run.events.at(-1)).toMatchObject({ event: 'done', steps: 938 });
+        acc[name]!.push(run.events.at(-1)!.testAccuracy as number);
+      }
     }
-    const acc = (name: string) => runs[name].events.at(-1)!.testAccuracy as number;
-    console.log(`1-epoch test accuracy: float32 ${acc('f32')}, fp16 ring ${acc('fp16 ring')}, fp16 star ${acc('fp16 star')}`);
-    expect(acc('f32')).toBeGreaterThan(0.97);
-    expect(Math.abs(acc('fp16 ring') - acc('f32'))).toBeLessThanOrEqual(0.002);
-    expect(Math.abs(acc('fp16 star') - acc('f32'))).toBeLessThanOrEqual(0.002);
-  }, 2_700_000);
+    for (const [name, a] of Object.entries(acc)) console.log(`1-epoch test accuracy, ${name}, seeds ${seeds.join(', ')}: ${a.map((x) => (x * 100).toFixed(2)).join(', ')} (mean ${(mean(a) * 100).toFixed(3)})`);
+    expect(Math.min(...acc.f32)).toBeGreaterThan(0.97);
+    expect(Math.abs(mean(acc['fp16 ring']!) - mean(acc.f32))).toBeLessThanOrEqual(0.002);
+    expect(Math.abs(mean(acc['fp16 star']!) - mean(acc.f32))).toBeLessThanOrEqual(0.002);
+  }, 3_600_000);
 });
