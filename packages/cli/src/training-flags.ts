@@ -20,7 +20,7 @@ export const TRAINING_FLAGS: readonly FlagSpec[] = [
     type: 'string',
     choices: REDUCTIONS,
     default: DEFAULT_JOB.reduction,
-    help: 'fast: float32 sums inside the kernels; exact: per-sample float64 sums, so any number of workers gives one process\'s weights bit for bit (about 1.8x slower)',
+    help: 'fast: float32 sums inside the kernels; exact: per-sample float64 sums, so any number of workers gives one process\'s weights bit for bit (about 1.7x slower per step)',
   },
 ];
 
