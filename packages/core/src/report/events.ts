@@ -34,6 +34,9 @@ export interface EpochEvent {
   testLoss: number;
   testAccuracy: number;
   seconds: number;
+  /** Ring mode: the hash of the weights every replica reported (they must agree). */
+  weightsHash?: string;
+  replicaHashes?: string[];
 }
 export interface WorkerLostEvent {
   event: 'worker_lost';
@@ -59,6 +62,10 @@ export interface DoneEvent {
   trainSeconds: number;
   /** Per-step means in milliseconds, where the run measured them. */
   breakdown?: Record<string, number>;
+  /** Bytes of gradient each worker sent per step (halved by --compress fp16). */
+  gradientBytesPerStep?: number;
+  weightsHash?: string;
+  replicaHashes?: string[];
 }
 export interface EvaluateEvent {
   event: 'evaluate';
