@@ -36,7 +36,7 @@ export interface EpochEvent {
   seconds: number;
   /** Ring mode: the hash of the weights every replica reported (they must agree). */
   weightsHash?: string;
-  replicaHashes?: string[];
+  replicaHashes?: Array<{ rank: number; hash: string }>;
 }
 export interface WorkerLostEvent {
   event: 'worker_lost';
@@ -65,7 +65,7 @@ export interface DoneEvent {
   /** Bytes of gradient each worker sent per step (halved by --compress fp16). */
   gradientBytesPerStep?: number;
   weightsHash?: string;
-  replicaHashes?: string[];
+  replicaHashes?: Array<{ rank: number; hash: string }>;
 }
 export interface EvaluateEvent {
   event: 'evaluate';
