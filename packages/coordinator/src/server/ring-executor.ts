@@ -50,6 +50,7 @@ import type { FetchedParams, ReplicatedExecutor, ReplicatedStepResult, StepWork 
 import type { CoordinatorServer, LossCode, WorkerInfo } from './coordinator-server.js';
 import { ReplicaMismatchError, RingStep } from './ring-step.js';
 import { TaskIds } from './step-round.js';
+import { JoinWaiters } from './join-waiters.js';
 
 export interface RingExecutorOptions {
   /** Before the first committed step, with no worker left, fail if none joins within this (ms). */
@@ -107,7 +108,7 @@ export class RingExecutor implements ReplicatedExecutor {
   private lastHashes: Array<{ rank: number; hash: string }> = [];
   private initial: { params: Float32Array; lr: number } | null = null;
   private readonly watches = new Set<Watch>();
-  private joinWaiters: Array<() => void> = [];
+  private readonly joinWaiters = new JoinWaiters(() => this.workers);
   private requests = 0;
   private running: RingStep | null = null;
   /** How long the last step took (ms): workers busy with a gradient answer only after it. */
@@ -133,26 +134,7 @@ export class RingExecutor implements ReplicatedExecutor {
 
   /** Resolves once `n` workers are members; rejects after `timeoutMs` or when `signal` aborts. */
   waitForWorkers(n: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | null = null;
-      const done = (err?: Error) => {
-        if (timer) clearTimeout(timer);
-        this.joinWaiters = this.joinWaiters.filter((w) => w !== check);
-        signal?.removeEventListener('abort', onAbort);
-        if (err) reject(err);
-        else resolve();
-      };
-      const check = () => {
-        if (this.workers >= n) done();
-      };
-      const onAbort = () => done(new Error(`interrupted while waiting for workers (${this.workers} of ${n} joined)`));
-      this.joinWaiters.push(check);
-      signal?.addEventListener('abort', onAbort);
-      if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-        timer = setTimeout(() => done(new Error(`only ${this.workers} of ${n} worker(s) joined within ${timeoutMs / 1000} s`)), timeoutMs);
-      }
-      check();
-    });
+    return this.joinWaiters.wait(n, timeoutMs, signal);
   }
 
   async start(params: Float32Array, optim: { lr: number }): Promise<void> {
@@ -225,7 +207,7 @@ export class RingExecutor implements ReplicatedExecutor {
 
   private onJoined(info: WorkerInfo): void {
     this.opts.onEvent?.({ event: 'worker_joined', rank: info.rank, workers: this.workers, backend: info.backend });
-    this.joinWaiters.slice().forEach((w) => w());
+    this.joinWaiters.notify();
     // Before the first step is committed the coordinator still has the weights: hand them out now.
     // Later arrivals get the replica from a member when the ring is next formed (protocol 1b).
     if (this.initial && this.committed === 0 && this.holders.size === 0) this.giveInitialReplica(info.rank);

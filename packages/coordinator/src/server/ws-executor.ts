@@ -9,6 +9,7 @@ import { MSG, ProtocolError, type DdpEvent, type GradientMessage, type Split, ty
 import type { StepExecutor, StepResult, StepWork } from '../job/step-executor.js';
 import type { CoordinatorServer, LossCode, WorkerInfo } from './coordinator-server.js';
 import { StepRound, TaskIds, type Assignment } from './step-round.js';
+import { JoinWaiters } from './join-waiters.js';
 
 export interface WsExecutorOptions {
   /** With no worker left (mid-step or between steps), fail if none joins within this (ms). */
@@ -39,7 +40,7 @@ export class WsExecutor implements StepExecutor {
   private pending: Pending | null = null;
   private stepsDone = 0;
   private waitTimer: NodeJS.Timeout | null = null;
-  private joinWaiters: Array<() => void> = [];
+  private readonly joinWaiters = new JoinWaiters(() => this.workers);
   private closed = false;
 
   constructor(
@@ -60,26 +61,7 @@ export class WsExecutor implements StepExecutor {
 
   /** Resolves once `n` workers are members; rejects after `timeoutMs` or when `signal` aborts. */
   waitForWorkers(n: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | null = null;
-      const done = (err?: Error) => {
-        if (timer) clearTimeout(timer);
-        this.joinWaiters = this.joinWaiters.filter((w) => w !== check);
-        signal?.removeEventListener('abort', onAbort);
-        if (err) reject(err);
-        else resolve();
-      };
-      const check = () => {
-        if (this.workers >= n) done();
-      };
-      const onAbort = () => done(new Error(`interrupted while waiting for workers (${this.workers} of ${n} joined)`));
-      this.joinWaiters.push(check);
-      signal?.addEventListener('abort', onAbort);
-      if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-        timer = setTimeout(() => done(new Error(`only ${this.workers} of ${n} worker(s) joined within ${timeoutMs / 1000} s (--join-timeout)`)), timeoutMs);
-      }
-      check();
-    });
+    return this.joinWaiters.wait(n, timeoutMs, signal);
   }
 
   async gradientSum(params: Float32Array, work: StepWork): Promise<StepResult> {
@@ -161,7 +143,7 @@ export class WsExecutor implements StepExecutor {
 
   private onJoined(info: WorkerInfo): void {
     this.opts.onEvent?.({ event: 'worker_joined', rank: info.rank, workers: this.workers, backend: info.backend });
-    this.joinWaiters.slice().forEach((w) => w());
+    this.joinWaiters.notify();
     if (this.pending) {
       this.dispatch(this.pending.round.onJoin(info.rank));
       this.checkOrphans();
