@@ -1,7 +1,8 @@
 /** Options shared by every allreduce algorithm, and their up-front validation. */
 import type { Transport } from './transport.js';
 
-export type Compression = 'none' | 'fp16';
+export const COMPRESSION_MODES = ['none', 'fp16'] as const;
+export type Compression = (typeof COMPRESSION_MODES)[number];
 
 export interface AllreduceOptions {
   /**

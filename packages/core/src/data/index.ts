@@ -9,3 +9,5 @@ export type { Rng } from './random.js';
 export { epochPermutation, globalBatch, stepsPerEpoch } from './sampler.js';
 export { shardBatch, shardSizes } from './shard.js';
 export { gatherImages, gatherLabels } from './preprocess.js';
+export { TrainingPlan } from './plan.js';
+export type { PlanSpec, PlannedStep } from './plan.js';

@@ -11,33 +11,100 @@ export interface AdamState {
   v: Float32Array;
 }
 
+/** Weights and Adam's two moments, as one set of buffers. */
+export interface AdamBuffers {
+  params: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+}
+
+export interface AdamHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+}
+
+export function adamHyper(opts: AdamOptions = {}): AdamHyper {
+  const h = { lr: opts.lr ?? 1e-3, beta1: opts.beta1 ?? 0.9, beta2: opts.beta2 ?? 0.999, epsilon: opts.epsilon ?? 1e-7 };
+  if (!(h.lr > 0) || !Number.isFinite(h.lr)) throw new RangeError(`Adam: lr must be a positive number, got ${opts.lr}`);
+  for (const [k, b] of [['beta1', h.beta1], ['beta2', h.beta2]] as const) {
+    if (!(b >= 0 && b < 1)) throw new RangeError(`Adam: ${k} must be in [0, 1), got ${b}`);
+  }
+  return h;
+}
+
 /**
- * Adam over flat Float32Arrays, with Keras' defaults and update rule (bias correction folded
- * into the step size, epsilon added to sqrt(v)):
+ * THE Adam update, the one every mode uses (the coordinator in star mode, each replica in ring
+ * mode, one process), with Keras' rule (bias correction folded into the step size, epsilon added
+ * to sqrt(v)):
+ *   g = fround(sum / divisor)   (the gradient of the mean loss, rounded to float32 once)
  *   lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)
  *   m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;  w -= lr_t m / (sqrt(v) + epsilon)
- * Plain JavaScript arithmetic, so every replica that applies the same gradient gets the same bits.
+ * m and v are rounded to float32 as they are stored and the update is computed from the stored
+ * values, in plain JavaScript arithmetic, so every replica that applies the same sum gets the same
+ * bits. Reads `from`, writes `to` (the same buffers for an update in place; distinct ones let a
+ * replica keep the state before the step). One pass also checks that every g is finite: returns
+ * false when one is not (`to` is then garbage and must not be used).
  */
+export function adamStep(from: AdamBuffers, to: AdamBuffers, sum: ArrayLike<number>, divisor: number, t: number, h: AdamHyper): boolean {
+  const n = from.params.length;
+  if (sum.length !== n || to.params.length !== n || from.m.length !== n || from.v.length !== n) {
+    throw new RangeError(`Adam: a gradient of ${sum.length} values for ${n} weights`);
+  }
+  const { params, m, v } = from;
+  const { params: np, m: nm, v: nv } = to;
+  const lrT = (h.lr * Math.sqrt(1 - h.beta2 ** t)) / (1 - h.beta1 ** t);
+  const b1 = h.beta1;
+  const b2 = h.beta2;
+  const c1 = 1 - b1;
+  const c2 = 1 - b2;
+  const eps = h.epsilon;
+  let poison = 0; // stays 0 while every value is finite (x - x is NaN for NaN and Infinity)
+  for (let i = 0; i < n; i++) {
+    const g = Math.fround(sum[i]! / divisor);
+    poison += g - g;
+    const mi = Math.fround(b1 * m[i]! + c1 * g);
+    const vi = Math.fround(b2 * v[i]! + c2 * g * g);
+    nm[i] = mi;
+    nv[i] = vi;
+    np[i] = params[i]! - (lrT * mi) / (Math.sqrt(vi) + eps);
+  }
+  return poison === 0;
+}
+
+/** The gradient holds a value that is not finite: nothing was applied. */
+export class NonFiniteGradient extends Error {
+  constructor(
+    readonly index: number,
+    readonly value: number,
+  ) {
+    super(`the reduced gradient sum is ${value} at index ${index}`);
+    this.name = 'NonFiniteGradient';
+  }
+}
+
+/** Throws NonFiniteGradient naming the first value of `sum` that is not finite. */
+export function throwNonFinite(sum: ArrayLike<number>): never {
+  for (let i = 0; i < sum.length; i++) if (!Number.isFinite(sum[i]!)) throw new NonFiniteGradient(i, sum[i]!);
+  throw new NonFiniteGradient(-1, NaN);
+}
+
+/** Adam over flat Float32Arrays, updating the weights in place (adamStep with one set of buffers). */
 export class Adam {
-  readonly lr: number;
-  readonly beta1: number;
-  readonly beta2: number;
-  readonly epsilon: number;
+  readonly hyper: AdamHyper;
   private t = 0;
   private readonly m: Float32Array;
   private readonly v: Float32Array;
 
   constructor(readonly size: number, opts: AdamOptions = {}) {
-    this.lr = opts.lr ?? 1e-3;
-    this.beta1 = opts.beta1 ?? 0.9;
-    this.beta2 = opts.beta2 ?? 0.999;
-    this.epsilon = opts.epsilon ?? 1e-7;
-    if (!(this.lr > 0) || !Number.isFinite(this.lr)) throw new RangeError(`Adam: lr must be a positive number, got ${opts.lr}`);
-    for (const [k, b] of [['beta1', this.beta1], ['beta2', this.beta2]] as const) {
-      if (!(b >= 0 && b < 1)) throw new RangeError(`Adam: ${k} must be in [0, 1), got ${b}`);
-    }
+    this.hyper = adamHyper(opts);
     this.m = new Float32Array(size);
     this.v = new Float32Array(size);
+  }
+
+  get lr(): number {
+    return this.hyper.lr;
   }
 
   get steps(): number {
@@ -46,22 +113,23 @@ export class Adam {
 
   /** Applies one step in place: `params -= update(grad)`. */
   step(params: Float32Array, grad: Float32Array): void {
-    if (params.length !== this.size || grad.length !== this.size) {
-      throw new RangeError(`Adam: expected vectors of ${this.size}, got params ${params.length} and grad ${grad.length}`);
+    this.stepFromSum(params, grad, 1);
+  }
+
+  /**
+   * One step from a gradient SUM over `divisor` samples (float32, or float64 from the exact
+   * reduction): the mean is rounded to float32 once. Throws NonFiniteGradient, applying nothing,
+   * when the sum holds NaN or Infinity.
+   */
+  stepFromSum(params: Float32Array, sum: Float32Array | Float64Array, divisor: number): void {
+    if (params.length !== this.size || sum.length !== this.size) {
+      throw new RangeError(`Adam: expected vectors of ${this.size}, got params ${params.length} and grad ${sum.length}`);
     }
+    // Check first: the update is in place, so a poisoned pass could not be undone.
+    for (let i = 0; i < sum.length; i++) if (!Number.isFinite(sum[i]!)) throwNonFinite(sum);
+    const buf = { params, m: this.m, v: this.v };
+    adamStep(buf, buf, sum, divisor, this.t + 1, this.hyper);
     this.t += 1;
-    const { beta1: b1, beta2: b2, epsilon: eps, m, v } = this;
-    const lrT = (this.lr * Math.sqrt(1 - b2 ** this.t)) / (1 - b1 ** this.t);
-    const c1 = 1 - b1;
-    const c2 = 1 - b2;
-    for (let i = 0; i < params.length; i++) {
-      const g = grad[i];
-      const mi = b1 * m[i] + c1 * g;
-      const vi = b2 * v[i] + c2 * g * g;
-      m[i] = mi;
-      v[i] = vi;
-      params[i] -= (lrT * m[i]) / (Math.sqrt(v[i]) + eps);
-    }
   }
 
   state(): AdamState {

@@ -3,8 +3,7 @@
  * for the largest legitimate message, so a peer cannot make the other side buffer more than that.
  * The slack covers the msgpack map keys, scalars and typed-array headers (well under 1 KB).
  */
-import type { AllreduceMode } from './messages.js';
-import type { Reduction } from '../model/exact-gradient.js';
+import type { WireConfig } from './wire-config.js';
 
 const SLACK_BYTES = 4096;
 
@@ -16,17 +15,20 @@ export const MAX_SHARD_SAMPLES = 8192;
  * reduction 'exact'), or in ring mode a replica's state (weights and Adam's two moments, for a worker
  * that joins later).
  */
-export function coordinatorMaxPayload(paramCount: number, allreduce: AllreduceMode = 'star', reduction: Reduction = 'fast'): number {
-  if (reduction === 'exact') return paramCount * 8 + SLACK_BYTES;
-  return (allreduce === 'ring' ? 3 : 1) * paramCount * 4 + SLACK_BYTES;
+export function coordinatorMaxPayload(paramCount: number, config: Pick<WireConfig, 'allreduce' | 'reduction'>): number {
+  if (config.reduction === 'exact') return paramCount * 8 + SLACK_BYTES;
+  return (config.allreduce === 'ring' ? 3 : 1) * paramCount * 4 + SLACK_BYTES;
 }
 
+/** Samples per train_data message with --serve-data (a few MB per frame for MNIST). */
+export const TRAIN_DATA_CHUNK = 4096;
+
 /**
- * The largest frame a worker accepts: weights plus one shard's indices, and with --serve-data its
- * pixels and labels; in ring mode a replica with Adam's moments (3 vectors) and the next shard's
- * indices. A worker learns the mode and batch size only once connected, so it allows the largest:
- * shards of up to `maxShard` samples (MAX_SHARD_SAMPLES by default; the coordinator refuses larger batches).
+ * The largest frame a worker accepts: weights plus one shard's indices; in ring mode a replica with
+ * Adam's moments (3 vectors); with --serve-data a chunk of TRAIN_DATA_CHUNK samples. A worker
+ * learns the mode and batch size only once connected, so it allows the largest: shards of up to
+ * `maxShard` samples (MAX_SHARD_SAMPLES by default; the coordinator refuses larger batches).
  */
 export function workerMaxPayload(paramCount: number, pixelsPerSample: number, maxShard = MAX_SHARD_SAMPLES): number {
-  return 3 * paramCount * 4 + maxShard * (4 + 4 + pixelsPerSample + 1) + SLACK_BYTES;
+  return Math.max(3 * paramCount * 4 + maxShard * 4, TRAIN_DATA_CHUNK * (pixelsPerSample + 1)) + SLACK_BYTES;
 }

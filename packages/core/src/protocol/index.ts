@@ -1,6 +1,8 @@
 // The wire protocol between coordinator and workers: message contracts, codec, validation, auth.
 export { PROTOCOL_VERSION } from './version.js';
-export { MSG, ALLREDUCE_MODES, COMPRESSIONS } from './messages.js';
+export { MSG, ALLREDUCE_MODES, COMPRESSIONS, RING_FAILURE_CODES } from './messages.js';
+export { WIRE_SETTINGS, WIRE_SETTING_NAMES, DEFAULT_WIRE, wireConfig, wireConflict } from './wire-config.js';
+export type { WireConfig, WireSettingName } from './wire-config.js';
 export type {
   AllreduceMode,
   CoordinatorToWorker,
@@ -12,8 +14,11 @@ export type {
   RingFailedMessage,
   RingListenMessage,
   RingReadyMessage,
-  RingResultMessage,
-  RingWorkMessage,
+  RingProgressMessage,
+  RingRunMessage,
+  RingStopMessage,
+  TrainDataMessage,
+  PlanMessageSpec,
   RingWorkerMessage,
   StateMessage,
   DataSpec,
@@ -37,4 +42,4 @@ export type { CoordinatorInboundLimits, WorkerInboundLimits } from './validate.j
 export { TOKEN_ENV, newToken, tokensMatch } from './auth.js';
 export { splitFingerprint } from './fingerprint.js';
 export { replicaHash, REPLICA_HASH_PATTERN } from './replica-hash.js';
-export { MAX_SHARD_SAMPLES, coordinatorMaxPayload, workerMaxPayload } from './frame-limits.js';
+export { MAX_SHARD_SAMPLES, TRAIN_DATA_CHUNK, coordinatorMaxPayload, workerMaxPayload } from './frame-limits.js';

@@ -4,40 +4,40 @@
  *
  * A connection, in order:
  *   worker -> hello      (version, token, backend)
- *   coord  -> welcome    (rank, the data set to load, parameter count, heartbeat period,
- *                         allreduce 'star' or 'ring', compression 'none' or 'fp16',
- *                         reduction 'fast' or 'exact')
+ *   coord  -> welcome    (rank, the data set to load, parameter count, heartbeat period, the
+ *                         wire settings (wire-config.ts: allreduce, compress, reduction, ...) and
+ *                         the plan (seed, global batch size) from which every step's batch follows)
  *             or error   (DDP_AUTH, DDP_VERSION, DDP_FULL, ...) and close
- *   then in star mode, per step and per shard the worker is given:
- *   coord  -> work       (step, task id, weights, sample indices, pixels with --serve-data)
- *   worker -> gradient   (task id, sample count, loss sum, gradient SUM as one Float32Array,
- *                         or its float16 bits as one Uint16Array with compression 'fp16',
- *                         or one Float64Array with reduction 'exact')
- *   or in ring mode (the workers hold the weights; the step protocol is in
- *   coordinator/src/server/ring-executor.ts):
- *   coord  -> replica    (weights and Adam state to start from)
- *   coord  -> ring_listen (ring generation, position, size) ... worker -> ring_address (its peer url)
- *   coord  -> ring_connect (every member's url)              ... worker -> ring_ready
- *   coord  -> ring_work  (step, shard indices, next shard)   ... worker -> ring_result (loss, weight hash)
- *                                                                or ring_failed (the allreduce failed)
- *   coord  -> fetch      (send me your weights)              ... worker -> state
+ *   coord  -> train_data (with --serve-data: the training split in chunks, once, before any work)
+ *   then in star mode, per step and per shard the worker is given (coordinator/src/star):
+ *   coord  -> work       (step, task id, weights, sample indices)
+ *   worker -> gradient   (task id, sample count, loss sum, gradient SUM: one Float32Array, or its
+ *                         float16 bits as one Uint16Array with compress 'fp16', or one
+ *                         Float64Array with reduction 'exact')
+ *   or in ring mode (the workers hold the weights and draw their own shards from the plan; the
+ *   protocol is written out in coordinator/src/ring/ring-trainer.ts):
+ *   coord  -> replica     (weights and Adam state to start from)
+ *   coord  -> ring_listen (ring generation, position, size) ... worker -> ring_address (peer url, steps held)
+ *   coord  -> ring_connect (every member's url, the step to resume at) ... worker -> ring_ready
+ *   coord  -> ring_run    (run steps [from, until))  ... worker -> ring_progress per step (loss, timing,
+ *                                                      a weight hash every hashEvery steps)
+ *                                                      or ring_failed (the allreduce failed)
+ *   coord  -> ring_stop   (leave the ring now: the run is interrupted)
+ *   coord  -> fetch       (send me your weights at step k) ... worker -> state
  *   any time: coord -> ping, worker -> pong (heartbeat); either side -> error (then close);
  *   coord  -> done       (the job is over; the worker exits 0)
  */
 import type { Compression } from '../allreduce/allreduce-options.js';
-import type { Reduction } from '../model/exact-gradient.js';
 import type { ProtocolErrorCode } from './protocol-error.js';
+import type { WireConfig } from './wire-config.js';
 
-/** How gradients are reduced: at the coordinator ('star'), or by the workers among themselves ('ring'). */
-export const ALLREDUCE_MODES = ['star', 'ring'] as const;
-export type AllreduceMode = (typeof ALLREDUCE_MODES)[number];
-
-/** How gradients travel: float32, or rounded to float16 (half the bytes). */
-export const COMPRESSIONS = ['none', 'fp16'] as const satisfies readonly Compression[];
+export { ALLREDUCE_MODES, COMPRESSIONS, type AllreduceMode } from './wire-config.js';
+export type { Compression };
 
 export const MSG = {
   HELLO: 'hello',
   WELCOME: 'welcome',
+  TRAIN_DATA: 'train_data',
   WORK: 'work',
   GRADIENT: 'gradient',
   PING: 'ping',
@@ -50,9 +50,10 @@ export const MSG = {
   RING_ADDRESS: 'ring_address',
   RING_CONNECT: 'ring_connect',
   RING_READY: 'ring_ready',
-  RING_WORK: 'ring_work',
-  RING_RESULT: 'ring_result',
+  RING_RUN: 'ring_run',
+  RING_PROGRESS: 'ring_progress',
   RING_FAILED: 'ring_failed',
+  RING_STOP: 'ring_stop',
   FETCH: 'fetch',
   STATE: 'state',
 } as const;
@@ -81,12 +82,18 @@ export interface DataSpec {
   trainCount: number;
   /** sha256 (hex) of the training labels and images the coordinator loaded. */
   fingerprint: string;
-  /** True with --serve-data: every work message carries the shard's pixels and labels. */
+  /** True with --serve-data: the coordinator sends the training split (train_data) after the welcome. */
   serveData: boolean;
   /** Image size, rows x cols (28 x 28 for MNIST). */
   rows: number;
   cols: number;
   numClasses: number;
+}
+
+/** What every step's global batch follows from (data/plan.ts), with the data set's sample count. */
+export interface PlanMessageSpec {
+  seed: number;
+  batchSize: number;
 }
 
 /** coordinator -> worker, reply to an accepted hello. */
@@ -101,12 +108,21 @@ export interface WelcomeMessage {
   /** The coordinator pings this often; a worker may treat a much longer silence as a dead coordinator. */
   heartbeatMs: number;
   data: DataSpec;
-  /** Who reduces the gradients: the coordinator ('star') or the workers over peer links ('ring'). */
-  allreduce: AllreduceMode;
-  /** How gradients travel: 'fp16' halves the bytes (star: the gradient message; ring: the peer links). */
-  compress: Compression;
-  /** 'exact': workers compute split-invariant sums (gradientSumExact) and send them as float64. */
-  reduction: Reduction;
+  /** The wire settings (allreduce, compress, reduction, hashEvery), declared in wire-config.ts. */
+  config: WireConfig;
+  plan: PlanMessageSpec;
+}
+
+/**
+ * coordinator -> worker, with --serve-data only: samples [offset, offset + count) of the training
+ * split (pixels uint8, count x rows x cols, and labels), in order, right after the welcome. The
+ * worker checks the assembled split against the fingerprint before it takes any work.
+ */
+export interface TrainDataMessage {
+  type: typeof MSG.TRAIN_DATA;
+  offset: number;
+  images: Uint8Array;
+  labels: Uint8Array;
 }
 
 /** coordinator -> worker: compute the gradient sum of one shard at these weights. */
@@ -119,9 +135,6 @@ export interface WorkMessage {
   params: Float32Array;
   /** Indices into the training split. */
   indices: Uint32Array;
-  /** With --serve-data: the shard's pixels (uint8, indices.length x rows x cols) and labels. */
-  images?: Uint8Array;
-  labels?: Uint8Array;
 }
 
 /** worker -> coordinator: the answer to one work message. */
@@ -135,7 +148,8 @@ export interface GradientMessage {
   lossSum: number;
   /**
    * Gradient of lossSum, flat, in the parameter layout (tensor fusion: one vector per step):
-   * float32, or with compression 'fp16' the float16 bit patterns of its values.
+   * float32; with compress 'fp16' the float16 bit patterns of its values (Uint16Array); with
+   * reduction 'exact' the split-invariant float64 sum (Float64Array).
    */
   grad: Float32Array | Uint16Array | Float64Array;
   /** Milliseconds in the gradient computation, and from receiving the work to sending this. */
@@ -183,9 +197,8 @@ export interface ReplicaMessage {
 
 /**
  * ring mode, coordinator -> worker: open a peer endpoint for ring `generation`, where this worker is
- * member `position` of `size`, and answer with its url. Any earlier ring is abandoned at once. Before
- * the next step the worker's replica must be at `resume` steps: one that applied step `resume`
- * already (the ring failed after its allreduce ended here but not everywhere) rolls it back.
+ * member `position` of `size`, and answer with its url. Any earlier ring is abandoned at once (a run
+ * on it stops; an allreduce in flight there fails).
  */
 export interface RingListenMessage {
   type: typeof MSG.RING_LISTEN;
@@ -194,21 +207,26 @@ export interface RingListenMessage {
   size: number;
   /** Names this ring, so that a member of another job or an earlier ring cannot attach. */
   group: string;
-  resume: number;
 }
 
-/** ring mode, worker -> coordinator: where the other members reach this one. */
+/** ring mode, worker -> coordinator: where the other members reach this one, and the steps its replica holds (-1: none yet). */
 export interface RingAddressMessage {
   type: typeof MSG.RING_ADDRESS;
   generation: number;
   url: string;
+  steps: number;
 }
 
-/** ring mode, coordinator -> worker: every member's url, by position; link to your neighbours. */
+/**
+ * ring mode, coordinator -> worker: every member's url, by position; link to your neighbours. Before
+ * linking, a replica that applied step `resume` already (the ring broke after its allreduce ended
+ * here but not everywhere) rolls it back, so that every member holds `resume` steps.
+ */
 export interface RingConnectMessage {
   type: typeof MSG.RING_CONNECT;
   generation: number;
   urls: string[];
+  resume: number;
 }
 
 /** ring mode, worker -> coordinator: both links of this member are up. */
@@ -218,69 +236,74 @@ export interface RingReadyMessage {
 }
 
 /**
- * ring mode, coordinator -> worker: compute the gradient sum of this shard, allreduce it over the
- * ring, divide by `batchSize` (the global batch) and apply Adam to the replica.
+ * ring mode, coordinator -> worker: run steps [from, until) of the plan on this ring. For each, the
+ * member takes its shard of the step's global batch (by ring position), computes the gradient
+ * sum, ringAllreduce-s it, divides by the global batch size, applies Adam to its replica and
+ * reports ring_progress; no step waits for the coordinator.
  */
-export interface RingWorkMessage {
-  type: typeof MSG.RING_WORK;
+export interface RingRunMessage {
+  type: typeof MSG.RING_RUN;
   generation: number;
-  step: number;
-  epoch: number;
-  task: number;
-  /** Samples in the global batch: the divisor of the summed gradient. */
-  batchSize: number;
-  indices: Uint32Array;
-  /** The shard this worker will most likely get next step: prepare it while the allreduce runs. */
-  next?: Uint32Array;
-  /** With --serve-data: the shard's pixels (uint8, indices.length x rows x cols) and labels. */
-  images?: Uint8Array;
-  labels?: Uint8Array;
+  from: number;
+  until: number;
 }
 
-/** ring mode, worker -> coordinator: the step is applied to this replica. */
-export interface RingResultMessage {
-  type: typeof MSG.RING_RESULT;
+/** ring mode, worker -> coordinator: one step applied to this replica (sent before the next step starts). */
+export interface RingProgressMessage {
+  type: typeof MSG.RING_PROGRESS;
   generation: number;
   step: number;
-  task: number;
   /** Samples in this worker's shard, and the sum of their losses. */
   count: number;
   lossSum: number;
-  /** replicaHash of the weights after the step: every member must send the same. */
-  hash: string;
+  /** replicaHash of the weights after the step, every hashEvery steps and on a run's last step. */
+  hash?: string;
   /** Payload bytes this worker sent to its ring neighbour during the allreduce. */
   bytesSent: number;
   /**
-   * Milliseconds: gathering the shard's pixels, the gradient, the allreduce, Adam + hash, and from
-   * the work's arrival to this reply. `aheadMs` is the part of prepare + compute done before the work
-   * arrived (the worker computes the announced next shard while the coordinator turns around);
-   * `cycleMs` is the time since this worker's previous ring_result (0 for the first of a ring).
+   * Milliseconds: gathering the shard's pixels, the gradient, the allreduce, Adam (+ the hash), and
+   * the time since this worker's previous ring_progress (0 for the first of a run).
    */
   prepareMs: number;
   computeMs: number;
   allreduceMs: number;
   optimizerMs: number;
-  busyMs: number;
-  aheadMs: number;
   cycleMs: number;
 }
+
+/** The codes of ring_failed: a CollectiveError code, or one of the ring's own. */
+export const RING_FAILURE_CODES = ['PEER_FAILED', 'RECV_TIMEOUT', 'TRANSPORT_CLOSED', 'HANDSHAKE', 'LISTEN', 'CONNECT', 'NON_FINITE'] as const;
 
 /** ring mode, worker -> coordinator: the ring failed under this worker (its replica is unchanged). */
 export interface RingFailedMessage {
   type: typeof MSG.RING_FAILED;
   generation: number;
-  /** The step whose allreduce failed, or -1 when the ring failed while connecting. */
+  /** The step whose allreduce failed, or -1 when the ring failed while forming. */
   step: number;
-  /** The CollectiveError code (PEER_FAILED, RECV_TIMEOUT, ...) and the ring position at fault (-1: unknown). */
+  /**
+   * What failed: a CollectiveError code (PEER_FAILED, RECV_TIMEOUT, ...), LISTEN or CONNECT while
+   * forming, NON_FINITE when the reduced gradient is not finite (the run cannot go on).
+   */
   code: string;
+  /** The ring position at fault (-1: unknown). */
   position: number;
   message: string;
 }
 
-/** ring mode, coordinator -> worker: send your replica (with Adam's moments when `optimizer`). */
+/** ring mode, coordinator -> worker: leave ring `generation` now (the run is interrupted). */
+export interface RingStopMessage {
+  type: typeof MSG.RING_STOP;
+  generation: number;
+}
+
+/**
+ * ring mode, coordinator -> worker: send your replica as it was after `steps` steps (the current
+ * one, or the one before the last step), with Adam's moments when `optimizer`.
+ */
 export interface FetchMessage {
   type: typeof MSG.FETCH;
   request: number;
+  steps: number;
   optimizer: boolean;
 }
 
@@ -295,9 +318,9 @@ export interface StateMessage {
   adamV?: Float32Array;
 }
 
-export type RingCoordinatorMessage = ReplicaMessage | RingListenMessage | RingConnectMessage | RingWorkMessage | FetchMessage;
-export type RingWorkerMessage = RingAddressMessage | RingReadyMessage | RingResultMessage | RingFailedMessage | StateMessage;
+export type RingCoordinatorMessage = ReplicaMessage | RingListenMessage | RingConnectMessage | RingRunMessage | RingStopMessage | FetchMessage;
+export type RingWorkerMessage = RingAddressMessage | RingReadyMessage | RingProgressMessage | RingFailedMessage | StateMessage;
 
 export type WorkerToCoordinator = HelloMessage | GradientMessage | PongMessage | ErrorMessage | RingWorkerMessage;
-export type CoordinatorToWorker = WelcomeMessage | WorkMessage | PingMessage | DoneMessage | ErrorMessage | RingCoordinatorMessage;
+export type CoordinatorToWorker = WelcomeMessage | TrainDataMessage | WorkMessage | PingMessage | DoneMessage | ErrorMessage | RingCoordinatorMessage;
 export type Message = WorkerToCoordinator | CoordinatorToWorker;

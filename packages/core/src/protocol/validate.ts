@@ -5,13 +5,8 @@
  * code trusts. Anything else throws a ProtocolError whose message names the message type, the field,
  * what was expected and what arrived.
  */
-import type { Compression } from '../allreduce/allreduce-options.js';
-import { REDUCTIONS, type Reduction } from '../model/exact-gradient.js';
 import {
-  ALLREDUCE_MODES,
-  COMPRESSIONS,
   MSG,
-  type AllreduceMode,
   type CoordinatorToWorker,
   type DataSpec,
   type ErrorMessage,
@@ -23,9 +18,10 @@ import {
   type RingConnectMessage,
   type RingFailedMessage,
   type RingListenMessage,
-  type RingResultMessage,
-  type RingWorkMessage,
+  type RingProgressMessage,
+  type RingRunMessage,
   type StateMessage,
+  type TrainDataMessage,
   type WelcomeMessage,
   type WorkMessage,
   type WorkerToCoordinator,
@@ -33,16 +29,16 @@ import {
 import { ProtocolError, isProtocolErrorCode } from './protocol-error.js';
 import { REPLICA_HASH_PATTERN } from './replica-hash.js';
 import { PROTOCOL_VERSION } from './version.js';
+import { WIRE_SETTINGS, WIRE_SETTING_NAMES, type WireConfig } from './wire-config.js';
 
 /** What the coordinator knows when a frame from a worker arrives. */
 export interface CoordinatorInboundLimits {
   paramCount: number;
-  /** The job's mode (default 'star'): ring messages are refused in star mode and gradients in ring mode. */
-  allreduce?: AllreduceMode;
-  /** How gradients travel (default 'none': float32; 'fp16': a Uint16Array of half bit patterns). */
-  compress?: Compression;
-  /** 'exact' (default 'fast'): gradients are a Float64Array. */
-  reduction?: Reduction;
+  /**
+   * The job's wire settings: ring messages are refused in star mode and gradients in ring mode;
+   * gradients are float32, float16 bits (compress 'fp16') or float64 (reduction 'exact').
+   */
+  config: WireConfig;
 }
 
 /** What the worker knows once welcomed (before that, only welcome, error and done are accepted). */
@@ -53,8 +49,8 @@ export interface WorkerInboundLimits {
   cols: number;
   numClasses: number;
   serveData: boolean;
-  /** The job's mode, from the welcome (default 'star'). */
-  allreduce?: AllreduceMode;
+  /** The job's wire settings, from the welcome. */
+  config: WireConfig;
 }
 
 const MAX_TEXT = 4096;
@@ -246,9 +242,9 @@ function parseGradient(obj: Obj, limits: CoordinatorInboundLimits): GradientMess
     count: int(obj, 'count', where, 0, MAX_U32),
     lossSum: finite(obj, 'lossSum', where, 0),
     grad:
-      limits.reduction === 'exact'
+      limits.config.reduction === 'exact'
         ? float64s(obj, 'grad', where, limits.paramCount)
-        : limits.compress === 'fp16'
+        : limits.config.compress === 'fp16'
           ? halves(obj, 'grad', where, limits.paramCount)
           : float32s(obj, 'grad', where, limits.paramCount),
     computeMs: finite(obj, 'computeMs', where, 0),
@@ -258,33 +254,30 @@ function parseGradient(obj: Obj, limits: CoordinatorInboundLimits): GradientMess
 
 function parseRingAddress(obj: Obj): RingAddressMessage {
   const where = 'ring_address';
-  checkFields(obj, where, ['type', 'generation', 'url']);
+  checkFields(obj, where, ['type', 'generation', 'url', 'steps']);
   const url = text(obj, 'url', where, 512);
   if (!/^wss?:\/\/[^/\s]+/.test(url)) throw bad(`${where}.url: expected ws://HOST:PORT, got '${url.slice(0, 80)}'`);
-  return { type: MSG.RING_ADDRESS, generation: int(obj, 'generation', where), url };
+  return { type: MSG.RING_ADDRESS, generation: int(obj, 'generation', where), url, steps: int(obj, 'steps', where, -1) };
 }
 
-function parseRingResult(obj: Obj): RingResultMessage {
-  const where = 'ring_result';
-  const ms = ['prepareMs', 'computeMs', 'allreduceMs', 'optimizerMs', 'busyMs', 'aheadMs', 'cycleMs'] as const;
-  checkFields(obj, where, ['type', 'generation', 'step', 'task', 'count', 'lossSum', 'hash', 'bytesSent', ...ms]);
-  const msg: RingResultMessage = {
-    type: MSG.RING_RESULT,
+function parseRingProgress(obj: Obj): RingProgressMessage {
+  const where = 'ring_progress';
+  const ms = ['prepareMs', 'computeMs', 'allreduceMs', 'optimizerMs', 'cycleMs'] as const;
+  checkFields(obj, where, ['type', 'generation', 'step', 'count', 'lossSum', 'bytesSent', ...ms], ['hash']);
+  const msg: RingProgressMessage = {
+    type: MSG.RING_PROGRESS,
     generation: int(obj, 'generation', where),
     step: int(obj, 'step', where),
-    task: int(obj, 'task', where),
     count: int(obj, 'count', where, 0, MAX_U32),
     lossSum: finite(obj, 'lossSum', where, 0),
-    hash: hash(obj, 'hash', where),
     bytesSent: int(obj, 'bytesSent', where),
     prepareMs: 0,
     computeMs: 0,
     allreduceMs: 0,
     optimizerMs: 0,
-    busyMs: 0,
-    aheadMs: 0,
     cycleMs: 0,
   };
+  if (obj.hash !== undefined) msg.hash = hash(obj, 'hash', where);
   for (const k of ms) msg[k] = finite(obj, k, where, 0);
   return msg;
 }
@@ -316,9 +309,8 @@ function parseState(obj: Obj, limits: CoordinatorInboundLimits): StateMessage {
 }
 
 /** Ring messages make sense only in ring mode, gradients only in star mode. */
-function checkMode(type: string, ring: boolean, mode: AllreduceMode | undefined, from: string): void {
-  const actual = mode ?? 'star';
-  if (ring !== (actual === 'ring')) throw bad(`${type} from ${from}: not part of --allreduce ${actual}`);
+function checkMode(type: string, ring: boolean, config: WireConfig, from: string): void {
+  if (ring !== (config.allreduce === 'ring')) throw bad(`${type} from ${from}: not part of --allreduce ${config.allreduce}`);
 }
 
 /** Validates a decoded frame from a worker. Throws ProtocolError (DDP_BAD_MESSAGE, DDP_VERSION). */
@@ -328,16 +320,16 @@ export function parseWorkerMessage(raw: unknown, limits: CoordinatorInboundLimit
     case MSG.HELLO:
       return parseHello(obj);
     case MSG.GRADIENT:
-      checkMode(obj.type, false, limits.allreduce, 'worker');
+      checkMode(obj.type, false, limits.config, 'worker');
       return parseGradient(obj, limits);
     case MSG.RING_ADDRESS:
     case MSG.RING_READY:
-    case MSG.RING_RESULT:
+    case MSG.RING_PROGRESS:
     case MSG.RING_FAILED:
     case MSG.STATE:
-      checkMode(obj.type, true, limits.allreduce, 'worker');
+      checkMode(obj.type, true, limits.config, 'worker');
       if (obj.type === MSG.RING_ADDRESS) return parseRingAddress(obj);
-      if (obj.type === MSG.RING_RESULT) return parseRingResult(obj);
+      if (obj.type === MSG.RING_PROGRESS) return parseRingProgress(obj);
       if (obj.type === MSG.RING_FAILED) return parseRingFailed(obj);
       if (obj.type === MSG.STATE) return parseState(obj, limits);
       checkFields(obj, 'ring_ready', ['type', 'generation']);
@@ -376,7 +368,10 @@ function parseWelcome(obj: Obj): WelcomeMessage {
   if (version !== PROTOCOL_VERSION) {
     throw new ProtocolError('DDP_VERSION', `protocol version mismatch: the coordinator speaks version ${describe(version)}, this worker speaks ${PROTOCOL_VERSION}`);
   }
-  checkFields(obj, where, ['type', 'protocolVersion', 'rank', 'workers', 'paramCount', 'heartbeatMs', 'data', 'allreduce', 'compress', 'reduction']);
+  checkFields(obj, where, ['type', 'protocolVersion', 'rank', 'workers', 'paramCount', 'heartbeatMs', 'data', 'config', 'plan']);
+  const plan = obj.plan;
+  if (!isPlainObject(plan)) throw bad(`${where}.plan: expected a map, got ${describe(plan)}`);
+  checkFields(plan, `${where}.plan`, ['seed', 'batchSize']);
   return {
     type: MSG.WELCOME,
     protocolVersion: version,
@@ -385,20 +380,39 @@ function parseWelcome(obj: Obj): WelcomeMessage {
     paramCount: int(obj, 'paramCount', where, 1, 1 << 28),
     heartbeatMs: int(obj, 'heartbeatMs', where, 1, 3_600_000),
     data: parseDataSpec(obj.data),
-    allreduce: oneOf(obj, 'allreduce', where, ALLREDUCE_MODES),
-    compress: oneOf(obj, 'compress', where, COMPRESSIONS),
-    reduction: oneOf(obj, 'reduction', where, REDUCTIONS),
+    config: parseWireConfig(obj.config),
+    plan: { seed: int(plan, 'seed', `${where}.plan`, 0, MAX_U32), batchSize: int(plan, 'batchSize', `${where}.plan`, 1, MAX_U32) },
   };
 }
 
-/** Served pixels and labels, present exactly when the job runs with --serve-data. */
-function servedData(obj: Obj, where: string, count: number, limits: WorkerInboundLimits): { images?: Uint8Array; labels?: Uint8Array } {
-  const served = obj.images !== undefined || obj.labels !== undefined;
-  if (served !== limits.serveData) {
-    throw bad(`${where}: ${limits.serveData ? 'expected images and labels (--serve-data)' : 'unexpected images/labels without --serve-data'}`);
+/** The wire settings, field by field from their one declaration (wire-config.ts). */
+function parseWireConfig(raw: unknown): WireConfig {
+  const where = 'welcome.config';
+  if (!isPlainObject(raw)) throw bad(`${where}: expected a map, got ${describe(raw)}`);
+  checkFields(raw, where, WIRE_SETTING_NAMES);
+  const out: Record<string, string | number> = {};
+  for (const name of WIRE_SETTING_NAMES) {
+    const s = WIRE_SETTINGS[name];
+    out[name] = 'choices' in s ? oneOf(raw, name, where, s.choices as readonly string[]) : int(raw, name, where, s.min, s.max);
   }
-  if (!served) return {};
-  return { images: bytes(obj, 'images', where, count * limits.rows * limits.cols), labels: bytes(obj, 'labels', where, count, limits.numClasses) };
+  return out as WireConfig;
+}
+
+function parseTrainData(obj: Obj, limits: WorkerInboundLimits): TrainDataMessage {
+  const where = 'train_data';
+  if (!limits.serveData) throw bad(`${where}: unexpected without --serve-data`);
+  checkFields(obj, where, ['type', 'offset', 'images', 'labels']);
+  const offset = int(obj, 'offset', where, 0, limits.trainCount - 1);
+  const labels = obj.labels;
+  if (!(labels instanceof Uint8Array) || labels.length < 1 || offset + labels.length > limits.trainCount) {
+    throw bad(`${where}.labels: expected a Uint8Array of 1..${limits.trainCount - offset} labels, got ${describe(labels)}`);
+  }
+  return {
+    type: MSG.TRAIN_DATA,
+    offset,
+    images: bytes(obj, 'images', where, labels.length * limits.rows * limits.cols),
+    labels: bytes(obj, 'labels', where, labels.length, limits.numClasses),
+  };
 }
 
 function parseReplica(obj: Obj, limits: WorkerInboundLimits): ReplicaMessage {
@@ -411,7 +425,7 @@ function parseReplica(obj: Obj, limits: WorkerInboundLimits): ReplicaMessage {
 
 function parseRingListen(obj: Obj): RingListenMessage {
   const where = 'ring_listen';
-  checkFields(obj, where, ['type', 'generation', 'position', 'size', 'group', 'resume']);
+  checkFields(obj, where, ['type', 'generation', 'position', 'size', 'group']);
   const size = int(obj, 'size', where, 1, 65536);
   return {
     type: MSG.RING_LISTEN,
@@ -419,58 +433,44 @@ function parseRingListen(obj: Obj): RingListenMessage {
     position: int(obj, 'position', where, 0, size - 1),
     size,
     group: text(obj, 'group', where, 256),
-    resume: int(obj, 'resume', where),
   };
 }
 
 function parseRingConnect(obj: Obj): RingConnectMessage {
   const where = 'ring_connect';
-  checkFields(obj, where, ['type', 'generation', 'urls']);
+  checkFields(obj, where, ['type', 'generation', 'urls', 'resume']);
   const urls = obj.urls;
   if (!Array.isArray(urls) || urls.length < 1 || urls.length > 65536) throw bad(`${where}.urls: expected an array of 1..65536 urls, got ${describe(urls)}`);
   urls.forEach((u, i) => {
     if (typeof u !== 'string' || u.length > 512 || !/^wss?:\/\/[^/\s]+/.test(u)) throw bad(`${where}.urls[${i}]: expected ws://HOST:PORT, got ${describe(u)}`);
   });
-  return { type: MSG.RING_CONNECT, generation: int(obj, 'generation', where), urls: urls as string[] };
+  return { type: MSG.RING_CONNECT, generation: int(obj, 'generation', where), urls: urls as string[], resume: int(obj, 'resume', where) };
 }
 
-function parseRingWork(obj: Obj, limits: WorkerInboundLimits): RingWorkMessage {
-  const where = 'ring_work';
-  checkFields(obj, where, ['type', 'generation', 'step', 'epoch', 'task', 'batchSize', 'indices'], ['next', 'images', 'labels']);
-  const indices = uint32s(obj, 'indices', where, limits.trainCount, limits.trainCount);
-  const batchSize = int(obj, 'batchSize', where, 1, MAX_U32);
-  if (batchSize < indices.length) throw bad(`${where}.batchSize: ${batchSize} is smaller than the shard (${indices.length} samples)`);
-  const msg: RingWorkMessage = {
-    type: MSG.RING_WORK,
-    generation: int(obj, 'generation', where),
-    step: int(obj, 'step', where),
-    epoch: int(obj, 'epoch', where),
-    task: int(obj, 'task', where),
-    batchSize,
-    indices,
-    ...servedData(obj, where, indices.length, limits),
-  };
-  if (obj.next !== undefined) msg.next = uint32s(obj, 'next', where, limits.trainCount, limits.trainCount);
-  return msg;
+function parseRingRun(obj: Obj): RingRunMessage {
+  const where = 'ring_run';
+  checkFields(obj, where, ['type', 'generation', 'from', 'until']);
+  const from = int(obj, 'from', where);
+  const until = int(obj, 'until', where);
+  if (until <= from) throw bad(`${where}: until (${until}) must be greater than from (${from})`);
+  return { type: MSG.RING_RUN, generation: int(obj, 'generation', where), from, until };
 }
 
 function parseFetch(obj: Obj): FetchMessage {
-  checkFields(obj, 'fetch', ['type', 'request', 'optimizer']);
-  return { type: MSG.FETCH, request: int(obj, 'request', 'fetch'), optimizer: bool(obj, 'optimizer', 'fetch') };
+  checkFields(obj, 'fetch', ['type', 'request', 'steps', 'optimizer']);
+  return { type: MSG.FETCH, request: int(obj, 'request', 'fetch'), steps: int(obj, 'steps', 'fetch'), optimizer: bool(obj, 'optimizer', 'fetch') };
 }
 
 function parseWork(obj: Obj, limits: WorkerInboundLimits): WorkMessage {
   const where = 'work';
-  checkFields(obj, where, ['type', 'step', 'epoch', 'task', 'params', 'indices'], ['images', 'labels']);
-  const indices = uint32s(obj, 'indices', where, limits.trainCount, limits.trainCount);
+  checkFields(obj, where, ['type', 'step', 'epoch', 'task', 'params', 'indices']);
   return {
     type: MSG.WORK,
     step: int(obj, 'step', where),
     epoch: int(obj, 'epoch', where),
     task: int(obj, 'task', where),
     params: float32s(obj, 'params', where, limits.paramCount),
-    indices,
-    ...servedData(obj, where, indices.length, limits),
+    indices: uint32s(obj, 'indices', where, limits.trainCount, limits.trainCount),
   };
 }
 
@@ -491,24 +491,31 @@ export function parseCoordinatorMessage(raw: unknown, limits: WorkerInboundLimit
       return { type: MSG.DONE, reason: text(obj, 'reason', 'done') };
     case MSG.WORK:
     case MSG.PING:
+    case MSG.TRAIN_DATA:
       if (!limits) throw bad(`${obj.type}: received before welcome`);
       if (obj.type === MSG.PING) {
         checkFields(obj, 'ping', ['type', 'nonce']);
         return { type: MSG.PING, nonce: int(obj, 'nonce', 'ping', 0, MAX_U32) };
       }
-      checkMode(obj.type, false, limits.allreduce, 'coordinator');
+      if (obj.type === MSG.TRAIN_DATA) return parseTrainData(obj, limits);
+      checkMode(obj.type, false, limits.config, 'coordinator');
       return parseWork(obj, limits);
     case MSG.REPLICA:
     case MSG.RING_LISTEN:
     case MSG.RING_CONNECT:
-    case MSG.RING_WORK:
+    case MSG.RING_RUN:
+    case MSG.RING_STOP:
     case MSG.FETCH:
       if (!limits) throw bad(`${obj.type}: received before welcome`);
-      checkMode(obj.type, true, limits.allreduce, 'coordinator');
+      checkMode(obj.type, true, limits.config, 'coordinator');
       if (obj.type === MSG.REPLICA) return parseReplica(obj, limits);
       if (obj.type === MSG.RING_LISTEN) return parseRingListen(obj);
       if (obj.type === MSG.RING_CONNECT) return parseRingConnect(obj);
-      if (obj.type === MSG.RING_WORK) return parseRingWork(obj, limits);
+      if (obj.type === MSG.RING_RUN) return parseRingRun(obj);
+      if (obj.type === MSG.RING_STOP) {
+        checkFields(obj, 'ring_stop', ['type', 'generation']);
+        return { type: MSG.RING_STOP, generation: int(obj, 'generation', 'ring_stop') };
+      }
       return parseFetch(obj);
     default:
       throw bad(`message from coordinator: unknown type '${obj.type.slice(0, 40)}' (expected welcome, work, ping, done, error or a ring message)`);

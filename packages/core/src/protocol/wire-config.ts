@@ -1,0 +1,80 @@
+/**
+ * The training settings that travel from the coordinator's flags to every worker, declared once.
+ * Each entry gives the flag that sets it, its choices or bounds, its default and its help; from
+ * this one table come the TypeScript type, the defaults, the CLI flags (cli/src/training-flags.ts
+ * maps the table), the welcome message's `config` field and its validation. A new setting that
+ * workers must know is one entry here, plus the code that uses it and its test.
+ */
+import { COMPRESSION_MODES } from '../allreduce/allreduce-options.js';
+import { REDUCTIONS } from '../model/exact-gradient.js';
+
+/** How gradients are reduced: at the coordinator ('star'), or by the workers among themselves ('ring'). */
+export const ALLREDUCE_MODES = ['star', 'ring'] as const;
+export type AllreduceMode = (typeof ALLREDUCE_MODES)[number];
+
+/** How gradients travel: float32, or rounded to float16 (half the bytes). */
+export const COMPRESSIONS = COMPRESSION_MODES;
+
+interface ChoiceSetting<T extends string> {
+  flag: string;
+  choices: readonly T[];
+  default: T;
+  help: string;
+}
+interface IntSetting {
+  flag: string;
+  min: number;
+  max: number;
+  default: number;
+  help: string;
+}
+
+export const WIRE_SETTINGS = {
+  allreduce: {
+    flag: 'allreduce',
+    choices: ALLREDUCE_MODES,
+    default: 'ring',
+    help: 'ring: the workers draw their own shards, reduce among themselves over direct links and each applies Adam to its replica (the coordinator is off the step\'s path); star: the coordinator adds the gradients and applies Adam',
+  } satisfies ChoiceSetting<AllreduceMode>,
+  compress: {
+    flag: 'compress',
+    choices: COMPRESSIONS,
+    default: 'none',
+    help: 'fp16: gradients travel as float16 (half the bytes; sums are still added in float32)',
+  } satisfies ChoiceSetting<(typeof COMPRESSIONS)[number]>,
+  reduction: {
+    flag: 'reduction',
+    choices: REDUCTIONS,
+    default: 'fast',
+    help: 'fast: float32 sums inside the kernels; exact: per-sample float64 sums, so any number of workers gives one process\'s weights bit for bit (about 1.6x slower per step; star mode only)',
+  } satisfies ChoiceSetting<(typeof REDUCTIONS)[number]>,
+  hashEvery: {
+    flag: 'hash-every',
+    min: 1,
+    max: 1_000_000,
+    default: 50,
+    help: 'ring mode: the workers report a hash of their weights every N steps (and at every evaluation), and the coordinator checks that all agree',
+  } satisfies IntSetting,
+} as const;
+
+type Settings = typeof WIRE_SETTINGS;
+export type WireConfig = {
+  -readonly [K in keyof Settings]: Settings[K] extends { choices: readonly (infer C)[] } ? C : number;
+};
+export type WireSettingName = keyof WireConfig;
+export const WIRE_SETTING_NAMES = Object.keys(WIRE_SETTINGS) as WireSettingName[];
+
+/** Every setting at its default. */
+export const DEFAULT_WIRE: Readonly<WireConfig> = Object.freeze(
+  Object.fromEntries(WIRE_SETTING_NAMES.map((k) => [k, WIRE_SETTINGS[k].default])) as WireConfig,
+);
+
+/** The defaults with some settings replaced. */
+export const wireConfig = (over: Partial<WireConfig> = {}): WireConfig => ({ ...DEFAULT_WIRE, ...over });
+
+/** Why a combination of settings cannot run, or null. */
+export function wireConflict(c: WireConfig): string | null {
+  if (c.reduction === 'exact' && c.allreduce === 'ring') return '--reduction exact needs --allreduce star (ring mode reduces float32 sums)';
+  if (c.reduction === 'exact' && c.compress !== 'none') return '--reduction exact cannot be combined with --compress fp16';
+  return null;
+}
