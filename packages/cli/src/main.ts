@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { DatasetError, IdxError, ModelFileError } from '@ddp/core';
+import { DatasetError, IdxError, ModelFileError, RunError } from '@ddp/core';
+import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { UsageError } from './args.js';
 import { runTrainCommand } from './commands/train.js';
 import { runEvaluateCommand } from './commands/evaluate.js';
@@ -23,7 +24,9 @@ Commands:
                                benchmarks (see ddp bench --help)
 
 Backends: tensorflow (@tensorflow/tfjs-node, optional) when installed, else wasm with ddp's own
-training kernels, else cpu. --backend overrides; the choice is printed at start.`;
+training kernels, else cpu. --backend overrides; the choice is printed at start.
+
+${EXIT_CODES_HELP}`;
 
 type Command = (argv: string[]) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
@@ -36,7 +39,7 @@ const COMMANDS: Record<string, Command> = {
 
 /** Errors a user can fix (a flag, a missing file, a bad data set) print one line and exit 2. */
 function isUserError(err: unknown): boolean {
-  return err instanceof UsageError || err instanceof IdxError || err instanceof DatasetError || err instanceof ModelFileError || err instanceof RangeError;
+  return err instanceof UsageError || err instanceof IdxError || err instanceof DatasetError || err instanceof ModelFileError;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -60,8 +63,17 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     const message = err instanceof Error ? err.message : String(err);
-    console.error(`ddp: ${message}`);
-    if (process.env.DDP_DEBUG && err instanceof Error) console.error(err.stack);
-    process.exitCode = isUserError(err) ? 2 : 1;
+    if (isUserError(err)) {
+      console.error(`ddp: ${message}`);
+      process.exitCode = EXIT.USAGE;
+    } else if (err instanceof RunError) {
+      console.error(`ddp: ${err.code}: ${message}`);
+      process.exitCode = EXIT.FAILED;
+    } else {
+      // Anything else is a broken invariant: a bug in ddp, not a mistake of the user.
+      console.error(`ddp: internal error (a bug in ddp; please report it with the command line): ${message}`);
+      if (err instanceof Error && err.stack) console.error(err.stack);
+      process.exitCode = EXIT.FAILED;
+    }
   },
 );

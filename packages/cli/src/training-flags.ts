@@ -1,6 +1,6 @@
-import { BACKEND_CHOICES, DATASET_NAMES, LOG_FORMATS, type BackendChoice, type DatasetName, type LogFormat } from '@ddp/core';
-import { DEFAULT_JOB, REDUCTIONS, type JobConfig, type Reduction } from '@ddp/coordinator';
-import { num, str, type FlagSpec, type FlagValues } from './args.js';
+import { BACKEND_CHOICES, DATASET_NAMES, LOG_FORMATS, WIRE_SETTINGS, WIRE_SETTING_NAMES, type BackendChoice, type DatasetName, type LogFormat, type WireConfig } from '@ddp/core';
+import { DEFAULT_JOB, type JobConfig } from '@ddp/coordinator';
+import { num, str, UsageError, type FlagSpec, type FlagValues } from './args.js';
 
 /** The flags of the seed job, shared by `ddp train` and `ddp coordinator start`. */
 export const TRAINING_FLAGS: readonly FlagSpec[] = [
@@ -15,13 +15,6 @@ export const TRAINING_FLAGS: readonly FlagSpec[] = [
   { name: 'limit-test', type: 'int', min: 1, help: 'use only the first N test samples' },
   { name: 'out', type: 'string', metavar: 'DIR', help: 'save the model (model.json + weights.bin) here after each epoch and at the end' },
   { name: 'no-eval', type: 'bool', help: 'evaluate only at the end, not after every epoch' },
-  {
-    name: 'reduction',
-    type: 'string',
-    choices: REDUCTIONS,
-    default: DEFAULT_JOB.reduction,
-    help: 'fast: float32 sums inside the kernels; exact: per-sample float64 sums, so any number of workers gives one process\'s weights bit for bit (about 1.7x slower per step)',
-  },
 ];
 
 export const BACKEND_FLAG: FlagSpec = {
@@ -42,7 +35,7 @@ export const LOG_FORMAT_FLAG: FlagSpec = {
 
 export function jobConfigFromFlags(v: FlagValues): JobConfig {
   const lr = num(v, 'lr') ?? DEFAULT_JOB.lr;
-  if (!(lr > 0)) throw new RangeError(`--lr must be positive, got ${lr}`);
+  if (!(lr > 0)) throw new UsageError(`--lr must be positive, got ${lr}`);
   return {
     dataset: (str(v, 'dataset') ?? DEFAULT_JOB.dataset) as DatasetName,
     dataDir: str(v, 'data-dir'),
@@ -55,8 +48,26 @@ export function jobConfigFromFlags(v: FlagValues): JobConfig {
     maxSteps: num(v, 'max-steps'),
     out: str(v, 'out'),
     evalEveryEpoch: v['no-eval'] !== true,
-    reduction: (str(v, 'reduction') ?? DEFAULT_JOB.reduction) as Reduction,
   };
+}
+
+/** The flags of the wire settings, one per entry of core's WIRE_SETTINGS (defaults and help come from there). */
+export const WIRE_FLAGS: readonly FlagSpec[] = WIRE_SETTING_NAMES.map((name): FlagSpec => {
+  const s = WIRE_SETTINGS[name];
+  return 'choices' in s
+    ? { name: s.flag, type: 'string', choices: s.choices, default: s.default, help: s.help }
+    : { name: s.flag, type: 'int', min: s.min, max: s.max, default: s.default, help: s.help };
+});
+
+/** The wire settings from parsed flags (every flag has its default, so every setting is set). */
+export function wireConfigFromFlags(v: FlagValues): WireConfig {
+  const out: Record<string, string | number> = {};
+  for (const name of WIRE_SETTING_NAMES) {
+    const s = WIRE_SETTINGS[name];
+    const value = v[s.flag] ?? s.default;
+    out[name] = 'choices' in s ? String(value) : Number(value);
+  }
+  return out as WireConfig;
 }
 
 export const backendFrom = (v: FlagValues): BackendChoice => (str(v, 'backend') ?? 'auto') as BackendChoice;

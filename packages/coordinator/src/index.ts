@@ -1,2 +1,10 @@
+// The coordinator: job/ (the job loop and the Trainer interface; one process), net/ (the WebSocket
+// server and the worker pool), star/ (star mode's trainer and step), ring/ (ring mode's trainer and
+// its run bookkeeping).
 export * from './job/index.js';
-export * from './server/index.js';
+export * from './net/coordinator-server.js';
+export * from './net/worker-pool.js';
+export * from './star/star-step.js';
+export * from './star/star-trainer.js';
+export * from './ring/ring-steps.js';
+export * from './ring/ring-trainer.js';

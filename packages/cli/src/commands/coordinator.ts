@@ -1,32 +1,31 @@
 import * as path from 'node:path';
 import {
-  ALLREDUCE_MODES,
-  COMPRESSIONS,
   MAX_SHARD_SAMPLES,
+  RunError,
   SEED_CNN_PARAM_COUNT,
   TOKEN_ENV,
   initBackend,
   loadDataset,
   Reporter,
   splitFingerprint,
-  type AllreduceMode,
+  wireConflict,
   type DdpEvent,
-  type Compression,
   type DataSpec,
   type LogFormat,
+  type WireConfig,
 } from '@ddp/core';
-import { CoordinatorServer, RingExecutor, WsExecutor, runJob } from '@ddp/coordinator';
+import { CoordinatorServer, RingTrainer, StarTrainer, WorkerPool, runJob, type Trainer } from '@ddp/coordinator';
 import { formatFlags, num, parseFlags, str, UsageError, type FlagSpec, type FlagValues } from '../args.js';
+import { EXIT_CODES_HELP } from '../exit-codes.js';
 import { exitWithLauncher, notifyListening } from '../launch/parent-link.js';
-import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom } from '../training-flags.js';
+import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, WIRE_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom, wireConfigFromFlags } from '../training-flags.js';
 
 /** Flags of a multi-worker job that `ddp train --workers N` passes on to its coordinator. */
 export const CLUSTER_FLAGS: readonly FlagSpec[] = [
-  { name: 'serve-data', type: 'bool', help: 'send each shard\'s pixels to the workers (for workers without a copy of the data set)' },
+  ...WIRE_FLAGS,
+  { name: 'serve-data', type: 'bool', help: 'send the training set to the workers when they join (for workers without a copy of the data set)' },
   { name: 'worker-timeout', type: 'number', min: 0.1, default: 60, metavar: 'SECONDS', help: 'with every worker lost, wait this long for a new one, then fail' },
   { name: 'heartbeat-timeout', type: 'number', min: 0.5, default: 10, metavar: 'SECONDS', help: 'drop a worker silent this long (plus twice its last step\'s compute time; raise it for --backend cpu)' },
-  { name: 'allreduce', type: 'string', choices: ALLREDUCE_MODES, default: 'star', help: 'star: the coordinator adds the gradients and applies Adam; ring: the workers reduce among themselves over direct links and each applies Adam to its replica' },
-  { name: 'compress', type: 'string', choices: COMPRESSIONS, default: 'none', help: 'fp16: gradients travel as float16 (half the bytes; sums are still added in float32)' },
 ];
 
 const FLAGS: readonly FlagSpec[] = [
@@ -36,7 +35,6 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'token', type: 'string', metavar: 'T', env: TOKEN_ENV, help: 'shared secret workers must present' },
   ...CLUSTER_FLAGS,
   { name: 'join-timeout', type: 'number', min: 0.1, default: 300, metavar: 'SECONDS', help: 'wait this long for the first --workers workers to join, then fail' },
-  { name: 'no-prefetch', type: 'bool', help: 'ring mode: do not send workers their next shard ahead (to measure what preparing it during the allreduce saves)' },
   ...TRAINING_FLAGS,
   BACKEND_FLAG,
   LOG_FORMAT_FLAG,
@@ -45,18 +43,22 @@ const FLAGS: readonly FlagSpec[] = [
 export const COORDINATOR_HELP = `Usage: ddp coordinator start --workers N [flags]
 
 Serves the seed job to N workers over WebSockets (ddp worker --connect ws://HOST:PORT). It waits for
-N workers, then for each step sends every worker the current weights and its shard of the seeded
-global batch, adds their gradient sums in rank order, applies Adam and goes on. It evaluates after each
-epoch, saves to --out, prints progress and the final test accuracy, and exits 0 when done.
-A worker lost mid-step has its shard recomputed by the others; training goes on with the rest.
+N workers, trains, evaluates after each epoch, saves to --out, prints progress and the final test
+accuracy, and exits 0 when done.
 
-With --allreduce ring the workers hold the weights: each step they get only their shard, reduce the
-gradient sums with their ring neighbours (addresses handed out by the coordinator), and apply the same
-Adam step; the coordinator checks that every replica's weight hash agrees, and fetches the weights to
-evaluate and save. A worker lost mid-step: the ring is re-formed without it and the step redone, once.
+--allreduce ring (the default): the workers hold the weights and draw their own shards of every step's
+seeded global batch; they reduce the gradient sums with their ring neighbours (addresses handed out by
+the coordinator) and apply the same Adam step, without waiting for the coordinator. The coordinator
+checks every --hash-every steps that the replicas agree, and fetches the weights to evaluate and save.
+A worker lost mid-run: the ring is re-formed without it and the step in hand redone, once.
+
+--allreduce star: for each step the coordinator sends every worker the weights and its shard, adds their
+gradient sums in rank order and applies Adam. A worker lost mid-step has its shard recomputed by another.
 
 Flags:
 ${formatFlags(FLAGS)}
+
+${EXIT_CODES_HELP}
 
 Examples:
   DDP_TOKEN=s3cret ddp coordinator start --workers 2 --out runs/mnist
@@ -84,19 +86,18 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
   if (!isLoopback(host) && token === '') {
     throw new UsageError(`--host ${host} exposes the coordinator beyond this machine: give a shared token with --token or ${TOKEN_ENV}`);
   }
-  const serveData = values['serve-data'] === true;
-  const allreduce = (str(values, 'allreduce') ?? 'star') as AllreduceMode;
-  const compress = (str(values, 'compress') ?? 'none') as Compression;
-  if (allreduce === 'ring' && cfg.reduction === 'exact') {
-    throw new UsageError('--reduction exact needs --allreduce star (ring mode reduces float32 sums)');
-  }
-  if (compress !== 'none' && cfg.reduction === 'exact') throw new UsageError('--reduction exact cannot be combined with --compress fp16');
+  const config = wireConfigFromFlags(values);
+  const conflict = wireConflict(config);
+  if (conflict) throw new UsageError(conflict);
   const logFormat = logFormatFrom(values);
   const reporter = new Reporter(logFormat);
 
   const releaseLauncher = exitWithLauncher('coordinator');
   try {
-    return await serveJob({ values, workers, host, token, serveData, allreduce, compress, logFormat, reporter });
+    return await serveJob({ values, workers, host, token, config, logFormat, reporter });
+  } catch (err) {
+    if (err instanceof RunError) reporter.event({ event: 'error', code: err.code, message: err.message });
+    throw err;
   } finally {
     releaseLauncher();
   }
@@ -107,19 +108,16 @@ interface ServeOptions {
   workers: number;
   host: string;
   token: string;
-  serveData: boolean;
-  allreduce: AllreduceMode;
-  compress: Compression;
+  config: WireConfig;
   logFormat: LogFormat;
   reporter: Reporter;
 }
 
 /** Loads the data, listens, waits for the workers, runs the job; closes the server whatever happens. */
-async function serveJob({ values, workers, host, token, serveData, allreduce, compress, logFormat, reporter }: ServeOptions): Promise<number> {
+async function serveJob({ values, workers, host, token, config, logFormat, reporter }: ServeOptions): Promise<number> {
   const cfg = jobConfigFromFlags(values);
   const data = loadDataset(cfg);
-  const backend = await initBackend(backendFrom(values));
-  reporter.info(`backend: ${backend.name} (${backend.reason})`);
+  const serveData = values['serve-data'] === true;
   const spec: DataSpec = {
     dataset: cfg.dataset,
     trainCount: data.train.count,
@@ -132,6 +130,7 @@ async function serveJob({ values, workers, host, token, serveData, allreduce, co
   if (cfg.dataDir !== undefined) spec.dataDir = path.resolve(cfg.dataDir);
   if (cfg.limitTrain !== undefined) spec.limitTrain = cfg.limitTrain;
 
+  const plan = { seed: cfg.seed, batchSize: cfg.batchSize };
   const server = new CoordinatorServer({
     host,
     port: num(values, 'port'),
@@ -140,25 +139,26 @@ async function serveJob({ values, workers, host, token, serveData, allreduce, co
     paramCount: SEED_CNN_PARAM_COUNT,
     data: spec,
     heartbeatTimeoutMs: (num(values, 'heartbeat-timeout') ?? 10) * 1000,
-    allreduce,
-    compress,
-    reduction: cfg.reduction,
+    config,
+    plan,
+    serveSplit: serveData ? data.train : undefined,
   });
-  const executorOptions = {
-    workerTimeoutMs: (num(values, 'worker-timeout') ?? 60) * 1000,
-    serveData: serveData ? data.train : undefined,
-    onEvent: (e: DdpEvent) => {
-      reporter.event(e);
-      if (e.event === 'worker_joined' && e.backend && e.backend !== backend.name) {
-        reporter.info(`note: worker ${e.rank} computes on ${e.backend}, this coordinator on ${backend.name}: expect more than rounding differences from a single-process run`);
-      }
-    },
-    onInfo: (m: string) => reporter.info(m),
+  // The coordinator computes only to evaluate: its backend starts while the workers join.
+  const backendReady = initBackend(backendFrom(values));
+  backendReady.catch(() => {});
+  let backendName = '';
+  const onEvent = (e: DdpEvent) => {
+    reporter.event(e);
+    if (e.event === 'worker_joined' && e.backend && backendName && e.backend !== backendName) {
+      reporter.info(`note: worker ${e.rank} computes on ${e.backend}, this coordinator on ${backendName}: expect more than rounding differences from a single-process run`);
+    }
   };
-  const executor =
-    allreduce === 'ring'
-      ? new RingExecutor(server, { ...executorOptions, prefetch: values['no-prefetch'] !== true })
-      : new WsExecutor(server, executorOptions);
+  const pool = new WorkerPool(server, { onEvent, onInfo: (m: string) => reporter.info(m) });
+  const workerTimeoutMs = (num(values, 'worker-timeout') ?? 60) * 1000;
+  const trainer: Trainer =
+    config.allreduce === 'ring'
+      ? new RingTrainer(pool, { workerTimeoutMs, plan, train: data.train, onEvent })
+      : new StarTrainer(pool, { workerTimeoutMs, plan, train: data.train });
   const abort = new AbortController();
   const onSignal = () => {
     if (abort.signal.aborted) process.exit(130);
@@ -171,8 +171,15 @@ async function serveJob({ values, workers, host, token, serveData, allreduce, co
     const url = `ws://${host.includes(':') ? `[${host}]` : host}:${port}`;
     reporter.info(`coordinator: listening on ${url}, waiting for ${workers} worker(s)${token ? ' (token required)' : ' (no token: any local process may join)'}`);
     notifyListening(url);
-    await executor.waitForWorkers(workers, (num(values, 'join-timeout') ?? 300) * 1000, abort.signal);
-    const result = await runJob(cfg, data, executor, reporter, { backend: backend.name, signal: abort.signal });
+    const backend = await backendReady;
+    backendName = backend.name;
+    reporter.info(`backend: ${backend.name} (${backend.reason})`);
+    const joinTimeout = num(values, 'join-timeout') ?? 300;
+    await pool.waitForWorkers(workers, joinTimeout * 1000, abort.signal).catch((err: Error) => {
+      if (abort.signal.aborted) throw err;
+      throw new RunError('DDP_JOIN_TIMEOUT', err.message);
+    });
+    const result = await runJob(cfg, data, trainer, reporter, { backend: backend.name, signal: abort.signal });
     if (logFormat === 'text') {
       const b = result.breakdown;
       const ms = (k: string) => (b[k] ?? 0).toFixed(1);
@@ -182,6 +189,6 @@ async function serveJob({ values, workers, host, token, serveData, allreduce, co
     return abort.signal.aborted ? 130 : 0;
   } finally {
     process.off('SIGINT', onSignal);
-    await executor.close();
+    await trainer.close();
   }
 }

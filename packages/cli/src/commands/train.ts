@@ -1,7 +1,8 @@
-import { initBackend, loadDataset, Reporter } from '@ddp/core';
-import { LocalExecutor, runJob } from '@ddp/coordinator';
+import { DEFAULT_WIRE, initBackend, loadDataset, Reporter, WIRE_SETTINGS, wireConflict } from '@ddp/core';
+import { LocalTrainer, runJob } from '@ddp/coordinator';
 import { formatFlags, num, parseFlags, UsageError, type FlagSpec } from '../args.js';
-import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom } from '../training-flags.js';
+import { EXIT_CODES_HELP } from '../exit-codes.js';
+import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom, wireConfigFromFlags } from '../training-flags.js';
 import { runLocalCluster } from '../launch/index.js';
 import { CLUSTER_FLAGS } from './coordinator.js';
 
@@ -17,17 +18,20 @@ export const TRAIN_HELP = `Usage: ddp train [--workers N] [flags]
 
 Trains the seed CNN (Conv32-Pool-Conv64-Pool-Conv64-Dense64-Dense10, Adam, sparse categorical
 cross-entropy) on MNIST. With --workers N >= 1 it starts a coordinator and N worker processes on this
-machine (data-parallel; --allreduce star or ring) and returns the coordinator's exit code; with --workers 0 it
-trains in this process. Same seed and batch size give the same model either way, up to float rounding.
+machine (data-parallel; --allreduce ring, the default, or star) and returns the coordinator's exit code;
+with --workers 0 it trains in this process. Same seed and batch size give the same model either way, up to
+float rounding (bit for bit with --reduction exact --allreduce star).
 
 Flags:
 ${formatFlags(FLAGS)}
 
+${EXIT_CODES_HELP}
+
 Examples:
   ddp train --workers 0 --epochs 1            one process, one epoch
   ddp train --workers 2 --out runs/mnist      two local workers, save the model
-  ddp train --workers 2 --allreduce ring --compress fp16
-                                              workers reduce among themselves, gradients as float16
+  ddp train --workers 2 --allreduce star     the coordinator adds the gradients and applies Adam
+  ddp train --workers 2 --compress fp16       gradients travel as float16
   ddp train --max-steps 50 --log-format json  NDJSON events on stdout`;
 
 /** Training flags to hand on to `ddp coordinator start` (everything but --workers, which it gets itself). */
@@ -54,10 +58,13 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
   const cfg = jobConfigFromFlags(values);
   const workers = num(values, 'workers') ?? 2;
   const logFormat = logFormatFrom(values);
+  const config = wireConfigFromFlags(values);
+  const conflict = wireConflict(config);
+  if (conflict) throw new UsageError(conflict);
   if (workers === 0) {
-    for (const [flag, alone] of [['allreduce', 'star'], ['compress', 'none'], ['serve-data', undefined]] as const) {
-      if (values[flag] !== undefined && values[flag] !== alone && values[flag] !== false) throw new UsageError(`--${flag} needs --workers N with N >= 1 (one process has nothing to reduce or send)`);
-    }
+    // Flags about sending and reducing between processes mean nothing in one process.
+    if (config.compress !== DEFAULT_WIRE.compress) throw new UsageError(`--${WIRE_SETTINGS.compress.flag} needs --workers N with N >= 1 (one process has nothing to send)`);
+    if (values['serve-data'] === true) throw new UsageError('--serve-data needs --workers N with N >= 1 (one process has nothing to send)');
   }
   if (workers > 0) return runLocalCluster({ workers, passThroughArgs: passThrough(argv), logFormat });
 
@@ -73,7 +80,8 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   try {
-    const result = await runJob(cfg, data, new LocalExecutor(data.train, cfg.reduction), reporter, { backend: backend.name, signal: abort.signal });
+    const trainer = new LocalTrainer(data.train, { seed: cfg.seed, batchSize: cfg.batchSize }, config.reduction);
+    const result = await runJob(cfg, data, trainer, reporter, { backend: backend.name, signal: abort.signal });
     if (logFormat === 'text') console.log(`test accuracy: ${(result.test.accuracy * 100).toFixed(2)}%`);
     return abort.signal.aborted ? 130 : 0;
   } finally {

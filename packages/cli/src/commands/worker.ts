@@ -11,7 +11,6 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'heartbeat-timeout', type: 'number', min: 1, default: 120, metavar: 'SECONDS', help: 'give up on a coordinator silent this long' },
   { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'this worker\'s copy of the data set, if not where the coordinator says' },
   { name: 'peer-host', type: 'string', metavar: 'ADDR', help: 'ring mode: interface to listen on for ring neighbours (default: this host\'s address on the link to the coordinator)' },
-  { name: 'no-compute-ahead', type: 'bool', help: 'ring mode: do not compute the next shard\'s gradient while waiting for the coordinator (to measure what it saves)' },
   { name: 'peer-advertise', type: 'string', metavar: 'ADDR', help: 'ring mode: address the neighbours dial, when it differs from --peer-host (e.g. behind NAT, or with --peer-host 0.0.0.0)' },
   BACKEND_FLAG,
   LOG_FORMAT_FLAG,
@@ -22,8 +21,9 @@ export const WORKER_HELP = `Usage: ddp worker --connect ws://HOST:PORT [flags]
 Joins a coordinator (ddp coordinator start) and computes gradient sums on the shards it is given until
 the coordinator says the job is done. It reads the data set locally (the coordinator says which, and
 checks it is the same copy), or receives the pixels if the coordinator runs with --serve-data.
-If the coordinator runs with --allreduce ring, the worker also holds the weights, listens for its ring
-neighbours (--peer-host) and reduces gradients with them directly.
+In ring mode (the coordinator's default, --allreduce ring) the worker also holds the weights, draws its
+own shard of every step, listens for its ring neighbours (--peer-host) and reduces gradients with them
+directly.
 
 Exit codes: 0 job done; 1 lost the coordinator, data set mismatch or a failure; 2 bad flags;
 3 refused by the coordinator (wrong token, other protocol version, job full).
@@ -43,22 +43,23 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
   const reporter = new Reporter(logFormatFrom(values));
   const releaseLauncher = exitWithLauncher('worker');
   try {
-    const backend = await initBackend(backendFrom(values));
+    // The backend starts while the connection opens (runWorker waits for both).
+    const backend = initBackend(backendFrom(values));
+    let backendName = '';
     const end = await runWorker({
       url,
       token: str(values, 'token') ?? '',
-      backend: backend.name,
+      backend: backend.then((b) => (backendName = b.name)),
       connectTimeoutMs: (num(values, 'connect-timeout') ?? 60) * 1000,
       heartbeatTimeoutMs: (num(values, 'heartbeat-timeout') ?? 120) * 1000,
       dataDir: str(values, 'data-dir'),
       peerHost: str(values, 'peer-host'),
       peerAdvertise: str(values, 'peer-advertise'),
-      computeAhead: values['no-compute-ahead'] !== true,
       log: (line) => process.stderr.write(`${line}\n`),
       onWelcome: (w) =>
         reporter.info(
-          `worker: connected to ${url} as rank ${w.rank} of ${w.workers} (backend ${backend.name}, ${w.allreduce} allreduce${w.compress === 'fp16' ? ', fp16 gradients' : ''}, ` +
-            `${w.data.serveData ? 'pixels served by the coordinator' : `${w.data.dataset}, ${w.data.trainCount} samples read locally`})`,
+          `worker: connected to ${url} as rank ${w.rank} of ${w.workers} (backend ${backendName}, ${w.config.allreduce} allreduce${w.config.compress === 'fp16' ? ', fp16 gradients' : ''}, ` +
+            `${w.data.serveData ? `${w.data.dataset}, ${w.data.trainCount} samples sent by the coordinator` : `${w.data.dataset}, ${w.data.trainCount} samples read locally`})`,
         ),
     });
     if (end.exitCode !== WORKER_EXIT.DONE) process.stderr.write(`ddp worker: ${end.message}\n`);

@@ -1,4 +1,4 @@
 export * from './job-config.js';
-export * from './step-executor.js';
-export * from './local-executor.js';
+export * from './trainer.js';
+export * from './local-trainer.js';
 export * from './run-job.js';

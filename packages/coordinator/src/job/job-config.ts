@@ -1,6 +1,4 @@
-import type { DatasetName, Reduction } from '@ddp/core';
-
-export { REDUCTIONS, type Reduction } from '@ddp/core';
+import type { DatasetName } from '@ddp/core';
 
 /** What one training run is: the seed job's hyper-parameters and where its data and model live. */
 export interface JobConfig {
@@ -18,13 +16,6 @@ export interface JobConfig {
   out?: string;
   /** Evaluate on the test split after every epoch (the final evaluation always runs). */
   evalEveryEpoch: boolean;
-  /**
-   * How gradient sums are reduced over samples. 'fast': inside the kernels, in float32, so the
-   * result depends on how the batch is split (N workers equal one process to float rounding, and
-   * trajectories drift apart over many steps). 'exact': per-sample contributions added in float64
-   * (`gradientSumExact`), so any number of workers gives one process's weights bit for bit; slower.
-   */
-  reduction: Reduction;
 }
 
 
@@ -35,5 +26,4 @@ export const DEFAULT_JOB: JobConfig = {
   lr: 1e-3,
   seed: 42,
   evalEveryEpoch: true,
-  reduction: 'fast',
 };

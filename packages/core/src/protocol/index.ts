@@ -17,6 +17,7 @@ export type {
   RingProgressMessage,
   RingRunMessage,
   RingStopMessage,
+  RingStoppedMessage,
   TrainDataMessage,
   PlanMessageSpec,
   RingWorkerMessage,

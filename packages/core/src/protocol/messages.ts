@@ -22,7 +22,7 @@
  *   coord  -> ring_run    (run steps [from, until))  ... worker -> ring_progress per step (loss, timing,
  *                                                      a weight hash every hashEvery steps)
  *                                                      or ring_failed (the allreduce failed)
- *   coord  -> ring_stop   (leave the ring now: the run is interrupted)
+ *   coord  -> ring_stop   (leave the ring now: the run is interrupted) ... worker -> ring_stopped (steps held)
  *   coord  -> fetch       (send me your weights at step k) ... worker -> state
  *   any time: coord -> ping, worker -> pong (heartbeat); either side -> error (then close);
  *   coord  -> done       (the job is over; the worker exits 0)
@@ -54,6 +54,7 @@ export const MSG = {
   RING_PROGRESS: 'ring_progress',
   RING_FAILED: 'ring_failed',
   RING_STOP: 'ring_stop',
+  RING_STOPPED: 'ring_stopped',
   FETCH: 'fetch',
   STATE: 'state',
 } as const;
@@ -296,6 +297,13 @@ export interface RingStopMessage {
   generation: number;
 }
 
+/** ring mode, worker -> coordinator: this member left the ring (after its reports of every step it applied) holding `steps` steps. */
+export interface RingStoppedMessage {
+  type: typeof MSG.RING_STOPPED;
+  generation: number;
+  steps: number;
+}
+
 /**
  * ring mode, coordinator -> worker: send your replica as it was after `steps` steps (the current
  * one, or the one before the last step), with Adam's moments when `optimizer`.
@@ -319,7 +327,7 @@ export interface StateMessage {
 }
 
 export type RingCoordinatorMessage = ReplicaMessage | RingListenMessage | RingConnectMessage | RingRunMessage | RingStopMessage | FetchMessage;
-export type RingWorkerMessage = RingAddressMessage | RingReadyMessage | RingProgressMessage | RingFailedMessage | StateMessage;
+export type RingWorkerMessage = RingAddressMessage | RingReadyMessage | RingProgressMessage | RingFailedMessage | RingStoppedMessage | StateMessage;
 
 export type WorkerToCoordinator = HelloMessage | GradientMessage | PongMessage | ErrorMessage | RingWorkerMessage;
 export type CoordinatorToWorker = WelcomeMessage | TrainDataMessage | WorkMessage | PingMessage | DoneMessage | ErrorMessage | RingCoordinatorMessage;

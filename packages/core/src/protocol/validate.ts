@@ -326,8 +326,13 @@ export function parseWorkerMessage(raw: unknown, limits: CoordinatorInboundLimit
     case MSG.RING_READY:
     case MSG.RING_PROGRESS:
     case MSG.RING_FAILED:
+    case MSG.RING_STOPPED:
     case MSG.STATE:
       checkMode(obj.type, true, limits.config, 'worker');
+      if (obj.type === MSG.RING_STOPPED) {
+        checkFields(obj, 'ring_stopped', ['type', 'generation', 'steps']);
+        return { type: MSG.RING_STOPPED, generation: int(obj, 'generation', 'ring_stopped'), steps: int(obj, 'steps', 'ring_stopped', -1) };
+      }
       if (obj.type === MSG.RING_ADDRESS) return parseRingAddress(obj);
       if (obj.type === MSG.RING_PROGRESS) return parseRingProgress(obj);
       if (obj.type === MSG.RING_FAILED) return parseRingFailed(obj);

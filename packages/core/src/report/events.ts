@@ -14,6 +14,15 @@ export interface StartEvent {
   testSamples: number;
   allreduce?: string;
 }
+export interface RingFormedEvent {
+  event: 'ring_formed';
+  /** The ring's generation (0 for the first), its size and its ranks by ring position. */
+  generation: number;
+  size: number;
+  ranks: number[];
+  /** The step the ring starts at. */
+  step: number;
+}
 export interface WorkerJoinedEvent {
   event: 'worker_joined';
   rank: number;
@@ -42,6 +51,8 @@ export interface WorkerLostEvent {
   event: 'worker_lost';
   rank: number;
   step: number;
+  /** Why, as a stable code (DDP_CLOSED, DDP_TIMEOUT, DDP_BAD_MESSAGE, ...) and for people. */
+  code: string;
   reason: string;
   workers: number;
 }
@@ -77,6 +88,8 @@ export interface EvaluateEvent {
 }
 export interface ErrorEvent {
   event: 'error';
+  /** A RunError code (DDP_NO_WORKERS, DDP_MISMATCH, ...), or DDP_INTERNAL for a bug. */
+  code?: string;
   message: string;
 }
 
@@ -86,6 +99,7 @@ export type DdpEvent =
   | StepEvent
   | EpochEvent
   | WorkerLostEvent
+  | RingFormedEvent
   | CheckpointEvent
   | DoneEvent
   | EvaluateEvent

@@ -1,3 +1,4 @@
 export * from './events.js';
 export * from './progress-bar.js';
 export * from './reporter.js';
+export * from './run-error.js';

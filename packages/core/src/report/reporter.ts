@@ -19,7 +19,9 @@ export function describeEvent(e: DdpEvent): string | null {
     case 'epoch':
       return `epoch ${e.epoch}: train loss ${fmt(e.trainLoss)}, test loss ${fmt(e.testLoss)}, test accuracy ${pct(e.testAccuracy)} (${e.seconds.toFixed(1)} s)`;
     case 'worker_lost':
-      return `worker ${e.rank} lost at step ${e.step}: ${e.reason}; continuing with ${e.workers}`;
+      return `worker ${e.rank} lost at step ${e.step}: ${e.code}: ${e.reason}; continuing with ${e.workers}`;
+    case 'ring_formed':
+      return e.generation === 0 ? null : `ring ${e.generation} formed for step ${e.step + 1}: ranks ${e.ranks.join(', ')}`;
     case 'checkpoint':
       return `saved model at step ${e.step} to ${e.path}`;
     case 'done':
@@ -27,7 +29,7 @@ export function describeEvent(e: DdpEvent): string | null {
     case 'evaluate':
       return `${e.model} on ${e.dataset} (${e.samples} test samples): loss ${fmt(e.testLoss)}, accuracy ${pct(e.testAccuracy)}`;
     case 'error':
-      return `error: ${e.message}`;
+      return `error: ${e.code ? `${e.code}: ` : ''}${e.message}`;
   }
 }
 

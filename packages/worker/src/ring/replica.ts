@@ -4,15 +4,12 @@
  *
  * A ring can fail after the allreduce finished on this member but not on all: the step is then not
  * committed, and the coordinator's resume count says to roll it back. So the replica keeps two sets
- * of buffers: a step reads the current set and writes the other, then they swap; rolling back swaps
- * them again. No copy per step, and the division by the batch size, the finiteness check and Adam
- * run in one pass.
- *
- * The arithmetic is exactly core's Adam (optim/adam.ts): the mean gradient rounded to float32, the
- * moments rounded to float32 as they are stored, the update computed in double from the stored
- * moments. replica.test.ts holds it to core's Adam bit for bit.
+ * of buffers: a step reads the current set and writes the other (core's adamStep, the one Adam
+ * update of every mode), then they swap; rolling back swaps them again. No copy per step.
  */
-import { replicaHash, type ReplicaMessage } from '@ddp/core';
+import { NonFiniteGradient, adamHyper, adamStep, replicaHash, throwNonFinite, type AdamBuffers, type AdamHyper, type ReplicaMessage } from '@ddp/core';
+
+export { NonFiniteGradient };
 
 export interface ReplicaSnapshot {
   steps: number;
@@ -22,42 +19,24 @@ export interface ReplicaSnapshot {
   adamV?: Float32Array;
 }
 
-interface Buffers {
-  params: Float32Array;
-  m: Float32Array;
-  v: Float32Array;
-}
-
-// Keras' and core Adam's defaults.
-const BETA1 = 0.9;
-const BETA2 = 0.999;
-const EPSILON = 1e-7;
-
-/** The reduced gradient holds a value that is not finite: nothing was applied. */
-export class NonFiniteGradient extends Error {
-  constructor(
-    readonly index: number,
-    readonly value: number,
-  ) {
-    super(`the reduced gradient sum is ${value} at index ${index}`);
-  }
-}
-
 export class Replica {
-  private cur: Buffers;
-  private alt: Buffers;
+  private cur: AdamBuffers;
+  private alt: AdamBuffers;
   private t: number;
+  private readonly hyper: AdamHyper;
   /** True while `alt` holds the state before the last applied step. */
   private canRollBack = false;
 
-  constructor(
-    msg: ReplicaMessage,
-    readonly lr = msg.lr,
-  ) {
+  constructor(msg: ReplicaMessage) {
     const n = msg.params.length;
+    this.hyper = adamHyper({ lr: msg.lr });
     this.cur = { params: msg.params.slice(), m: msg.adamM?.slice() ?? new Float32Array(n), v: msg.adamV?.slice() ?? new Float32Array(n) };
     this.alt = { params: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n) };
     this.t = msg.steps;
+  }
+
+  get lr(): number {
+    return this.hyper.lr;
   }
 
   /** The current weights (read-only for callers: a view of the replica's own buffer). */
@@ -71,38 +50,17 @@ export class Replica {
   }
 
   /**
-   * Applies one step: `sum / batchSize` is the gradient of the mean loss. Returns the hash of the
-   * new weights; throws NonFiniteGradient (and applies nothing) if the sum holds NaN or Infinity.
+   * Applies one step: `sum / batchSize` is the gradient of the mean loss. Throws NonFiniteGradient
+   * (and applies nothing) if the sum holds NaN or Infinity.
    */
-  apply(sum: Float32Array, batchSize: number): string {
-    const { params, m, v } = this.cur;
-    const out = this.alt;
-    if (sum.length !== params.length) throw new RangeError(`Replica: gradient of ${sum.length} values for ${params.length} weights`);
-    const t = this.t + 1;
-    const lrT = (this.lr * Math.sqrt(1 - BETA2 ** t)) / (1 - BETA1 ** t);
-    const c1 = 1 - BETA1;
-    const c2 = 1 - BETA2;
-    const np = out.params;
-    const nm = out.m;
-    const nv = out.v;
-    let poison = 0; // stays 0 while every value is finite (x - x is NaN for NaN and Infinity)
-    for (let i = 0; i < params.length; i++) {
-      const g = Math.fround(sum[i]! / batchSize);
-      poison += g - g;
-      const mi = Math.fround(BETA1 * m[i]! + c1 * g);
-      const vi = Math.fround(BETA2 * v[i]! + c2 * g * g);
-      nm[i] = mi;
-      nv[i] = vi;
-      np[i] = params[i]! - (lrT * mi) / (Math.sqrt(vi) + EPSILON);
-    }
-    if (poison !== 0) {
-      const bad = sum.findIndex((x) => !Number.isFinite(x));
-      throw new NonFiniteGradient(bad, sum[bad]!);
-    }
-    this.alt = this.cur;
-    this.cur = out;
-    this.t = t;
+  apply(sum: Float32Array, batchSize: number): void {
+    if (!adamStep(this.cur, this.alt, sum, batchSize, this.t + 1, this.hyper)) throwNonFinite(sum);
+    [this.cur, this.alt] = [this.alt, this.cur];
+    this.t += 1;
     this.canRollBack = true;
+  }
+
+  hash(): string {
     return replicaHash(this.cur.params);
   }
 
@@ -121,11 +79,14 @@ export class Replica {
     throw new Error(`the replica is at step ${this.t} and cannot resume at step ${resume}`);
   }
 
-  snapshot(withOptimizer: boolean): ReplicaSnapshot {
-    const out: ReplicaSnapshot = { steps: this.t, hash: replicaHash(this.cur.params), params: this.cur.params.slice() };
+  /** The state after `steps` steps: the current one, or the one before the last step. Throws for any other. */
+  snapshot(steps: number, withOptimizer: boolean): ReplicaSnapshot {
+    const b = this.t === steps ? this.cur : this.t === steps + 1 && this.canRollBack ? this.alt : null;
+    if (!b) throw new Error(`asked for the weights after ${steps} step(s), but the replica is at step ${this.t}`);
+    const out: ReplicaSnapshot = { steps, hash: replicaHash(b.params), params: b.params.slice() };
     if (withOptimizer) {
-      out.adamM = this.cur.m.slice();
-      out.adamV = this.cur.v.slice();
+      out.adamM = b.m.slice();
+      out.adamV = b.v.slice();
     }
     return out;
   }

@@ -1,7 +1,7 @@
 /**
- * A shard's model inputs (pixels scaled to [0, 1], int32 labels), and the one prepared ahead: the
- * coordinator names the shard a worker will most likely get next, and the worker gathers it while
- * its allreduce waits on the network, so that the next step starts with its inputs ready.
+ * A shard's model inputs (pixels scaled to [0, 1], int32 labels), and the one prepared ahead: a ring
+ * member knows its next shard from the plan, and gathers it while its allreduce waits on the
+ * network, so that the next step starts with its inputs ready.
  */
 import { gatherImages, gatherLabels, type Split } from '@ddp/core';
 
@@ -11,18 +11,11 @@ export interface ShardInputs {
   labels: Int32Array;
 }
 
-/** Gathers from the local split, or from pixels served with the work (--serve-data). */
-export function gatherShard(indices: Uint32Array, train: Split | null, served: { images: Uint8Array; labels: Uint8Array; rows: number; cols: number } | null): ShardInputs {
-  if (served) {
-    const split: Split = { images: served.images, labels: served.labels, count: indices.length, rows: served.rows, cols: served.cols };
-    const local = Uint32Array.from({ length: indices.length }, (_, i) => i);
-    return { indices, images: gatherImages(split, local), labels: gatherLabels(split, local) };
-  }
-  if (!train) throw new Error('work without pixels, but this worker has no local data set');
+export function gatherShard(indices: Uint32Array, train: Split): ShardInputs {
   return { indices, images: gatherImages(train, indices), labels: gatherLabels(train, indices) };
 }
 
-export const sameIndices = (a: Uint32Array, b: Uint32Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+const sameIndices = (a: Uint32Array, b: Uint32Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** Holds at most one shard prepared ahead. */
 export class ShardPrefetch {
@@ -31,16 +24,15 @@ export class ShardPrefetch {
   hits = 0;
   misses = 0;
 
-  constructor(private readonly train: Split | null) {}
+  constructor(private readonly train: Split) {}
 
-  /** Gathers `indices` now (a copy: the message's array may be reused). Needs the local split. */
+  /** Gathers `indices` now (a copy: the caller's array may be a view that changes). */
   prepare(indices: Uint32Array): void {
-    if (!this.train) return;
-    this.ready = gatherShard(indices.slice(), this.train, null);
+    this.ready = gatherShard(indices.slice(), this.train);
   }
 
-  /** The prepared inputs when they are for exactly these indices, else null; either way the slot is emptied. */
-  take(indices: Uint32Array): ShardInputs | null {
+  /** The inputs of `indices`: the prepared ones when they match, else gathered now. */
+  take(indices: Uint32Array): ShardInputs {
     const r = this.ready;
     this.ready = null;
     if (r && sameIndices(r.indices, indices)) {
@@ -48,7 +40,7 @@ export class ShardPrefetch {
       return r;
     }
     this.misses++;
-    return null;
+    return gatherShard(indices, this.train);
   }
 
   clear(): void {

@@ -7,7 +7,6 @@
  * gets an `error` message and a close status, the listeners get `refused` (not yet a member) or
  * `lost` (a member), and every other connection carries on.
  */
-import { hostname } from 'node:os';
 import {
   CLOSE_DONE,
   MSG,
@@ -18,14 +17,15 @@ import {
   encodeMessage,
   parseWorkerMessage,
   tokensMatch,
-  type AllreduceMode,
-  type Compression,
-  type Reduction,
+  TRAIN_DATA_CHUNK,
   type CoordinatorToWorker,
   type DataSpec,
   type GradientMessage,
+  type PlanMessageSpec,
   type ProtocolErrorCode,
   type RingWorkerMessage,
+  type Split,
+  type WireConfig,
 } from '@ddp/core';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 
@@ -52,12 +52,12 @@ export interface CoordinatorServerOptions {
   helloTimeoutMs?: number;
   /** Largest frame accepted (default: one gradient, or a replica's state in ring mode; see coordinatorMaxPayload). */
   maxPayload?: number;
-  /** Told to every worker in the welcome: who reduces gradients (default 'star'). */
-  allreduce?: AllreduceMode;
-  /** Told to every worker in the welcome: how gradients travel (default 'none'). */
-  compress?: Compression;
-  /** Told to every worker in the welcome: 'exact' gradients are split-invariant float64 sums (default 'fast'). */
-  reduction?: Reduction;
+  /** Told to every worker in the welcome: the wire settings (allreduce, compress, reduction, ...). */
+  config: WireConfig;
+  /** Told to every worker in the welcome: what every step's batch follows from. */
+  plan: PlanMessageSpec;
+  /** --serve-data: the training split, sent to every worker in train_data chunks after its welcome. */
+  serveSplit?: Split;
 }
 
 export interface WorkerInfo {
@@ -71,12 +71,13 @@ export interface WorkerInfo {
 /** Why a connection ended: a protocol code, or DDP_CLOSED when the peer just went away. */
 export type LossCode = ProtocolErrorCode | 'DDP_CLOSED';
 
+/** The messages of a mode's step protocol (star: gradient; ring: the ring messages). */
+export type ModeMessage = GradientMessage | RingWorkerMessage;
+
 export interface ServerListener {
   joined?(info: WorkerInfo): void;
-  /** A validated gradient; `frameBytes` is the size of the frame it came in. */
-  gradient?(rank: number, msg: GradientMessage, frameBytes: number): void;
-  /** Ring mode: a validated message of the ring step protocol. */
-  ring?(rank: number, msg: RingWorkerMessage): void;
+  /** A validated message of the mode's step protocol; `frameBytes` is the size of the frame it came in. */
+  message?(rank: number, msg: ModeMessage, frameBytes: number): void;
   lost?(info: WorkerInfo, reason: string, code: LossCode): void;
   /** A connection refused before it became a member (bad token, wrong version, malformed hello...). */
   refused?(remote: string, err: ProtocolError): void;
@@ -115,7 +116,7 @@ export class CoordinatorServer {
   constructor(private readonly opts: CoordinatorServerOptions) {
     if (!Number.isInteger(opts.maxWorkers) || opts.maxWorkers < 1) throw new RangeError(`maxWorkers must be an integer >= 1, got ${opts.maxWorkers}`);
     this.host = opts.host ?? '127.0.0.1';
-    this.maxPayload = opts.maxPayload ?? coordinatorMaxPayload(opts.paramCount, opts.allreduce ?? 'star', opts.reduction ?? 'fast');
+    this.maxPayload = opts.maxPayload ?? coordinatorMaxPayload(opts.paramCount, opts.config);
   }
 
   addListener(l: ServerListener): void {
@@ -217,7 +218,7 @@ export class CoordinatorServer {
       // ws closes the socket itself after a frame-level error (1009 for an oversized frame).
       conn.wsFault =
         err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
-          ? new ProtocolError('DDP_TOO_LARGE', `frame larger than maxPayload (${this.maxPayload} bytes, sized to ${this.opts.allreduce === 'ring' ? 'a replica of 3 x' : 'one gradient of'} ${this.opts.paramCount} float32)`)
+          ? new ProtocolError('DDP_TOO_LARGE', `frame larger than maxPayload (${this.maxPayload} bytes, sized to ${this.opts.config.allreduce === 'ring' ? 'a replica of 3 x' : 'one gradient of'} ${this.opts.paramCount} float32)`)
           : err.code?.startsWith('WS_ERR_')
             ? new ProtocolError('DDP_BAD_MESSAGE', `bad WebSocket frame: ${err.message}`)
             : null;
@@ -231,7 +232,7 @@ export class CoordinatorServer {
     try {
       if (!isBinary) throw new ProtocolError('DDP_BAD_MESSAGE', 'text frame: ddp speaks binary msgpack frames only');
       const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
-      const msg = parseWorkerMessage(decodeFrame(bytes), { paramCount: this.opts.paramCount, allreduce: this.opts.allreduce ?? 'star', compress: this.opts.compress ?? 'none', reduction: this.opts.reduction ?? 'fast' });
+      const msg = parseWorkerMessage(decodeFrame(bytes), { paramCount: this.opts.paramCount, config: this.opts.config });
       if (!conn.info) {
         if (msg.type !== MSG.HELLO) throw new ProtocolError('DDP_BAD_MESSAGE', `expected hello as the first message, got '${msg.type}'`);
         this.handshake(conn, msg.token, msg.backend, `${msg.host}:${msg.pid}`);
@@ -240,26 +241,17 @@ export class CoordinatorServer {
       switch (msg.type) {
         case MSG.HELLO:
           throw new ProtocolError('DDP_BAD_MESSAGE', 'hello: a second hello on the same connection');
-        case MSG.GRADIENT:
-          conn.lastBusyMs = msg.busyMs;
-          this.emit('gradient', conn.info.rank, msg, bytes.byteLength);
-          return;
         case MSG.PONG:
-          return;
-        case MSG.RING_RESULT:
-          // After answering, a ring worker computes the next shard ahead: silent about that long again.
-          conn.lastBusyMs = msg.busyMs + msg.prepareMs + msg.computeMs;
-          this.emit('ring', conn.info.rank, msg);
-          return;
-        case MSG.RING_ADDRESS:
-        case MSG.RING_READY:
-        case MSG.RING_FAILED:
-        case MSG.STATE:
-          this.emit('ring', conn.info.rank, msg);
           return;
         case MSG.ERROR:
           // The worker reports its own failure; it closes after this.
           this.end(conn, new ProtocolError(msg.code, `the worker reported ${msg.code}: ${msg.message}`), false);
+          return;
+        default:
+          // A worker answers pings only between computations: allow it its last busy time.
+          if (msg.type === MSG.GRADIENT) conn.lastBusyMs = msg.busyMs;
+          else if (msg.type === MSG.RING_PROGRESS) conn.lastBusyMs = msg.prepareMs + msg.computeMs;
+          this.emit('message', conn.info.rank, msg, bytes.byteLength);
           return;
       }
     } catch (err) {
@@ -290,13 +282,25 @@ export class CoordinatorServer {
         paramCount: this.opts.paramCount,
         heartbeatMs: this.opts.heartbeatMs ?? 1000,
         data: this.opts.data,
-        allreduce: this.opts.allreduce ?? 'star',
-        compress: this.opts.compress ?? 'none',
-        reduction: this.opts.reduction ?? 'fast',
+        config: this.opts.config,
+        plan: this.opts.plan,
       }),
       { binary: true },
     );
+    this.sendTrainData(conn);
     this.emit('joined', conn.info);
+  }
+
+  /** --serve-data: the training split in chunks, before anything else the member gets. */
+  private sendTrainData(conn: Connection): void {
+    const split = this.opts.serveSplit;
+    if (!split) return;
+    const px = split.rows * split.cols;
+    for (let offset = 0; offset < split.count; offset += TRAIN_DATA_CHUNK) {
+      const end = Math.min(split.count, offset + TRAIN_DATA_CHUNK);
+      const msg = { type: MSG.TRAIN_DATA, offset, images: split.images.subarray(offset * px, end * px), labels: split.labels.subarray(offset, end) } as const;
+      conn.ws.send(encodeMessage(msg), { binary: true });
+    }
   }
 
   /** Ends a connection once: error message, close status, then `lost`/`refused` for the listeners. */
@@ -353,6 +357,3 @@ export class CoordinatorServer {
     }
   }
 }
-
-/** For log lines: where this coordinator runs. */
-export const coordinatorHost = (): string => hostname();

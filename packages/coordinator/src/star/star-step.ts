@@ -60,7 +60,7 @@ export class TaskIds {
   }
 }
 
-export class StepRound {
+export class StarStep {
   readonly tasks: StepTask[];
   private readonly live: Set<number>;
   private answered = 0;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ProtocolError, type GradientMessage } from '@ddp/core';
 import { describe, expect, it } from 'vitest';
-import { StepRound, TaskIds, type Assignment, type StepTask } from './step-round.js';
+import { StarStep, TaskIds, type Assignment, type StepTask } from './star-step.js';
 
 const P = 257;
 
@@ -41,10 +41,10 @@ function violation(fn: () => void): ProtocolError {
   throw new Error('expected a protocol violation');
 }
 
-describe('StepRound', () => {
+describe('StarStep', () => {
   it('shards by rank with sizes within one, and sums in rank order whatever the arrival order', () => {
     const batch = randomBatch(64);
-    const round = new StepRound(4, 0, batch, [2, 0, 1], new TaskIds());
+    const round = new StarStep(4, 0, batch, [2, 0, 1], new TaskIds());
     const orders = round.start();
     expect(orders.map((o) => o.rank)).toEqual([0, 1, 2]);
     expect(orders.map((o) => o.task.indices.length)).toEqual([22, 21, 21]);
@@ -60,10 +60,10 @@ describe('StepRound', () => {
   it('a worker lost mid-step: its shard goes to a survivor, the sum is the same bits, and its late answer is refused', () => {
     const batch = randomBatch(50);
     const ids = new TaskIds();
-    const reference = new StepRound(7, 1, batch, [0, 1, 2], new TaskIds());
+    const reference = new StarStep(7, 1, batch, [0, 1, 2], new TaskIds());
     reference.start().forEach((o) => reference.onGradient(o.rank, answer(o.task, 7)));
 
-    const round = new StepRound(7, 1, batch, [0, 1, 2], ids);
+    const round = new StarStep(7, 1, batch, [0, 1, 2], ids);
     const [o0, o1, o2] = round.start();
     round.onGradient(0, answer(o0.task, 7));
     const replacements = round.onLost(1);
@@ -81,7 +81,7 @@ describe('StepRound', () => {
   });
 
   it('refuses duplicates, wrong steps, wrong counts and tasks the rank does not hold', () => {
-    const round = new StepRound(3, 0, randomBatch(10), [0, 1], new TaskIds());
+    const round = new StarStep(3, 0, randomBatch(10), [0, 1], new TaskIds());
     const [a, b] = round.start();
     expect(violation(() => round.onGradient(0, answer(a.task, 2))).message).toMatch(/for step 2, but step 3 is running/);
     expect(violation(() => round.onGradient(1, answer(a.task, 3))).message).toMatch(/not one rank 1 holds/);
@@ -95,7 +95,7 @@ describe('StepRound', () => {
 
   it('orphans tasks when the last worker goes, and hands them to the next one to join', () => {
     const batch = randomBatch(9);
-    const round = new StepRound(0, 0, batch, [0, 1], new TaskIds());
+    const round = new StarStep(0, 0, batch, [0, 1], new TaskIds());
     round.start();
     expect(round.onLost(0).map((o) => o.rank)).toEqual([1]);
     expect(round.onLost(1)).toEqual([]);
@@ -108,27 +108,27 @@ describe('StepRound', () => {
   });
 
   it('a round that starts with no worker waits with the whole batch as one task', () => {
-    const round = new StepRound(0, 0, randomBatch(8), [], new TaskIds());
+    const round = new StarStep(0, 0, randomBatch(8), [], new TaskIds());
     expect(round.start()).toEqual([]);
     expect(round.orphaned).toHaveLength(1);
     expect(round.onJoin(3).map((g) => [g.rank, g.task.indices.length])).toEqual([[3, 8]]);
   });
 
   it('a batch smaller than the worker count leaves the extra ranks idle', () => {
-    const round = new StepRound(0, 0, randomBatch(2), [0, 1, 2], new TaskIds());
+    const round = new StarStep(0, 0, randomBatch(2), [0, 1, 2], new TaskIds());
     expect(round.start().map((o) => o.rank)).toEqual([0, 1]);
   });
 
   it('task ids never repeat across rounds', () => {
     const ids = new TaskIds();
-    const a = new StepRound(0, 0, randomBatch(6), [0, 1, 2], ids).tasks.map((t) => t.id);
-    const b = new StepRound(1, 0, randomBatch(6), [0, 1, 2], ids).tasks.map((t) => t.id);
+    const a = new StarStep(0, 0, randomBatch(6), [0, 1, 2], ids).tasks.map((t) => t.id);
+    const b = new StarStep(1, 0, randomBatch(6), [0, 1, 2], ids).tasks.map((t) => t.id);
     expect(new Set([...a, ...b]).size).toBe(6);
   });
 
   it('timing: compute + communication + waiting is each task\'s share of the round', () => {
     let now = 1000;
-    const round = new StepRound(0, 0, randomBatch(6), [0, 1], new TaskIds(), () => now);
+    const round = new StarStep(0, 0, randomBatch(6), [0, 1], new TaskIds(), () => now);
     const [a, b] = round.start();
     now = 1012; // rank 0 answers after 12 ms, 8 of them computing
     round.onGradient(0, answer(a.task, 0, 8));

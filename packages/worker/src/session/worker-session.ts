@@ -1,13 +1,13 @@
 /**
- * The worker's side of the protocol as a state machine with no socket: frames go in, replies and at
- * most one ending come out. run-worker.ts wires it to a WebSocket; tests feed it frames.
+ * The worker's side of the connection protocol as a state machine with no socket: frames go in,
+ * replies and at most one ending come out. run-worker.ts wires it to a WebSocket and hands the
+ * mode's messages to the member (star/star-member.ts or ring/ring-member.ts); tests feed it frames.
  *
  *   1. hello() is the first frame to send.
- *   2. welcome: check the model size, load the training split the coordinator names (or nothing with
- *      --serve-data) and check its count and fingerprint; a mismatch ends with DDP_DATASET.
- *   3. star mode, work: compute the shard's gradient sum and answer with one gradient frame (float32,
- *      or float16 bits with --compress fp16). ring mode: the ring messages go out as `ring`, for
- *      the RingMember (ring/ring-member.ts), which answers asynchronously.
+ *   2. welcome: check the model size, load the training split the coordinator names and check its
+ *      count and fingerprint (a mismatch ends with DDP_DATASET); with --serve-data, assemble it from
+ *      the train_data chunks that follow. Once the split is there, the session is `ready`.
+ *   3. work (star mode) and the ring messages go out as `member`, for the mode's member.
  *   4. ping -> pong; done -> end with exit code 0; error -> end (3 if refused at the handshake, else 1).
  * Every frame is validated first; a malformed one ends the session with DDP_BAD_MESSAGE.
  */
@@ -18,7 +18,6 @@ import {
   ProtocolError,
   SEED_CNN_PARAM_COUNT,
   decodeFrame,
-  encodeFp16,
   loadDataset,
   parseCoordinatorMessage,
   splitFingerprint,
@@ -29,10 +28,11 @@ import {
   type RingCoordinatorMessage,
   type Split,
   type WelcomeMessage,
+  type WorkMessage,
   type WorkerInboundLimits,
   type WorkerToCoordinator,
 } from '@ddp/core';
-import { shardGradient } from './shard-gradient.js';
+import { ServedSplit } from './served-data.js';
 
 export const WORKER_EXIT = {
   /** The coordinator said the job is done. */
@@ -61,16 +61,17 @@ export interface SessionEnd {
   code?: ProtocolErrorCode;
 }
 
+/** A message of the job's mode, for the member. */
+export type MemberMessage = WorkMessage | RingCoordinatorMessage;
+
 export interface SessionOutput {
   replies: WorkerToCoordinator[];
   welcomed?: WelcomeMessage;
+  /** The welcome and the training split are both here: start the member. */
+  ready?: { welcome: WelcomeMessage; train: Split };
   end?: SessionEnd;
-  /** Ring mode: a message for the RingMember. */
-  ring?: RingCoordinatorMessage;
+  member?: MemberMessage;
 }
-
-/** The largest magnitude that does not round to Infinity in float16 (65504 plus half an ulp). */
-const FP16_LIMIT = 65520;
 
 function defaultLoadTrain(spec: DataSpec, dataDir: string | undefined): Split {
   return loadDataset({ dataset: spec.dataset as DatasetName, dataDir, limitTrain: spec.limitTrain, limitTest: 1 }).train;
@@ -78,16 +79,9 @@ function defaultLoadTrain(spec: DataSpec, dataDir: string | undefined): Split {
 
 export class WorkerSession {
   private limits: WorkerInboundLimits | null = null;
-  private train: Split | null = null;
+  private served: ServedSplit | null = null;
   private ended: SessionEnd | null = null;
   welcome: WelcomeMessage | null = null;
-  /** Work orders answered so far. */
-  tasksDone = 0;
-
-  /** The local training split (null before the welcome and with --serve-data). */
-  get trainSplit(): Split | null {
-    return this.train;
-  }
 
   constructor(private readonly opts: WorkerSessionOptions) {}
 
@@ -99,8 +93,8 @@ export class WorkerSession {
     return this.ended;
   }
 
-  /** Handles one frame; `receivedAt` (performance.now()) is when it arrived, for the busy time. */
-  receive(frame: Uint8Array, receivedAt = performance.now()): SessionOutput {
+  /** Handles one frame. */
+  receive(frame: Uint8Array): SessionOutput {
     if (this.ended) return { replies: [] };
     let msg;
     try {
@@ -112,33 +106,18 @@ export class WorkerSession {
     switch (msg.type) {
       case MSG.WELCOME:
         return this.onWelcome(msg);
-      case MSG.WORK: {
-        let r;
+      case MSG.TRAIN_DATA: {
+        if (!this.served) return this.fail('DDP_BAD_MESSAGE', 'train_data after the training split was complete');
+        let split: Split | null;
         try {
-          r = shardGradient(msg, this.train, this.limits!.rows, this.limits!.cols, this.welcome?.reduction ?? 'fast');
+          split = this.served.add(msg);
         } catch (err) {
-          return this.fail('DDP_WORKER', `gradient computation failed at step ${msg.step + 1}: ${err instanceof Error ? err.message : String(err)}`);
+          return this.fail('DDP_DATASET', err instanceof Error ? err.message : String(err));
         }
-        let grad: Float32Array | Uint16Array | Float64Array = r.grad;
-        if (this.welcome?.compress === 'fp16' && r.grad instanceof Float32Array) {
-          const i = r.grad.findIndex((x) => !(Math.abs(x) < FP16_LIMIT));
-          if (i >= 0) return this.fail('DDP_WORKER', `the gradient sum at step ${msg.step + 1} is ${r.grad[i]} at index ${i}, beyond the float16 range (run with --compress none)`);
-          grad = encodeFp16(r.grad);
-        }
-        this.tasksDone += 1;
-        const reply: WorkerToCoordinator = {
-          type: MSG.GRADIENT, step: msg.step, task: msg.task, count: msg.indices.length, lossSum: r.lossSum, grad,
-          computeMs: r.computeMs, busyMs: performance.now() - receivedAt,
-        };
-        return { replies: [reply] };
+        if (!split) return { replies: [] };
+        this.served = null;
+        return { replies: [], ready: { welcome: this.welcome!, train: split } };
       }
-      case MSG.REPLICA:
-      case MSG.RING_LISTEN:
-      case MSG.RING_CONNECT:
-      case MSG.RING_WORK:
-      case MSG.FETCH:
-        if (msg.type === MSG.RING_WORK) this.tasksDone += 1;
-        return { replies: [], ring: msg };
       case MSG.PING:
         return { replies: [{ type: MSG.PONG, nonce: msg.nonce }] };
       case MSG.DONE:
@@ -147,6 +126,9 @@ export class WorkerSession {
         return this.welcome
           ? this.finish(WORKER_EXIT.FAILED, `the coordinator ended the connection: ${msg.code}: ${msg.message}`)
           : this.finish(WORKER_EXIT.REFUSED, `refused by the coordinator: ${msg.code}: ${msg.message}`);
+      default:
+        if (this.served) return this.fail('DDP_BAD_MESSAGE', `${msg.type} before the training split was complete (--serve-data)`);
+        return { replies: [], member: msg };
     }
   }
 
@@ -160,41 +142,40 @@ export class WorkerSession {
     return this.finish(WORKER_EXIT.FAILED, `connection to the coordinator lost (${what}${detail})`).end!;
   }
 
+  /** Ends the session for a fault of this worker's own: the error message to send, and the ending. */
+  fail(code: ProtocolErrorCode, message: string): SessionOutput {
+    const out = this.finish(WORKER_EXIT.FAILED, `${code}: ${message}`);
+    this.ended!.code = code;
+    out.replies.push({ type: MSG.ERROR, code, message });
+    return out;
+  }
+
   private onWelcome(w: WelcomeMessage): SessionOutput {
     if (w.paramCount !== SEED_CNN_PARAM_COUNT) {
       return this.fail('DDP_BAD_MESSAGE', `the coordinator's model has ${w.paramCount} parameters, this worker's seed CNN has ${SEED_CNN_PARAM_COUNT}`);
     }
     const spec = w.data;
-    if (!spec.serveData) {
-      const dir = this.opts.dataDir ?? spec.dataDir;
-      let train: Split;
-      try {
-        train = (this.opts.loadTrain ?? defaultLoadTrain)(spec, dir);
-      } catch (err) {
-        return this.fail('DDP_DATASET', `cannot load ${spec.dataset}${dir ? ` from ${dir}` : ''}: ${err instanceof Error ? err.message : String(err)} (or let the coordinator send the pixels: --serve-data)`);
-      }
-      if (train.count !== spec.trainCount || train.rows !== spec.rows || train.cols !== spec.cols) {
-        return this.fail('DDP_DATASET', `data set mismatch: the coordinator has ${spec.trainCount} training images of ${spec.rows}x${spec.cols}, this worker ${train.count} of ${train.rows}x${train.cols}`);
-      }
-      const mine = splitFingerprint(train);
-      if (mine !== spec.fingerprint) {
-        return this.fail('DDP_DATASET', `data set mismatch: same size, different content (fingerprint ${mine.slice(0, 12)}… here, ${spec.fingerprint.slice(0, 12)}… at the coordinator)`);
-      }
-      this.train = train;
-    }
     this.welcome = w;
-    this.limits = {
-      paramCount: w.paramCount, trainCount: spec.trainCount, rows: spec.rows, cols: spec.cols, numClasses: spec.numClasses, serveData: spec.serveData,
-      allreduce: w.allreduce,
-    };
-    return { replies: [], welcomed: w };
-  }
-
-  private fail(code: ProtocolErrorCode, message: string): SessionOutput {
-    const out = this.finish(WORKER_EXIT.FAILED, `${code}: ${message}`);
-    this.ended!.code = code;
-    out.replies.push({ type: MSG.ERROR, code, message });
-    return out;
+    this.limits = { paramCount: w.paramCount, trainCount: spec.trainCount, rows: spec.rows, cols: spec.cols, numClasses: spec.numClasses, serveData: spec.serveData, config: w.config };
+    if (spec.serveData) {
+      this.served = new ServedSplit(spec);
+      return { replies: [], welcomed: w };
+    }
+    const dir = this.opts.dataDir ?? spec.dataDir;
+    let train: Split;
+    try {
+      train = (this.opts.loadTrain ?? defaultLoadTrain)(spec, dir);
+    } catch (err) {
+      return this.fail('DDP_DATASET', `cannot load ${spec.dataset}${dir ? ` from ${dir}` : ''}: ${err instanceof Error ? err.message : String(err)} (or let the coordinator send the pixels: --serve-data)`);
+    }
+    if (train.count !== spec.trainCount || train.rows !== spec.rows || train.cols !== spec.cols) {
+      return this.fail('DDP_DATASET', `data set mismatch: the coordinator has ${spec.trainCount} training images of ${spec.rows}x${spec.cols}, this worker ${train.count} of ${train.rows}x${train.cols}`);
+    }
+    const mine = splitFingerprint(train);
+    if (mine !== spec.fingerprint) {
+      return this.fail('DDP_DATASET', `data set mismatch: same size, different content (fingerprint ${mine.slice(0, 12)}… here, ${spec.fingerprint.slice(0, 12)}… at the coordinator)`);
+    }
+    return { replies: [], welcomed: w, ready: { welcome: w, train } };
   }
 
   private finish(exitCode: number, message: string): SessionOutput {

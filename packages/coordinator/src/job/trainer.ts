@@ -1,0 +1,46 @@
+/**
+ * The one interface between the job loop (run-job.ts) and the way steps are carried out. One
+ * process (local-trainer.ts), star mode (star/star-trainer.ts: the coordinator adds the workers'
+ * gradients and applies Adam) and ring mode (ring/ring-trainer.ts: the workers hold replicas, draw
+ * their own shards and reduce among themselves) are its implementations; the loop asks a trainer to
+ * run up to the next boundary (an evaluation, the end) and for the weights when it needs them.
+ */
+export interface StepReport {
+  /** Global step number, from 0. */
+  step: number;
+  epoch: number;
+  /** Sum over the global batch of per-sample losses, and the batch's size. */
+  lossSum: number;
+  samples: number;
+  /** Milliseconds per phase of this step, where the trainer measures them. */
+  timing?: Record<string, number>;
+  /** Mean bytes of gradient each worker sent for this step, where the trainer counts them. */
+  gradientBytes?: number;
+}
+
+/** The weights after the steps applied so far, and (ring mode) every replica's hash of them. */
+export interface TrainerParams {
+  params: Float32Array;
+  hash?: string;
+  replicas?: Array<{ rank: number; hash: string }>;
+}
+
+export interface Trainer {
+  /** 'local', 'star' or 'ring', for the start event. */
+  readonly mode: string;
+  /** Worker processes (0 for one process). */
+  readonly workers: number;
+  /** Optimizer steps applied so far. */
+  readonly steps: number;
+  /** Takes the initial weights and Adam's learning rate. */
+  start(params: Float32Array, optim: { lr: number }): Promise<void>;
+  /**
+   * Runs the steps of the plan from `steps` up to `until` (exclusive), calling `onStep` for each as
+   * it is applied, in order. When `signal` aborts it stops after the step(s) in hand and resolves.
+   * Rejects with a RunError when the run cannot go on.
+   */
+  run(until: number, onStep: (r: StepReport) => void, signal?: AbortSignal): Promise<void>;
+  /** The weights after `steps` steps. */
+  params(): Promise<TrainerParams>;
+  close(): Promise<void>;
+}

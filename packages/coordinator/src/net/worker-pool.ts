@@ -1,0 +1,96 @@
+/**
+ * The workers of a job, as every mode sees them: membership (who joined, who was lost and why),
+ * the wait for the first workers, the stall warning that names the ranks a step waits for, and the
+ * worker_joined / worker_lost events. The server (coordinator-server.ts) keeps the sockets and the
+ * heartbeats; the trainer of the mode (star/, ring/) receives its messages through one handler.
+ */
+import type { DdpEvent, ProtocolError } from '@ddp/core';
+import type { CoordinatorServer, LossCode, ModeMessage, WorkerInfo } from './coordinator-server.js';
+import { JoinWaiters } from './join-waiters.js';
+
+export interface PoolHandler {
+  joined?(info: WorkerInfo): void;
+  lost?(info: WorkerInfo, reason: string, code: LossCode): void;
+  message(rank: number, msg: ModeMessage, frameBytes: number): void;
+}
+
+export interface WorkerPoolOptions {
+  /** Where worker_joined / worker_lost go (the job's reporter). */
+  onEvent?: (e: DdpEvent) => void;
+  /** Notes for people (who was refused and why, who a slow step is waiting for). */
+  onInfo?: (message: string) => void;
+  /** Name the ranks a step still waits for once it has run this long, and again every such period (default 30000 ms). */
+  stallWarnMs?: number;
+}
+
+export class WorkerPool {
+  private handler: PoolHandler | null = null;
+  private readonly joinWaiters = new JoinWaiters(() => this.size);
+  private closed = false;
+  /** The step (1-based) a loss is reported at: the trainer's current one. */
+  currentStep: () => number = () => 0;
+
+  constructor(
+    readonly server: CoordinatorServer,
+    private readonly opts: WorkerPoolOptions = {},
+  ) {
+    server.addListener({
+      joined: (info) => {
+        opts.onEvent?.({ event: 'worker_joined', rank: info.rank, workers: this.size, backend: info.backend });
+        this.joinWaiters.notify();
+        this.handler?.joined?.(info);
+      },
+      lost: (info, reason, code) => {
+        if (!this.closed) opts.onEvent?.({ event: 'worker_lost', rank: info.rank, step: this.currentStep(), code, reason, workers: this.size });
+        this.handler?.lost?.(info, reason, code);
+      },
+      message: (rank, msg, bytes) => this.handler?.message(rank, msg, bytes),
+      refused: (remote, err: ProtocolError) => opts.onInfo?.(`refused a connection from ${remote}: ${err.code}: ${err.message}`),
+    });
+  }
+
+  /** The trainer that takes the mode's messages. */
+  setHandler(h: PoolHandler): void {
+    this.handler = h;
+  }
+
+  get size(): number {
+    return this.server.ranks().length;
+  }
+
+  /** Live ranks, ascending. */
+  ranks(): number[] {
+    return this.server.ranks();
+  }
+
+  info(rank: number): WorkerInfo | undefined {
+    return this.server.info(rank);
+  }
+
+  send: CoordinatorServer['send'] = (rank, msg) => this.server.send(rank, msg);
+  drop: CoordinatorServer['drop'] = (rank, err) => this.server.drop(rank, err);
+
+  note(message: string): void {
+    this.opts.onInfo?.(message);
+  }
+
+  /** Resolves once `n` workers are members; rejects after `timeoutMs` (--join-timeout) or when `signal` aborts. */
+  waitForWorkers(n: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return this.joinWaiters.wait(n, timeoutMs, signal);
+  }
+
+  /** Until the returned function is called, names every stallWarnMs the ranks `waiting()` returns. */
+  watchStall(what: () => string, waiting: () => number[]): () => void {
+    const ms = this.opts.stallWarnMs ?? 30000;
+    const timer = setInterval(() => {
+      const ranks = waiting();
+      if (ranks.length > 0) this.opts.onInfo?.(`${what()}: still waiting for rank(s) ${ranks.join(', ')} after ${(ms / 1000).toFixed(0)} s or more`);
+    }, ms);
+    return () => clearInterval(timer);
+  }
+
+  async close(reason = 'the job is done'): Promise<void> {
+    this.closed = true;
+    await this.server.close(reason);
+  }
+}

@@ -1,0 +1,474 @@
+/**
+ * Ring mode, the default: the workers hold replicas of the weights and of Adam's state, draw their
+ * own shards from the plan, reduce their gradient sums among themselves over direct peer links and
+ * each apply the same Adam step. The coordinator is the control plane, off the step's path: it
+ * decides the membership and where a run starts and ends, receives progress asynchronously, checks
+ * the replicas' hashes every hashEvery steps, and fetches the weights to evaluate and save.
+ *
+ * The ring protocol:
+ *   0. Start: every worker gets `replica` (the initial weights, Adam at step 0, the learning rate).
+ *   1. Forming ring generation g (at the start, after a failure or a loss, when a worker joined):
+ *      a. Every live worker gets ring_listen{g, position, size, group}. It abandons any earlier ring
+ *         at once (a run there stops, an allreduce in flight fails), opens a peer endpoint and
+ *         answers ring_address{g, url, steps it holds}. Positions follow rank order. A member
+ *         reports every step it applied before it answers, so once every address is in, the
+ *         coordinator has every live member's reports.
+ *      b. resume = committed: the steps every member of the last ring reported. A member reports a
+ *         step before its next allreduce starts, so no replica is more than one step past resume.
+ *      c. Every member gets ring_connect{g, urls, resume}: a replica one step ahead rolls back; all
+ *         link to their two neighbours and answer ring_ready{g} (or ring_failed{g, step -1}).
+ *      d. A worker that has no replica (it joined later) gets one: the state at resume, fetched
+ *         from a member (fetch -> state), weights and Adam's moments.
+ *   2. A run: every member gets ring_run{g, from = committed, until = the next boundary (an
+ *      evaluation, the end)}. Each draws its shard of every step from the plan by its position,
+ *      reduces, applies Adam and reports ring_progress{g, step, loss sum, timing, a hash every
+ *      hashEvery steps and at until}. No step waits for the coordinator.
+ *   3. Step s is committed when every member has reported it (ring-steps.ts); hashes must agree
+ *      (else the run stops and every worker gets DDP_MISMATCH, "Mismatched replicas ..."). The loss
+ *      sums are added in position order and the step goes to the job loop.
+ *   4. A member lost, or a ring_failed for g, ends generation g. The ring is re-formed (1) from the
+ *      live members and the run goes on from committed: the step in hand is redone on the new ring,
+ *      re-sharded, and applied exactly once. A step that fails `maxAttempts` times in a row with no
+ *      worker lost fails the run (DDP_STEP_ATTEMPTS); so does the loss of every worker after the
+ *      first committed step (DDP_NO_WORKERS: the weights live on the workers).
+ *   5. A worker that joins during a run ends generation g the same way (it joins the next ring);
+ *      no step is lost or applied twice.
+ *   6. Interrupted (Ctrl-C): every member gets ring_stop{g} and answers ring_stopped{g, steps} after
+ *      its last report; the weights are then fetched at committed.
+ *   7. To evaluate and save, the coordinator fetches the weights from one member (fetch{steps} ->
+ *      state); they must carry the committed step count and, when it is known, its hash.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  MSG,
+  ProtocolError,
+  RunError,
+  TrainingPlan,
+  replicaHash,
+  shardSizes,
+  type DdpEvent,
+  type RingCoordinatorMessage,
+  type RingWorkerMessage,
+  type Split,
+  type StateMessage,
+} from '@ddp/core';
+import type { StepReport, Trainer, TrainerParams } from '../job/trainer.js';
+import type { LossCode, WorkerInfo } from '../net/coordinator-server.js';
+import type { WorkerPool } from '../net/worker-pool.js';
+import { ReplicaMismatchError, RingSteps, type RingCommit } from './ring-steps.js';
+
+export interface RingTrainerOptions {
+  /** Before the first committed step, with no worker left, fail if none joins within this (ms). */
+  workerTimeoutMs: number;
+  plan: { seed: number; batchSize: number };
+  train: Split;
+  /** ring_formed events (the job's reporter). */
+  onEvent?: (e: DdpEvent) => void;
+  /**
+   * Forming a ring (listen, link) or fetching weights longer than this, plus three times the last
+   * step's duration (a worker answers after the step in hand), fails the run (default 60000 ms).
+   */
+  formTimeoutMs?: number;
+  /** A step that fails this many times in a row with no worker lost fails the run (default 3). */
+  maxAttempts?: number;
+}
+
+/** The current ring generation is over: re-form it and go on. */
+class RingBroken extends Error {
+  constructor(
+    message: string,
+    /** Why: a member was lost or joined (not counted against maxAttempts), or the ring failed. */
+    readonly cause_: 'lost' | 'joined' | 'failed',
+  ) {
+    super(message);
+  }
+}
+
+/** Someone waiting for messages from some ranks; fails when one of them is lost. */
+interface Watch {
+  ranks: ReadonlySet<number>;
+  onMessage(rank: number, msg: RingWorkerMessage): void;
+  fail(err: Error): void;
+}
+
+/** The run in progress: its bookkeeping and where its committed steps go. */
+interface ActiveRun {
+  steps: RingSteps;
+  onStep: (r: StepReport) => void;
+}
+
+export class RingTrainer implements Trainer {
+  readonly mode = 'ring';
+  /** Names this job's rings, so that a member of another job or an earlier ring cannot attach. */
+  private readonly jobId = randomBytes(6).toString('hex');
+  private readonly plan: TrainingPlan;
+  private generation = -1;
+  /** Ranks by ring position; null when the ring must be (re)formed. */
+  private ring: number[] | null = null;
+  /** Ranks holding a replica. */
+  private readonly holders = new Set<number>();
+  private committed = 0;
+  /** The replicas' hash after `hashAt` steps (the last step that carried hashes). */
+  private hashAt = 0;
+  private hash = '';
+  private lastHashes: Array<{ rank: number; hash: string }> = [];
+  private initial: { params: Float32Array; lr: number } | null = null;
+  private readonly watches = new Set<Watch>();
+  private requests = 0;
+  private active: ActiveRun | null = null;
+  /** How long a step took lately (ms): a worker answers only after the step in hand. */
+  private lastStepMs = 0;
+  private lastCommitAt = 0;
+  private closed = false;
+
+  constructor(
+    private readonly pool: WorkerPool,
+    private readonly opts: RingTrainerOptions,
+  ) {
+    this.plan = new TrainingPlan({ ...opts.plan, trainCount: opts.train.count });
+    pool.currentStep = () => this.committed + 1;
+    pool.setHandler({
+      joined: (info) => this.onJoined(info),
+      lost: (info, _reason, code) => this.onLost(info, code),
+      message: (rank, msg) => {
+        if (msg.type === MSG.GRADIENT) pool.drop(rank, new ProtocolError('DDP_BAD_MESSAGE', 'gradient: not part of --allreduce ring'));
+        else this.onMessage(rank, msg);
+      },
+    });
+  }
+
+  get workers(): number {
+    return this.pool.size;
+  }
+
+  get steps(): number {
+    return this.committed;
+  }
+
+  async start(params: Float32Array, optim: { lr: number }): Promise<void> {
+    this.initial = { params: params.slice(), lr: optim.lr };
+    this.hash = replicaHash(params);
+    for (const rank of this.pool.ranks()) this.giveInitialReplica(rank);
+  }
+
+  async run(until: number, onStep: (r: StepReport) => void, signal?: AbortSignal): Promise<void> {
+    if (this.closed) throw new Error('RingTrainer: closed');
+    if (!this.initial) throw new Error('RingTrainer: run() before start()');
+    const maxAttempts = this.opts.maxAttempts ?? 3;
+    // Failures count against maxAttempts only at the same step and with the same members: a peer
+    // often reports a dead neighbour before the coordinator has seen that neighbour's connection close.
+    let failures = 0;
+    let failedAt = '';
+    try {
+      while (this.committed < until && !signal?.aborted) {
+        try {
+          if (this.needsForming()) await this.formRing(onStep);
+          await this.runOnRing(until, onStep, signal);
+        } catch (err) {
+          if (!(err instanceof RingBroken)) throw err;
+          const where = `${this.committed}/${this.ring?.join() ?? ''}`;
+          this.ring = null;
+          if (err.cause_ === 'failed') {
+            failures = where === failedAt ? failures + 1 : 1;
+            failedAt = where;
+            if (failures >= maxAttempts) throw new RunError('DDP_STEP_ATTEMPTS', `step ${this.committed + 1} failed ${failures} times in a row with no worker lost; last: ${err.message}`);
+          }
+          this.pool.note(`step ${this.committed + 1}: ${err.message}; re-forming the ring`);
+        }
+      }
+    } finally {
+      this.active = null;
+    }
+  }
+
+  async params(): Promise<TrainerParams> {
+    for (;;) {
+      const from = this.pickHolder();
+      try {
+        const s = await this.fetchState(from, this.committed, false);
+        const replicas = this.hashAt === this.committed && this.lastHashes.length ? this.lastHashes : [{ rank: from, hash: s.hash }];
+        return { params: s.params, hash: s.hash, replicas };
+      } catch (err) {
+        if (!(err instanceof RingBroken)) throw err; // lost: ask another
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of [...this.watches]) w.fail(new Error('RingTrainer: closed'));
+    await this.pool.close('the job is done');
+  }
+
+  // ---- membership -------------------------------------------------------------------------
+
+  private onJoined(info: WorkerInfo): void {
+    // Before the first step is committed the coordinator still has the weights: hand them out now.
+    // Later arrivals get the replica from a member when the ring is next formed (protocol 1d).
+    if (this.initial && this.committed === 0 && !this.active) {
+      this.giveInitialReplica(info.rank);
+      return;
+    }
+    // Protocol 5: a run in progress ends its generation so that the newcomer joins the next ring.
+    if (this.active && this.ring) {
+      for (const w of [...this.watches]) w.fail(new RingBroken(`rank ${info.rank} joined`, 'joined'));
+    }
+  }
+
+  private onLost(info: WorkerInfo, code: LossCode): void {
+    this.holders.delete(info.rank);
+    if (this.ring?.includes(info.rank)) this.ring = null;
+    for (const w of [...this.watches]) {
+      if (w.ranks.has(info.rank)) w.fail(new RingBroken(`rank ${info.rank} was lost (${code})`, 'lost'));
+    }
+  }
+
+  private onMessage(rank: number, msg: RingWorkerMessage): void {
+    // Progress of the current run's generation counts even after its ring broke (protocol 1a).
+    if (msg.type === MSG.RING_PROGRESS && this.active && msg.generation === this.active.steps.generation) {
+      this.onProgress(rank, msg);
+      return;
+    }
+    if (msg.type === MSG.RING_FAILED && msg.code === 'NON_FINITE') {
+      const fatal = new RunError('DDP_NON_FINITE', `rank ${rank}: ${msg.message}`);
+      for (const w of [...this.watches]) w.fail(fatal);
+      return;
+    }
+    for (const w of [...this.watches]) w.onMessage(rank, msg);
+  }
+
+  private onProgress(rank: number, msg: Extract<RingWorkerMessage, { type: 'ring_progress' }>): void {
+    const run = this.active!;
+    let commits: RingCommit[];
+    try {
+      commits = run.steps.onProgress(rank, msg);
+    } catch (err) {
+      if (err instanceof ReplicaMismatchError) {
+        const backends = err.hashes.map(({ rank: r }) => `rank ${r}: ${this.pool.info(r)?.backend ?? '?'}`).join(', ');
+        const full = new ProtocolError('DDP_MISMATCH', `${err.message} (backends: ${backends})`);
+        for (const r of this.pool.ranks()) this.pool.drop(r, full);
+        const fatal = new RunError('DDP_MISMATCH', full.message);
+        for (const w of [...this.watches]) w.fail(fatal);
+        return;
+      }
+      this.pool.drop(rank, err instanceof ProtocolError ? err : new ProtocolError('DDP_BAD_MESSAGE', String(err)));
+      return;
+    }
+    for (const c of commits) {
+      const now = performance.now();
+      if (this.lastCommitAt > 0) this.lastStepMs = now - this.lastCommitAt;
+      this.lastCommitAt = now;
+      this.committed = c.step + 1;
+      if (c.hash) {
+        this.hash = c.hash;
+        this.hashAt = this.committed;
+        this.lastHashes = c.hashes!;
+      }
+      run.onStep({ step: c.step, epoch: this.plan.epochOf(c.step), lossSum: c.lossSum, samples: c.samples, timing: c.timing, gradientBytes: c.gradientBytes });
+    }
+    if (run.steps.complete) for (const w of [...this.watches]) w.onMessage(rank, msg);
+  }
+
+  private send(rank: number, msg: RingCoordinatorMessage): void {
+    // A send to a socket that just died is dropped; its `lost` event breaks whatever waited on it.
+    this.pool.send(rank, msg);
+  }
+
+  private giveInitialReplica(rank: number): void {
+    const init = this.initial!;
+    this.send(rank, { type: MSG.REPLICA, steps: 0, params: init.params, lr: init.lr });
+    this.holders.add(rank);
+  }
+
+  private needsForming(): boolean {
+    if (!this.ring) return true;
+    const live = this.pool.ranks();
+    return live.length !== this.ring.length || live.some((r) => !this.ring!.includes(r));
+  }
+
+  /** The member to ask for the weights: the lowest-ranked live holder. */
+  private pickHolder(): number {
+    const live = new Set(this.pool.ranks());
+    const holders = [...this.holders].filter((r) => live.has(r)).sort((a, b) => a - b);
+    if (holders.length === 0) throw this.everyReplicaLost();
+    return holders[0]!;
+  }
+
+  private everyReplicaLost(): RunError {
+    return new RunError(
+      'DDP_NO_WORKERS',
+      `every worker holding the weights is gone (after step ${this.committed}): in ring mode the weights live on the workers, so the run cannot go on (--allreduce star keeps them on the coordinator)`,
+    );
+  }
+
+  // ---- waiting for answers -----------------------------------------------------------------
+
+  /**
+   * Resolves with one value per rank once `pick` has accepted a message from each. Fails with
+   * RingBroken when one of them is lost, or (when `generation` is given) when a member reports
+   * that ring generation failed; fails the run with `timeoutCode` after the formation timeout.
+   */
+  private collect<T>(ranks: readonly number[], pick: (rank: number, msg: RingWorkerMessage) => T | undefined, generation: number | null, what: string, timeoutCode: 'DDP_RING_FORMATION' | 'DDP_STALLED'): Promise<Map<number, T>> {
+    const timeoutMs = (this.opts.formTimeoutMs ?? 60_000) + 3 * this.lastStepMs;
+    return new Promise((resolve, reject) => {
+      const got = new Map<number, T>();
+      const set = new Set(ranks);
+      const finish = (err?: Error) => {
+        clearTimeout(timer);
+        this.watches.delete(watch);
+        if (err) reject(err);
+        else resolve(got);
+      };
+      const watch: Watch = {
+        ranks: set,
+        onMessage: (rank, msg) => {
+          if (!set.has(rank)) return;
+          if (generation !== null && msg.type === MSG.RING_FAILED && msg.generation === generation) {
+            finish(new RingBroken(`ring ${generation} failed at rank ${rank} (${msg.code}: ${msg.message})`, 'failed'));
+            return;
+          }
+          const v = pick(rank, msg);
+          if (v === undefined || got.has(rank)) return;
+          got.set(rank, v);
+          if (got.size === set.size) finish();
+        },
+        fail: (err) => finish(err),
+      };
+      const timer = setTimeout(() => {
+        const missing = ranks.filter((r) => !got.has(r));
+        finish(new RunError(timeoutCode, `no ${what} from rank(s) ${missing.join(', ')} within ${(timeoutMs / 1000).toFixed(1)} s; the run cannot go on`));
+      }, timeoutMs);
+      this.watches.add(watch);
+      const live = new Set(this.pool.ranks());
+      const gone = ranks.find((r) => !live.has(r));
+      if (gone !== undefined) finish(new RingBroken(`rank ${gone} was lost`, 'lost'));
+      else if (set.size === 0) finish();
+    });
+  }
+
+  private async fetchState(rank: number, steps: number, optimizer: boolean): Promise<StateMessage> {
+    const request = ++this.requests;
+    const answer = this.collect([rank], (_r, msg) => (msg.type === MSG.STATE && msg.request === request ? msg : undefined), null, 'weights', 'DDP_STALLED');
+    this.send(rank, { type: MSG.FETCH, request, steps, optimizer });
+    const s = (await answer).get(rank)!;
+    const expected = this.hashAt === steps ? this.hash : null;
+    if (s.steps !== steps || replicaHash(s.params) !== s.hash || (expected !== null && s.hash !== expected)) {
+      throw new RunError(
+        'DDP_MISMATCH',
+        `rank ${rank} sent weights after ${s.steps} step(s) with hash ${s.hash} (of the bytes sent: ${replicaHash(s.params)}), ` +
+          `but ${steps} step(s) are committed${expected ? ` with hash ${expected}` : ''}`,
+      );
+    }
+    return s;
+  }
+
+  // ---- protocol 1: forming a ring ----------------------------------------------------------
+
+  private async waitForJoin(): Promise<void> {
+    const seconds = this.opts.workerTimeoutMs / 1000;
+    this.pool.note(`no worker left before the first step: waiting up to ${seconds} s for one to join (--worker-timeout)`);
+    try {
+      await this.pool.waitForWorkers(1, this.opts.workerTimeoutMs);
+    } catch {
+      throw new RunError('DDP_NO_WORKERS', `no worker left and none joined within ${seconds} s (--worker-timeout); the run cannot go on`);
+    }
+  }
+
+  private async formRing(onStep: (r: StepReport) => void): Promise<void> {
+    let live = this.pool.ranks();
+    for (const h of [...this.holders]) if (!live.includes(h)) this.holders.delete(h);
+    if (this.holders.size === 0) {
+      if (this.committed > 0) throw this.everyReplicaLost();
+      if (live.length === 0) await this.waitForJoin();
+      live = this.pool.ranks();
+      for (const rank of live) this.giveInitialReplica(rank);
+    }
+    const members = [...live].sort((a, b) => a - b);
+    const g = ++this.generation;
+    const group = `ddp-${this.jobId}/ring-${g}`;
+
+    // 1a. Watch for the addresses before asking, so that none arrives unheard.
+    const addresses = this.collect(members, (_r, msg) => (msg.type === MSG.RING_ADDRESS && msg.generation === g ? msg : undefined), g, 'ring address', 'DDP_RING_FORMATION');
+    addresses.catch(() => {});
+    members.forEach((rank, position) => this.send(rank, { type: MSG.RING_LISTEN, generation: g, position, size: members.length, group }));
+    const got = await addresses;
+    // 1b. Every live member's reports are in: the run of the last ring is over.
+    const resume = this.committed;
+    this.active = { steps: new RingSteps(g, members, resume, resume, () => ({ shard: 0, batch: 0 })), onStep };
+    const newcomers: number[] = [];
+    for (const rank of members) {
+      const steps = got.get(rank)!.steps;
+      if (steps < 0 || !this.holders.has(rank)) newcomers.push(rank);
+      else if (steps !== resume && steps !== resume + 1) throw new RunError('DDP_MISMATCH', `rank ${rank} holds ${steps} step(s), but the ring resumes at step ${resume}: a replica can roll back one step only`);
+    }
+    // 1c.
+    const ready = this.collect(members, (_r, msg) => (msg.type === MSG.RING_READY && msg.generation === g ? true : undefined), g, 'ring link', 'DDP_RING_FORMATION');
+    const urls = members.map((r) => got.get(r)!.url);
+    for (const rank of members) this.send(rank, { type: MSG.RING_CONNECT, generation: g, urls, resume });
+    await ready;
+    // 1d.
+    if (newcomers.length > 0) {
+      const state = await this.fetchState(members.find((r) => !newcomers.includes(r)) ?? this.pickHolder(), resume, true);
+      for (const rank of newcomers) {
+        this.send(rank, { type: MSG.REPLICA, steps: state.steps, params: state.params, lr: this.initial!.lr, adamM: state.adamM, adamV: state.adamV });
+        this.holders.add(rank);
+      }
+      this.pool.note(`rank(s) ${newcomers.join(', ')} got the replica after step ${state.steps} and join the ring`);
+    }
+    this.ring = members;
+    this.opts.onEvent?.({ event: 'ring_formed', generation: g, size: members.length, ranks: members, step: resume });
+  }
+
+  // ---- protocol 2-3, 6: a run --------------------------------------------------------------
+
+  private async runOnRing(until: number, onStep: (r: StepReport) => void, signal?: AbortSignal): Promise<void> {
+    const members = this.ring!;
+    const g = this.generation;
+    const size = members.length;
+    const steps = new RingSteps(g, members, this.committed, until, (step, position) => {
+      const batch = this.plan.at(step).batch.length;
+      return { shard: shardSizes(batch, size)[position]!, batch };
+    });
+    this.active = { steps, onStep };
+    const finished = new Promise<void>((resolve, reject) => {
+      const watch: Watch = {
+        ranks: new Set(members),
+        onMessage: (rank, msg) => {
+          if (msg.type === MSG.RING_FAILED && msg.generation === g) {
+            done(new RingBroken(`the allreduce of ring ${g} failed at rank ${rank} (${msg.code}: ${msg.message})`, 'failed'));
+            return;
+          }
+          if (steps.complete) done();
+        },
+        fail: (err) => done(err),
+      };
+      const done = (err?: Error) => {
+        this.watches.delete(watch);
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onAbort = () => done();
+      signal?.addEventListener('abort', onAbort);
+      this.watches.add(watch);
+    });
+    finished.catch(() => {});
+    const stopWatch = this.pool.watchStall(
+      () => `step ${this.committed + 1}`,
+      () => steps.waitingFor,
+    );
+    try {
+      for (const rank of members) this.send(rank, { type: MSG.RING_RUN, generation: g, from: this.committed, until });
+      await finished;
+    } finally {
+      stopWatch();
+    }
+    if (signal?.aborted && !steps.complete) {
+      // Protocol 6: leave the ring; every member's reports come before its ring_stopped.
+      const stopped = this.collect(members, (_r, msg) => (msg.type === MSG.RING_STOPPED && msg.generation === g ? msg.steps : undefined), null, 'ring_stopped', 'DDP_STALLED');
+      for (const rank of members) this.send(rank, { type: MSG.RING_STOP, generation: g });
+      this.ring = null;
+      await stopped;
+    }
+  }
+}
