@@ -15,8 +15,8 @@ import { WebSocket } from 'ws';
 import { createLocalPeerGroup } from './local-peer-group.js';
 import { PeerEndpoint } from './peer-endpoint.js';
 import { helloHeaders } from './peer-handshake.js';
-import { encodeDataHeader } from './peer-frame.js';
-import type { WsTransport } from './ws-transport.js';
+import { decodeHeaderFrame, encodeDataHeader, FRAME_KIND } from './peer-frame.js';
+import { PEER_CLOSE, type WsTransport } from './ws-transport.js';
 
 /** A full mesh, so that every member can reach every other as the suite expects. */
 const wsGroup =
@@ -189,7 +189,7 @@ describe('WsTransport failures', () => {
     return ws;
   }
 
-  it('fails the group, naming the sender, on a malformed frame and on an oversized message', async () => {
+  it('fails the group, naming the sender, on a malformed frame and on an oversized message, and tells the sender so', async () => {
     for (const [what, frame, code, text] of [
       ['garbage', Uint8Array.of(9, 9, 9), 'PEER_FAILED', /rank 1 failed \(it sent rank 0 a malformed frame: header frame of 3 bytes/],
       ['unknown kind', Uint8Array.of(7, 0, 0, 0, 0, 0, 0, 0), 'PEER_FAILED', /malformed frame: unknown frame kind 7/],
@@ -199,13 +199,20 @@ describe('WsTransport failures', () => {
       const connecting = ep.connect([ep.url, 'ws://unused']);
       const raw = await rawPeer(ep, 1, 2, 't');
       const t = await connecting;
+      const told: Buffer[] = [];
+      raw.on('message', (data: Buffer) => told.push(data));
+      const closed = new Promise<number>((resolve) => raw.once('close', (closeCode: number) => resolve(closeCode)));
       const pending = t.recv(1, 'anything');
       raw.send(frame);
       const [s] = await settleAll([pending]);
       expectRejection(s!, code, 1, text);
+      // The failed member passes the failure on before closing the link: a FAILURE frame naming
+      // the sender, then close code 4000 (what its other peers, were there any, would get too).
+      expect(await closed, `${what}: close code`).toBe(PEER_CLOSE.GROUP_FAILED);
+      expect(told.length, `${what}: frames the sender was told`).toBe(1);
+      expect(decodeHeaderFrame(told[0]!), what).toMatchObject({ kind: FRAME_KIND.FAILURE, code, rank: 1 });
       raw.terminate();
       await ep.close();
-      expect(what).toBeTruthy();
     }
   });
 
