@@ -6,16 +6,18 @@
  *
  * A failure is a failure of the group, as when the coordinator tells every worker that one
  * was lost: every pending and later send/recv on every member rejects with a CollectiveError
- * 'PEER_FAILED' whose `rank` is the member that died. Without that, a ring would hang at the
- * ranks that do not neighbour the dead one.
+ * 'PEER_FAILED' whose `rank` is the member that died, or, when a receive timed out,
+ * 'RECV_TIMEOUT' whose `rank` is the member that was awaited (transport.ts). Without that, a ring
+ * would hang at the ranks that do not neighbour the dead one. Matching, buffering and the
+ * timeout rule are TagMailbox's (tag-mailbox.ts), shared with the WebSocket transport.
  */
-import { CollectiveError } from './collective-error.js';
+import { TagMailbox, type TransportFailure } from './tag-mailbox.js';
 import type { Transport } from './transport.js';
 
 export interface MemoryTransportOptions {
   /** Delay before a sent payload reaches the receiver's mailbox (default 0: delivered at once). */
   latencyMs?: number;
-  /** A recv that has not matched within this time rejects with 'RECV_TIMEOUT' (default: never). */
+  /** A recv that has not matched within this time fails the group with 'RECV_TIMEOUT' (default: never). */
   recvTimeoutMs?: number;
   /** Deliver payloads at byteOffset 1 of their buffer, as a pooled WebSocket Buffer may (default false). */
   unalignedPayloads?: boolean;
@@ -28,22 +30,7 @@ export interface MemoryTransport extends Transport {
   fail(reason?: string): void;
 }
 
-interface Waiter {
-  resolve(payload: Uint8Array): void;
-  reject(error: Error): void;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  from: number;
-  tag: string;
-}
-
-/** The state of one member: its mailbox of early arrivals and its pending receives. */
-interface Member {
-  readonly mailbox: Map<string, Uint8Array[]>;
-  readonly waiters: Map<string, Waiter[]>;
-  sends: number;
-}
-
-const key = (from: number, tag: string): string => `${from}\u0000${tag}`;
+const peerFailed = (rank: number, reason: string): TransportFailure => ({ code: 'PEER_FAILED', rank, summary: `rank ${rank} failed (${reason})` });
 
 function checkNonNegative(name: string, value: number | undefined): void {
   if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
@@ -68,43 +55,17 @@ export function createMemoryTransports(size: number, opts: MemoryTransportOption
     }
   }
   const latencyMs = opts.latencyMs ?? 0;
-  const members: Member[] = Array.from({ length: size }, () => ({ mailbox: new Map(), waiters: new Map(), sends: 0 }));
-  let failure: { rank: number; reason: string } | undefined;
-
-  const failedError = (self: number, op: string): CollectiveError =>
-    new CollectiveError('PEER_FAILED', failure!.rank, `rank ${self} ${op}: rank ${failure!.rank} failed (${failure!.reason})`);
-
-  const failGroup = (rank: number, reason: string): void => {
+  let failure: TransportFailure | undefined;
+  const failGroup = (why: TransportFailure): void => {
     if (failure) return; // the first failure is the one reported
-    failure = { rank, reason };
-    members.forEach((member, self) => {
-      for (const queue of member.waiters.values()) {
-        for (const w of queue) {
-          if (w.timer !== undefined) clearTimeout(w.timer);
-          w.reject(failedError(self, `recv(from ${w.from}, "${w.tag}")`));
-        }
-      }
-      member.waiters.clear();
-      member.mailbox.clear();
-    });
+    failure = why;
+    for (const member of members) member.mailbox.fail(why);
   };
-
-  const deliver = (to: number, from: number, tag: string, payload: Uint8Array): void => {
-    if (failure) return; // the group is gone; in-flight messages are lost with it
-    const member = members[to]!;
-    const k = key(from, tag);
-    const waiting = member.waiters.get(k);
-    const waiter = waiting?.shift();
-    if (waiter) {
-      if (waiting!.length === 0) member.waiters.delete(k);
-      if (waiter.timer !== undefined) clearTimeout(waiter.timer);
-      waiter.resolve(payload);
-      return;
-    }
-    const queue = member.mailbox.get(k);
-    if (queue) queue.push(payload);
-    else member.mailbox.set(k, [payload]);
-  };
+  const members = Array.from({ length: size }, (_, rank) => ({
+    mailbox: new TagMailbox({ rank, recvTimeoutMs: opts.recvTimeoutMs, failGroup }),
+    sends: 0,
+  }));
+  const deliver = (to: number, from: number, tag: string, payload: Uint8Array): void => members[to]!.mailbox.deliver(from, tag, payload);
 
   const copyOf = (payload: Uint8Array): Uint8Array => {
     if (!opts.unalignedPayloads) return payload.slice();
@@ -128,9 +89,9 @@ export function createMemoryTransports(size: number, opts: MemoryTransportOption
         throw new TypeError(`MemoryTransport rank ${self}: send payload must be a Uint8Array, got ${Object.prototype.toString.call(payload)}`);
       }
       if (failRank && failRank.rank === self && member.sends === failRank.afterSends) {
-        failGroup(self, `simulated crash after ${failRank.afterSends} sends`);
+        failGroup(peerFailed(self, `simulated crash after ${failRank.afterSends} sends`));
       }
-      if (failure) return Promise.reject(failedError(self, `send(to ${to}, "${tag}")`));
+      if (failure) return Promise.reject(member.mailbox.errorFor(`send(to ${to}, "${tag}")`));
       member.sends++;
       const copy = copyOf(payload); // copied now: the caller may reuse its buffer once we resolve
       if (latencyMs > 0) setTimeout(() => deliver(to, self, tag, copy), latencyMs);
@@ -139,33 +100,10 @@ export function createMemoryTransports(size: number, opts: MemoryTransportOption
     },
     recv(from: number, tag: string): Promise<Uint8Array> {
       checkPeer(self, 'recv', from);
-      if (failure) return Promise.reject(failedError(self, `recv(from ${from}, "${tag}")`));
-      const k = key(from, tag);
-      const queue = member.mailbox.get(k);
-      const early = queue?.shift();
-      if (early) {
-        if (queue!.length === 0) member.mailbox.delete(k);
-        return Promise.resolve(early);
-      }
-      return new Promise<Uint8Array>((resolve, reject) => {
-        const waiter: Waiter = { resolve, reject, timer: undefined, from, tag };
-        if (opts.recvTimeoutMs !== undefined) {
-          const ms = opts.recvTimeoutMs;
-          waiter.timer = setTimeout(() => {
-            const waiting = member.waiters.get(k);
-            const at = waiting ? waiting.indexOf(waiter) : -1;
-            if (at >= 0) waiting!.splice(at, 1);
-            if (waiting && waiting.length === 0) member.waiters.delete(k);
-            reject(new CollectiveError('RECV_TIMEOUT', from, `rank ${self}: no message "${tag}" from rank ${from} within ${ms} ms`));
-          }, ms);
-        }
-        const waiting = member.waiters.get(k);
-        if (waiting) waiting.push(waiter);
-        else member.waiters.set(k, [waiter]);
-      });
+      return member.mailbox.recv(from, tag);
     },
     fail(reason = 'fail() called'): void {
-      failGroup(self, reason);
+      failGroup(peerFailed(self, reason));
     },
   }));
 }

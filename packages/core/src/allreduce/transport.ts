@@ -16,11 +16,19 @@
  * - The payload delivered to `recv` never aliases the sender's memory, and it may start at any
  *   byteOffset (WebSocket frames often sit unaligned inside a pooled Buffer): decode it with
  *   codec.ts, which copies when the offset is not aligned.
- * - A failure never hangs: when a peer dies or a receive times out, pending and later operations
- *   reject with a CollectiveError (collective-error.ts) whose `rank` names the peer at fault.
- *   A WebSocket implementation should treat the loss of any member as the loss of the group,
- *   as the in-memory transport does, so every rank of a collective fails rather than only the
- *   neighbours of the dead one.
+ * - A failure never hangs, and it is a failure of the whole group: when a peer dies (or its link
+ *   breaks) or a receive times out, every pending and later send/recv on every member rejects
+ *   with a CollectiveError (collective-error.ts) whose `rank` names the peer at fault. So every
+ *   rank of a collective fails, not only the neighbours of the dead one, and a ring can be
+ *   re-formed from a clean slate. A member that learns of a failure first passes it on; the first
+ *   failure a member learns of is the one its operations report.
+ * - The receive-timeout rule: with a receive timeout set, a `recv` that has not matched within it
+ *   rejects with 'RECV_TIMEOUT' whose `rank` is the rank it awaited, and the group fails with that
+ *   same code and rank: every other pending and later operation, on this member and on the others,
+ *   rejects with it. A timeout is never local to the one receive. (The silent rank is blamed even
+ *   though it may be alive: it is the one the collective could not get past.)
+ * - tag-mailbox.ts implements matching, buffering and the timeout rule once for every transport;
+ *   transport-conformance.ts checks an implementation against this contract.
  *
  * Tags are plain strings chosen by the algorithms (`<opts.tag>/ring/rs/3`); a socket
  * implementation can send them in a small header in front of the binary payload.

@@ -11,7 +11,8 @@
  *   bytes are never copied on the sending side (masking guards HTTP proxies, and none sit
  *   between two ddp workers).
  * - Any failure fails the whole group, never just one link: a link that drops, a receive that
- *   times out, a malformed frame, a peer that closes while we wait for it, a missed heartbeat.
+ *   times out (the rule of transport.ts, kept by the shared TagMailbox), a malformed frame, a peer
+ *   that closes while we wait for it, a missed heartbeat.
  *   The member that sees it first rejects every pending and later operation with one
  *   CollectiveError (code and the rank at fault), tells its other peers in a FAILURE frame, and
  *   closes its links; they do the same in turn. So a ring in which rank 2 dies rejects on all
@@ -19,7 +20,7 @@
  *
  * PeerEndpoint (peer-endpoint.ts) opens the links and hands the transport out once all are up.
  */
-import { CollectiveError, type CollectiveErrorCode, type Transport } from '@ddp/core';
+import { CollectiveError, TagMailbox, type CollectiveErrorCode, type Transport, type TransportFailure } from '@ddp/core';
 import { WebSocket } from 'ws';
 import { decodeHeaderFrame, encodeDataHeader, encodeFailureNotice, FRAME_KIND, MAX_HEADER_FRAME_BYTES, PeerFrameError } from './peer-frame.js';
 
@@ -73,14 +74,6 @@ export const linkMaxPayload = (chunkBytes: number): number => Math.max(chunkByte
 /** Close codes a member uses on its links. */
 export const PEER_CLOSE = { NORMAL: 1000, GROUP_FAILED: 4000 } as const;
 
-interface Waiter {
-  resolve(payload: Uint8Array): void;
-  reject(error: Error): void;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  from: number;
-  tag: string;
-}
-
 /** A message whose header has arrived and whose payload frames are still coming. */
 interface Incoming {
   tag: string;
@@ -100,14 +93,6 @@ interface Link {
   lastError: string | undefined;
 }
 
-interface Failure {
-  code: CollectiveErrorCode;
-  rank: number;
-  summary: string;
-}
-
-const key = (from: number, tag: string): string => `${from}\u0000${tag}`;
-
 export class WsTransport implements Transport {
   readonly rank: number;
   readonly size: number;
@@ -115,9 +100,9 @@ export class WsTransport implements Transport {
   readonly linkedPeers: readonly number[];
   private readonly opts: ResolvedTransportOptions;
   private readonly links = new Map<number, Link>();
-  private readonly mailbox = new Map<string, Uint8Array[]>();
-  private readonly waiters = new Map<string, Waiter[]>();
-  private failure: Failure | undefined;
+  /** Receives and early arrivals; failed (with the group failure, or 'TRANSPORT_CLOSED') whenever this member is. */
+  private readonly mailbox: TagMailbox;
+  private failure: TransportFailure | undefined;
   private closedLocally = false;
   private readonly failureListeners: Array<(error: CollectiveError) => void> = [];
   private heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -133,6 +118,11 @@ export class WsTransport implements Transport {
     this.size = size;
     this.linkedPeers = [...new Set(linkedPeers)].sort((a, b) => a - b);
     this.opts = resolveTransportOptions('WsTransport', opts);
+    this.mailbox = new TagMailbox({
+      rank,
+      recvTimeoutMs: this.opts.recvTimeoutMs > 0 ? this.opts.recvTimeoutMs : undefined,
+      failGroup: (f) => this.failGroup(f.code, f.rank, f.summary),
+    });
     if (this.opts.heartbeatMs > 0) {
       this.heartbeat = setInterval(() => this.beat(), this.opts.heartbeatMs);
       this.heartbeat.unref();
@@ -219,34 +209,10 @@ export class WsTransport implements Transport {
 
   recv(from: number, tag: string): Promise<Uint8Array> {
     this.checkPeer('recv', from);
-    const op = `recv(from ${from}, "${tag}")`;
-    if (this.closedLocally || this.failure) return Promise.reject(this.errorFor(op));
-    const k = key(from, tag);
-    const queue = this.mailbox.get(k);
-    const early = queue?.shift();
-    if (early) {
-      if (queue!.length === 0) this.mailbox.delete(k);
-      return Promise.resolve(early);
-    }
-    if (this.links.get(from)?.peerClosed) {
+    if (!this.mailbox.failure && !this.mailbox.hasBuffered(from, tag) && this.links.get(from)?.peerClosed) {
       this.failGroup('PEER_FAILED', from, `rank ${from} failed (it closed its transport while rank ${this.rank} waited for "${tag}")`);
-      return Promise.reject(this.errorFor(op));
     }
-    return new Promise<Uint8Array>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, timer: undefined, from, tag };
-      const ms = this.opts.recvTimeoutMs;
-      if (ms > 0) {
-        waiter.timer = setTimeout(() => {
-          this.removeWaiter(k, waiter);
-          const summary = `no message "${tag}" from rank ${from} within ${ms} ms (waited at rank ${this.rank})`;
-          reject(new CollectiveError('RECV_TIMEOUT', from, `rank ${this.rank}: ${summary}`));
-          this.failGroup('RECV_TIMEOUT', from, summary);
-        }, ms);
-      }
-      const waiting = this.waiters.get(k);
-      if (waiting) waiting.push(waiter);
-      else this.waiters.set(k, [waiter]);
-    });
+    return this.mailbox.recv(from, tag);
   }
 
   /**
@@ -257,7 +223,7 @@ export class WsTransport implements Transport {
     if (this.closedLocally) return;
     this.closedLocally = true;
     this.stopHeartbeat();
-    this.rejectAllWaiters();
+    this.mailbox.fail(transportClosed(this.rank));
     const closing = [...this.links.values()].map((link) => closeLink(link.ws, PEER_CLOSE.NORMAL, 'closed'));
     await Promise.all(closing);
   }
@@ -267,7 +233,7 @@ export class WsTransport implements Transport {
     if (!this.closedLocally) {
       this.closedLocally = true;
       this.stopHeartbeat();
-      this.rejectAllWaiters();
+      this.mailbox.fail(transportClosed(this.rank));
     }
     for (const link of this.links.values()) link.ws.terminate();
   }
@@ -281,10 +247,9 @@ export class WsTransport implements Transport {
     }
   }
 
+  /** The error of an operation on this member once it has failed or been closed. */
   private errorFor(op: string): CollectiveError {
-    if (this.closedLocally && !this.failure) return new CollectiveError('TRANSPORT_CLOSED', this.rank, `rank ${this.rank} ${op}: the transport was closed`);
-    const f = this.failure!;
-    return new CollectiveError(f.code, f.rank, `rank ${this.rank} ${op}: ${f.summary}`);
+    return this.mailbox.errorFor(op);
   }
 
   private onFrame(link: Link, data: Buffer, isBinary: boolean): void {
@@ -300,14 +265,14 @@ export class WsTransport implements Transport {
       if (incoming.got === 0 && data.byteLength === incoming.total) {
         link.incoming = undefined;
         // A plain Uint8Array view (not a Buffer, whose slice() would not copy).
-        return this.deliver(peer, incoming.tag, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+        return this.mailbox.deliver(peer, incoming.tag, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       }
       incoming.dest ??= new Uint8Array(incoming.total);
       incoming.dest.set(data, incoming.got);
       incoming.got += data.byteLength;
       if (incoming.got === incoming.total) {
         link.incoming = undefined;
-        this.deliver(peer, incoming.tag, incoming.dest);
+        this.mailbox.deliver(peer, incoming.tag, incoming.dest);
       }
       return;
     }
@@ -329,27 +294,12 @@ export class WsTransport implements Transport {
         `rank ${peer} announced a message "${frame.tag}" of ${frame.bytes} bytes to rank ${this.rank}, over the limit of ${this.opts.maxMessageBytes} (maxMessageBytes)`,
       );
     }
-    if (frame.bytes === 0) return this.deliver(peer, frame.tag, new Uint8Array(0));
+    if (frame.bytes === 0) return this.mailbox.deliver(peer, frame.tag, new Uint8Array(0));
     link.incoming = { tag: frame.tag, total: frame.bytes, got: 0, dest: undefined };
   }
 
   private violation(link: Link, what: string): void {
     this.failGroup('PEER_FAILED', link.peer, `rank ${link.peer} failed (it sent rank ${this.rank} a malformed frame: ${what})`);
-  }
-
-  private deliver(from: number, tag: string, payload: Uint8Array): void {
-    const k = key(from, tag);
-    const waiting = this.waiters.get(k);
-    const waiter = waiting?.shift();
-    if (waiter) {
-      if (waiting!.length === 0) this.waiters.delete(k);
-      if (waiter.timer !== undefined) clearTimeout(waiter.timer);
-      waiter.resolve(payload);
-      return;
-    }
-    const queue = this.mailbox.get(k);
-    if (queue) queue.push(payload);
-    else this.mailbox.set(k, [payload]);
   }
 
   private onLinkClosed(link: Link, code: number, reason: string): void {
@@ -358,8 +308,8 @@ export class WsTransport implements Transport {
     if (code === PEER_CLOSE.NORMAL && !link.incoming) {
       // A normal close: what it sent still counts; only a wait for more from it is a failure.
       link.peerClosed = true;
-      const waitingFor = [...this.waiters.values()].flat().find((w) => w.from === peer);
-      if (waitingFor) this.failGroup('PEER_FAILED', peer, `rank ${peer} failed (it closed its transport while rank ${this.rank} waited for "${waitingFor.tag}")`);
+      const waitingFor = this.mailbox.pendingTagFrom(peer);
+      if (waitingFor !== undefined) this.failGroup('PEER_FAILED', peer, `rank ${peer} failed (it closed its transport while rank ${this.rank} waited for "${waitingFor}")`);
       return;
     }
     const why = code === PEER_CLOSE.GROUP_FAILED ? 'it reported a group failure' : `its link to rank ${this.rank} was lost: close code ${code}${reason ? ` "${reason}"` : ''}${link.lastError ? `, ${link.lastError}` : ''}`;
@@ -384,30 +334,12 @@ export class WsTransport implements Transport {
     this.heartbeat = undefined;
   }
 
-  private removeWaiter(k: string, waiter: Waiter): void {
-    const waiting = this.waiters.get(k);
-    const at = waiting ? waiting.indexOf(waiter) : -1;
-    if (at >= 0) waiting!.splice(at, 1);
-    if (waiting && waiting.length === 0) this.waiters.delete(k);
-  }
-
-  private rejectAllWaiters(): void {
-    for (const queue of this.waiters.values()) {
-      for (const w of queue) {
-        if (w.timer !== undefined) clearTimeout(w.timer);
-        w.reject(this.errorFor(`recv(from ${w.from}, "${w.tag}")`));
-      }
-    }
-    this.waiters.clear();
-    this.mailbox.clear();
-  }
-
   /** The one way a group fails: record why, reject everything, tell the peers, close the links. */
   private failGroup(code: CollectiveErrorCode, rank: number, summary: string): void {
     if (this.failure || this.closedLocally) return; // the first failure is the one reported
     this.failure = { code, rank, summary };
     this.stopHeartbeat();
-    this.rejectAllWaiters();
+    this.mailbox.fail(this.failure); // a no-op when the mailbox itself failed first (a receive timed out)
     const notice = encodeFailureNotice(code, rank, summary);
     for (const link of this.links.values()) {
       if (link.ws.readyState !== WebSocket.OPEN) continue;
@@ -432,3 +364,5 @@ function closeLink(ws: WebSocket, code: number, reason: string): Promise<void> {
     if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason);
   });
 }
+
+const transportClosed = (rank: number): TransportFailure => ({ code: 'TRANSPORT_CLOSED', rank, summary: 'the transport was closed' });
