@@ -1,5 +1,5 @@
 /**
- * Issue 5, point 2: --compress fp16. Gradients travel as float16: in star mode the worker's gradient
+ * --compress fp16. Gradients travel as float16: in star mode the worker's gradient
  * message carries the half bits and the coordinator widens and adds them in float32, in rank order;
  * in ring mode every chunk on the peer links is half. The bytes on the wire halve, and training
  * still works.
@@ -11,8 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import { runCli, type CliRun } from './cli-helpers.js';
 import { bitwiseEqual, readWeights, tmpDir } from './distributed-helpers.js';
-import { loadTrain, referenceStart } from './reference-training.js';
-import { ringReferenceSteps } from './ring-reference.js';
+import { loadTrain, referenceStart, referenceSteps } from './reference.js';
 
 const LIMIT_TRAIN = 6400;
 const STEPS = 30;
@@ -51,7 +50,7 @@ describe('--compress fp16', () => {
   it('ring: bitwise the in-process reference running ringAllreduce with fp16 (rounded at each hop, summed in float32)', async () => {
     const f16 = await train(['--allreduce', 'ring', '--compress', 'fp16']);
     const ref = await referenceStart(42);
-    await ringReferenceSteps(ref, loadTrain(LIMIT_TRAIN), 42, STEPS, 2, 'fp16');
+    await referenceSteps(ref, loadTrain(LIMIT_TRAIN), 42, STEPS, 2, { mode: 'ring', compress: 'fp16' });
     expect(bitwiseEqual(f16.weights, ref.params)).toBe(true);
   }, 180_000);
 });

@@ -1,6 +1,7 @@
 /**
- * Issue 4, point 5: N workers train the same model as one process. Same seed, batch 64, 50 steps,
- * real processes and sockets (`ddp train --workers N`, which starts a coordinator and N workers).
+ * Star mode: N workers train the same model as one process. Same seed, batch 64, 50 steps, real
+ * processes and sockets (`ddp train --workers N --allreduce star`: a coordinator and N workers).
+ * (Ring mode's guarantees are in ring-training.test.ts.)
  *
  * What float arithmetic allows, and what these tests hold to:
  * - N = 1 is the single-process computation in another process: bitwise the same weights.
@@ -13,17 +14,17 @@
  *   The per-shard batch reductions round differently (about 1e-7 in the weights), and once such a
  *   difference flips a ReLU or max-pool decision the two trajectories drift apart: measured here
  *   from 4.5e-7 to 7.6e-3 depending on N, the seed and the kernel versions of the day. That check
- *   runs with DDP_E2E_STRICT=1. See the h4 report for the measurements and a way to close the gap.
+ *   runs with DDP_E2E_STRICT=1; --reduction exact closes the gap (exact-equivalence.test.ts).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliRun } from './cli-helpers.js';
 import { bitwiseEqual, maxAbsDiff, readWeights, startCoordinator, startWorker, stepNumbers, tmpDir } from './distributed-helpers.js';
-import { loadTrain, referenceStart, referenceSteps } from './reference-training.js';
+import { loadTrain, referenceStart, referenceSteps } from './reference.js';
 import { epochPermutation, gatherImages, gatherLabels, globalBatch, gradientSum, shardBatch } from '@ddp/core';
 
 const STEPS = 50;
 const LIMIT_TRAIN = 6400;
-const JOB = ['--max-steps', String(STEPS), '--batch-size', '64', '--seed', '42', '--limit-train', String(LIMIT_TRAIN), '--limit-test', '200', '--backend', 'wasm'];
+const JOB = ['--allreduce', 'star', '--max-steps', String(STEPS), '--batch-size', '64', '--seed', '42', '--limit-train', String(LIMIT_TRAIN), '--limit-test', '200', '--backend', 'wasm'];
 
 interface Trained {
   run: CliRun;
@@ -58,7 +59,7 @@ describe('N workers train the same model as one process (50 steps, batch 64)', (
     const train = loadTrain(LIMIT_TRAIN);
     for (const n of [1, 2, 3]) {
       const ref = await referenceStart(42);
-      referenceSteps(ref, train, 42, STEPS, n);
+      await referenceSteps(ref, train, 42, STEPS, n);
       expect(bitwiseEqual(runs.get(n === 1 ? '0' : String(n))!.weights, ref.params), `N = ${n}`).toBe(true);
     }
   }, 180_000);
@@ -82,7 +83,7 @@ describe('N workers train the same model as one process (50 steps, batch 64)', (
         for (let i = 0; i < sum.length; i++) d = Math.max(d, Math.abs(sum[i] - whole[i]));
         worst = Math.max(worst, d / scale);
       }
-      referenceSteps(ref, train, 42, 1, 1);
+      await referenceSteps(ref, train, 42, 1, 1);
     }
     expect(worst).toBeLessThanOrEqual(1e-5);
   }, 180_000);

@@ -1,6 +1,6 @@
 /**
- * Issue 5, point 1: star and ring behind one flag. With --allreduce ring the workers reduce among
- * themselves over direct links and each applies Adam to its own replica. Real processes and sockets.
+ * Ring mode (the default): the workers draw their own shards, reduce among themselves over direct
+ * links and each applies Adam to its own replica. Real processes and sockets.
  *
  * What float arithmetic allows, and what these tests hold to:
  * - N = 1: the ring is the single-process computation: bitwise the --workers 0 weights.
@@ -14,8 +14,7 @@
 import { describe, expect, it } from 'vitest';
 import { runCli, type CliRun } from './cli-helpers.js';
 import { bitwiseEqual, readWeights, stepNumbers, tmpDir } from './distributed-helpers.js';
-import { loadTrain, referenceStart } from './reference-training.js';
-import { replicaHash, ringReferenceSteps } from './ring-reference.js';
+import { loadTrain, referenceStart, referenceSteps, replicaHash } from './reference.js';
 
 const LIMIT_TRAIN = 6400;
 const STEPS = 25;
@@ -48,14 +47,14 @@ describe('--allreduce ring', () => {
   it('N = 3: bitwise the in-process ring reference (same shards, ringAllreduce order, Adam on each replica)', async () => {
     const ring = await train(3, ['--max-steps', String(STEPS), '--allreduce', 'ring']);
     const ref = await referenceStart(42);
-    await ringReferenceSteps(ref, loadTrain(LIMIT_TRAIN), 42, STEPS, 3);
+    await referenceSteps(ref, loadTrain(LIMIT_TRAIN), 42, STEPS, 3, { mode: 'ring' });
     expect(bitwiseEqual(ring.weights, ref.params)).toBe(true);
     // Each chunk travels N - 1 times in the reduce-scatter and N - 1 times in the all-gather:
     // a worker sends 2(N-1)/N of the float32 vector per step, on average.
     expect(ring.run.events.at(-1)!.gradientBytesPerStep as number).toBeCloseTo((2 * 2 * 4 * ref.params.length) / 3, 6);
   }, 180_000);
 
-  it('with --serve-data (pixels sent with each shard), the same weights as reading the data locally', async () => {
+  it('with --serve-data (the training set sent once to each worker), the same weights as reading the data locally', async () => {
     const steps = ['--max-steps', '12', '--allreduce', 'ring'];
     const served = await train(2, [...steps, '--serve-data']);
     const local = await train(2, steps);

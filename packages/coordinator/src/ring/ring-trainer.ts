@@ -162,8 +162,9 @@ export class RingTrainer implements Trainer {
     try {
       while (this.committed < until && !signal?.aborted) {
         try {
+          // Forming may end with the run already done (the last member's reports came in while it left).
           if (this.needsForming()) await this.formRing(onStep);
-          await this.runOnRing(until, onStep, signal);
+          else await this.runOnRing(until, onStep, signal);
         } catch (err) {
           if (!(err instanceof RingBroken)) throw err;
           const where = `${this.committed}/${this.ring?.join() ?? ''}`;

@@ -221,6 +221,9 @@ export class RingMember implements Member<RingCoordinatorMessage> {
     const { compress, hashEvery } = this.ctx.welcome.config;
     let lastReport = -1;
     for (let step = msg.from; step < msg.until; step++) {
+      // A ring of one never waits on the network: yield anyway, so that a ring_listen or ring_stop
+      // that arrives mid-run is seen (it abandons the ring) before the next step.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (r.gone || this.closed) return;
       const t0 = performance.now();
       const batchSize = this.plan.at(step).batch.length;
