@@ -1,12 +1,11 @@
 import { fileURLToPath } from 'node:url';
-import { TOKEN_ENV, initBackend, runStepBench } from '@ddp/core';
+import { TOKEN_ENV, initBackend, newestResultFile, readJsonFile, resultHeader, runStepBench, writeResultFile } from '@ddp/core';
 import { formatFlags, num, parseFlags, str, UsageError, type FlagSpec, type FlagValues } from '../args.js';
 import { BACKEND_FLAG, backendFrom } from '../training-flags.js';
 import { runAllreduceBench } from '../bench/allreduce-bench.js';
 import { runAllreduceMember } from '../bench/allreduce-member.js';
 import { compareWithModel } from '../bench/alpha-beta-fit.js';
 import type { AllreduceRow } from '../bench/allreduce-bench.js';
-import { newestResultFile, readJsonFile, writeResultFile, benchMachine } from '../bench/results-file.js';
 import { runScalingBench } from '../bench/scaling-bench.js';
 import { formatSimulation, simulate, type ComputeSource, type ScalingMode } from '../bench/simulate-bench.js';
 import { computeFromStepResult } from '../bench/step-result.js';
@@ -291,7 +290,7 @@ async function benchSimulate(rest: string[]): Promise<number> {
   }
   const out = str(v, 'out');
   if (out !== undefined) {
-    const file = writeResultFile(out, { benchmark: 'simulate', date: new Date().toISOString(), machine: benchMachine(), options: opts, rows, check });
+    const file = writeResultFile(out, { ...resultHeader('simulate'), options: opts, rows, check });
     console.log(`written ${file}`);
   }
   return 0;
