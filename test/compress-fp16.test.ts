@@ -1,8 +1,7 @@
 /**
- * Issue 5, point 2: --compress fp16. Gradients travel as float16: in star mode the worker's gradient
- * message carries the half bits and the coordinator widens and adds them in float32, in rank order;
- * in ring mode every chunk on the peer links is half. The bytes on the wire halve, and training
- * still works.
+ * --compress fp16 sends gradients as float16: in star mode the worker's gradient message carries the
+ * half bits and the coordinator widens and adds them in float32, in rank order; in ring mode every
+ * chunk on the peer links is half. The bytes on the wire halve, and training still works.
  *
  * The accuracy claim (after 1 epoch, within 0.2 points of float32) takes 12 one-epoch runs (about
  * 10 minutes on the 2-core build machine), so it runs only with DDP_E2E_FULL=1:

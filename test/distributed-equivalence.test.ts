@@ -1,6 +1,6 @@
 /**
- * Issue 4, point 5: N workers train the same model as one process. Same seed, batch 64, 50 steps,
- * real processes and sockets (`ddp train --workers N`, which starts a coordinator and N workers).
+ * N workers train the same model as one process. Same seed, batch 64, 50 steps, real processes and
+ * sockets (`ddp train --workers N`, which starts a coordinator and N workers).
  *
  * What float arithmetic allows, and what these tests hold to:
  * - N = 1 is the single-process computation in another process: bitwise the same weights.
@@ -13,7 +13,7 @@
  *   The per-shard batch reductions round differently (about 1e-7 in the weights), and once such a
  *   difference flips a ReLU or max-pool decision the two trajectories drift apart: measured here
  *   from 4.5e-7 to 7.6e-3 depending on N, the seed and the kernel versions of the day. That check
- *   runs with DDP_E2E_STRICT=1. See the h4 report for the measurements and a way to close the gap.
+ *   runs with DDP_E2E_STRICT=1. `--reduction exact` closes the gap (exact-equivalence.test.ts).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliRun } from './cli-helpers.js';

@@ -1,9 +1,9 @@
 /**
- * Issue 4, point 4 and 6: losing workers. A worker killed (SIGKILL) or frozen (SIGSTOP, so it stops
- * answering heartbeats) in the middle of a run: the others recompute its shard, every step is applied
- * exactly once, and the run completes. The final weights must be bitwise those of an in-process
- * reference that uses N shards up to the step of the loss and N-1 after it: a step applied twice, a
- * shard dropped or added twice would all show.
+ * Losing workers: a worker killed (SIGKILL) or frozen (SIGSTOP, so it stops answering heartbeats) in
+ * the middle of a run: the others recompute its shard, every step is applied exactly once, and the run
+ * completes. The final weights must be bitwise those of an in-process reference that uses N shards up
+ * to the step of the loss and N-1 after it: a step applied twice, a shard dropped or added twice would
+ * all show.
  */
 import { describe, expect, it } from 'vitest';
 import {

@@ -1,8 +1,8 @@
 /**
- * Issue 4, points 3 and 6, against a real coordinator process: malformed, oversized, wrong-version and
- * unauthenticated connections are refused with a clear error and a close status, a member that sends a
- * malformed gradient is disconnected mid-run, and through all of it the coordinator keeps serving its
- * real worker and completes the run.
+ * Bad peers against a real coordinator process: malformed, oversized, wrong-version and unauthenticated
+ * connections are refused with a clear error and a close status, a member that sends a malformed
+ * gradient is disconnected mid-run, and through all of it the coordinator keeps serving its real
+ * worker and completes the run.
  */
 import { PROTOCOL_VERSION, SEED_CNN_PARAM_COUNT, decodeFrame, encodeMessage, type Message } from '@ddp/core';
 import { describe, expect, it } from 'vitest';

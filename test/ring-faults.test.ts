@@ -1,9 +1,9 @@
 /**
- * Issue 5, point 1: a worker lost in ring mode. The ring is re-formed without it (new addresses),
- * the survivors roll back whatever part of the step they applied, and the step is redone over the
- * new ring: applied exactly once. The final weights must be bitwise those of an in-process reference
- * that runs the real ringAllreduce with 3 members up to the step of the loss and 2 from it on; a
- * step applied twice or dropped, a wrong roll-back or a wrong re-sharding would all show.
+ * A worker lost in ring mode: the ring is re-formed without it (new addresses), the survivors roll
+ * back whatever part of the step they applied, and the step is redone over the new ring: applied
+ * exactly once. The final weights must be bitwise those of an in-process reference that runs the real
+ * ringAllreduce with 3 members up to the step of the loss and 2 from it on; a step applied twice or
+ * dropped, a wrong roll-back or a wrong re-sharding would all show.
  */
 import { describe, expect, it } from 'vitest';
 import { bitwiseEqual, readWeights, startCoordinator, startWorker, stepNumbers, tmpDir, type DdpEventLine } from './distributed-helpers.js';

@@ -1,5 +1,5 @@
 /**
- * Issue 5, point 1: star and ring behind one flag. With --allreduce ring the workers reduce among
+ * Star and ring behind one flag: with --allreduce ring the workers reduce among
  * themselves over direct links and each applies Adam to its own replica. Real processes and sockets.
  *
  * What float arithmetic allows, and what these tests hold to:
