@@ -1,7 +1,7 @@
 /**
- * Issue 4, point 5: after one epoch on the full MNIST training set (938 steps of batch 64), the test
- * accuracy with 2 workers is within 0.3 points of the single-process run. Two full epochs take about
- * 3.5-4 minutes on the 2-core build machine, so this runs only with DDP_E2E_FULL=1:
+ * After one epoch on the full MNIST training set (938 steps of batch 64), the test accuracy with 2
+ * workers is within 0.3 points of the single-process run. Two full epochs take about 3.5-4 minutes on
+ * the 2-core build machine, so this runs only with DDP_E2E_FULL=1:
  *   cd test && DDP_E2E_FULL=1 npx vitest run distributed-accuracy
  */
 import { describe, expect, it } from 'vitest';

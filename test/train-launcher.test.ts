@@ -1,7 +1,7 @@
 /**
- * Issue 4, point 1 and 6: `ddp train --workers N` starts a coordinator and N workers, labels and
- * forwards their output, returns the coordinator's exit code, and leaves no child process behind:
- * not after a normal run, not after SIGTERM, not even after the launcher itself is SIGKILLed.
+ * `ddp train --workers N` starts a coordinator and N workers, labels and forwards their output,
+ * returns the coordinator's exit code, and leaves no child process behind: not after a normal run,
+ * not after SIGTERM, not even after the launcher itself is SIGKILLed.
  */
 import { describe, expect, it } from 'vitest';
 import { childPids, eventually, isAlive, startDdp, type Live } from './distributed-helpers.js';

@@ -100,6 +100,19 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], 
   return { values, positionals, help };
 }
 
+/**
+ * parseFlags for a command that takes no positionals and prints `help` on --help: the flag values,
+ * or undefined when the help was printed (the command then exits 0).
+ */
+export function parseOrHelp(argv: readonly string[], specs: readonly FlagSpec[], help: string): FlagValues | undefined {
+  const parsed = parseFlags(argv, specs, { positionals: 0 });
+  if (parsed.help) {
+    console.log(help);
+    return undefined;
+  }
+  return parsed.values;
+}
+
 /** The flag table as help text. */
 export function formatFlags(specs: readonly FlagSpec[]): string {
   const rows = specs.map((s) => {

@@ -20,7 +20,7 @@ Commands:
   worker --connect ws://HOST:PORT
                                join a coordinator and compute gradients until it is done
   evaluate --model DIR         test loss and accuracy of a saved model
-  bench step|allreduce|scaling|simulate
+  bench step|memory|allreduce|scaling|simulate
                                benchmarks (see ddp bench --help)
 
 Backends: tensorflow (@tensorflow/tfjs-node, optional) when installed, else wasm with ddp's own

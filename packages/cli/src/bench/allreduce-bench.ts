@@ -12,11 +12,9 @@
  * turn, linked by the union of the algorithms' topologies. Star's root is rank 0, one of the N.
  */
 import os from 'node:os';
-import { algBandwidth, busBandwidth, newToken, TOKEN_ENV } from '@ddp/core';
+import { algBandwidth, busBandwidth, defaultResultFile, median, newToken, quantile, resultHeader, TOKEN_ENV, writeResultFile, type ResultHeader } from '@ddp/core';
 import { MemberGroup } from './member-group.js';
 import type { BenchAlgo, BenchCompress, MemberCase } from './member-messages.js';
-import { benchMachine, defaultResultFile, writeResultFile, type BenchMachine } from './results-file.js';
-import { median, quantile } from './stats.js';
 
 export interface AllreduceBenchOptions {
   workers: number[];
@@ -63,10 +61,7 @@ export interface AllreduceRow {
   rankMedianMs: number[];
 }
 
-export interface AllreduceBenchResult {
-  benchmark: 'allreduce';
-  date: string;
-  machine: BenchMachine;
+export interface AllreduceBenchResult extends ResultHeader<'allreduce'> {
   transport: { kind: 'websocket'; hosts: string[]; chunkBytes: number | 'default'; execPrefix?: string };
   definitions: Record<string, string>;
   rows: AllreduceRow[];
@@ -139,9 +134,7 @@ export async function runAllreduceBench(o: AllreduceBenchOptions): Promise<Allre
   const mismatched = rows.filter((r) => r.mismatches > 0);
   if (mismatched.length) o.log(`WARNING: ${mismatched.length} case(s) returned wrong sums (see the check column)`);
   const result = {
-    benchmark: 'allreduce' as const,
-    date: new Date().toISOString(),
-    machine: benchMachine(),
+    ...resultHeader('allreduce'),
     transport: { kind: 'websocket' as const, hosts: o.workers.length ? Array.from({ length: maxN }, (_, r) => hostOf(r)) : [], chunkBytes: o.chunkBytes ?? ('default' as const), ...(o.execPrefix ? { execPrefix: o.execPrefix } : {}) },
     definitions: {
       time: 'iterations back to back after a barrier; per rank, the gap between consecutive completions; per iteration, the slowest rank',

@@ -10,7 +10,7 @@
  * (alpha, 1/beta), so the fit is a 2x2 weighted least-squares problem: minimise
  * sum ((T_model - T_measured) / T_measured)^2, so that small and large vectors count alike.
  */
-import { predictAllreduceSeconds, type NetworkModel } from '@ddp/core';
+import { median, predictAllreduceSeconds, type NetworkModel } from '@ddp/core';
 import type { AllreduceRow } from './allreduce-bench.js';
 
 export interface MeasuredAllreduce {
@@ -85,13 +85,12 @@ export function compareWithModel(rows: readonly AllreduceRow[] | readonly Measur
     return { workers: r.workers, algo: r.algo, compress: r.compress, floats: r.floats, wireBytes: r.wireBytes, medianMs: r.medianMs, predictedMs, ratio: predictedMs / r.medianMs, inFit: on.includes(r.workers) };
   });
   const judged = out.some((r) => !r.inFit) ? out.filter((r) => !r.inFit) : out;
-  const errs = judged.map((r) => Math.abs(r.ratio - 1)).sort((a, b) => a - b);
-  const mid = errs.length >> 1;
+  const errs = judged.map((r) => Math.abs(r.ratio - 1));
   return {
     net,
     fittedOn: on,
     rows: out,
-    medianAbsError: errs.length % 2 ? errs[mid]! : (errs[mid - 1]! + errs[mid]!) / 2,
-    worstAbsError: errs[errs.length - 1]!,
+    medianAbsError: median(errs),
+    worstAbsError: Math.max(...errs),
   };
 }

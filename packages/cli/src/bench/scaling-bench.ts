@@ -12,10 +12,9 @@
  *
  * The global batch is the same for every N (ddp splits it across workers): strong scaling.
  */
-import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { createInterface } from 'node:readline';
-import { benchMachine, defaultResultFile, writeResultFile, type BenchMachine } from './results-file.js';
+import { defaultResultFile, resultHeader, writeResultFile, type ResultHeader } from '@ddp/core';
+import { doneFigures, runTrain, type DoneFigures, type StepArrival } from './train-run.js';
 
 export interface ScalingOptions {
   workers: number[];
@@ -35,19 +34,15 @@ export interface ScalingOptions {
   log: (line: string) => void;
 }
 
-export interface ScalingRun {
+/** A run's figures; those from its done event (reportedSamplesPerSec, breakdown) cover all its steps, warm-up included. */
+export interface ScalingRun extends DoneFigures {
   workers: number;
   allreduce: string | undefined;
   /** Samples per second over the timed window. */
   samplesPerSec: number;
   windowSteps: number;
   windowSeconds: number;
-  /** The done event's own figure (all steps, warm-up included). */
-  reportedSamplesPerSec: number | undefined;
-  trainSeconds: number | undefined;
   wallSeconds: number;
-  backend: string | undefined;
-  breakdown: Record<string, number> | undefined;
   /** throughput / (N x throughput of the matching 1-worker run), for N >= 1. */
   efficiency: number | undefined;
   /** throughput / (N x throughput of the single process). */
@@ -55,21 +50,12 @@ export interface ScalingRun {
   command: string[];
 }
 
-export interface ScalingResult {
-  benchmark: 'scaling';
-  date: string;
-  machine: BenchMachine;
+export interface ScalingResult extends ResultHeader<'scaling'> {
   batchSize: number;
   steps: number;
   warmupSteps: number;
   runs: ScalingRun[];
   file: string;
-}
-
-interface StepArrival {
-  step: number;
-  samples: number;
-  at: number;
 }
 
 /** Throughput over steps (warmup, warmup + steps] from the arrival times of their events. */
@@ -85,63 +71,29 @@ export function windowThroughput(arrivals: readonly StepArrival[], warmup: numbe
   return { samplesPerSec: samples / seconds, windowSeconds: seconds, windowSteps: inWindow.length };
 }
 
-async function runTrain(o: ScalingOptions, workers: number, allreduce: string | undefined): Promise<ScalingRun> {
-  const args = [
-    'train', '--workers', String(workers),
-    '--max-steps', String(o.warmupSteps + o.steps),
-    '--batch-size', String(o.batchSize),
-    '--log-format', 'json',
-    '--no-eval', '--limit-test', '256',
-    ...(allreduce && workers > 0 ? ['--allreduce', allreduce] : []),
-    ...o.trainArgs,
-  ];
-  const began = performance.now();
-  const child = spawn(process.execPath, [o.mainJs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const arrivals: StepArrival[] = [];
-  let done: Record<string, unknown> | undefined;
-  let startEvent: Record<string, unknown> | undefined;
-  const stderrTail: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (l) => {
-    stderrTail.push(l);
-    if (stderrTail.length > 30) stderrTail.shift();
-  });
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    const at = performance.now();
-    let e: Record<string, unknown>;
-    try {
-      e = JSON.parse(l);
-    } catch {
-      stderrTail.push(`(stdout) ${l}`);
-      return;
-    }
-    if (e.event === 'step' && typeof e.step === 'number') arrivals.push({ step: e.step, samples: typeof e.samples === 'number' ? e.samples : o.batchSize, at });
-    else if (e.event === 'done') done = e;
-    else if (e.event === 'start') startEvent = e;
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), o.runTimeoutMs);
-  const onSignal = () => child.kill('SIGKILL');
-  process.once('SIGINT', onSignal);
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (c, s) => resolve([c, s])));
-  clearTimeout(timer);
-  process.off('SIGINT', onSignal);
-  if (code !== 0 || !done) {
-    const why = signal ? `was killed (${signal}${signal === 'SIGKILL' ? `, over ${o.runTimeoutMs / 1000} s?` : ''})` : `exited with code ${code}`;
-    throw new Error(`ddp ${args.join(' ')} ${why}${done ? '' : ' without a done event'}; its last stderr lines:\n  ${stderrTail.join('\n  ')}`);
-  }
-  const w = windowThroughput(arrivals, o.warmupSteps, o.steps);
-  const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
+async function runOne(o: ScalingOptions, workers: number, allreduce: string | undefined): Promise<ScalingRun> {
+  const run = await runTrain(
+    o.mainJs,
+    [
+      '--workers', String(workers),
+      '--max-steps', String(o.warmupSteps + o.steps),
+      '--batch-size', String(o.batchSize),
+      '--log-format', 'json',
+      '--no-eval', '--limit-test', '256',
+      ...(allreduce && workers > 0 ? ['--allreduce', allreduce] : []),
+      ...o.trainArgs,
+    ],
+    { timeoutMs: o.runTimeoutMs, batchSize: o.batchSize },
+  );
   return {
     workers,
     allreduce: workers > 0 ? allreduce : undefined,
-    ...w,
-    reportedSamplesPerSec: num(done.samplesPerSec),
-    trainSeconds: num(done.trainSeconds),
-    wallSeconds: (performance.now() - began) / 1000,
-    backend: typeof done.backend === 'string' ? done.backend : typeof startEvent?.backend === 'string' ? startEvent.backend : undefined,
-    breakdown: typeof done.breakdown === 'object' && done.breakdown !== null ? (done.breakdown as Record<string, number>) : undefined,
+    ...windowThroughput(run.arrivals, o.warmupSteps, o.steps),
+    ...doneFigures(run),
+    wallSeconds: run.wallSeconds,
     efficiency: undefined,
     efficiencyVsSingleProcess: undefined,
-    command: ['ddp', ...args],
+    command: run.command,
   };
 }
 
@@ -180,7 +132,7 @@ export async function runScalingBench(o: ScalingOptions): Promise<ScalingResult>
   const runs: ScalingRun[] = [];
   for (const [n, a] of plan) {
     o.log(`running: ddp train --workers ${n}${a && n > 0 ? ` --allreduce ${a}` : ''} ...`);
-    const run = await runTrain(o, n, a);
+    const run = await runOne(o, n, a);
     runs.push(run);
     o.log(`  ${run.samplesPerSec.toFixed(1)} samples/s over ${run.windowSteps} steps (${run.windowSeconds.toFixed(2)} s), backend ${run.backend ?? '?'}`);
   }
@@ -188,7 +140,7 @@ export async function runScalingBench(o: ScalingOptions): Promise<ScalingResult>
   o.log('');
   for (const line of formatScaling(runs)) o.log(line);
   o.log('eff vs 1w = tput_N / (N x tput of 1 worker); eff vs 1p = tput_N / (N x tput of one process, --workers 0); breakdown: the run\'s own mean ms per step');
-  const result = { benchmark: 'scaling' as const, date: new Date().toISOString(), machine: benchMachine(), batchSize: o.batchSize, steps: o.steps, warmupSteps: o.warmupSteps, runs };
+  const result = { ...resultHeader('scaling'), batchSize: o.batchSize, steps: o.steps, warmupSteps: o.warmupSteps, runs };
   o.log(`load average (1 min) at the end: ${os.loadavg()[0]!.toFixed(2)} on ${os.availableParallelism()} cores`);
   const file = writeResultFile(o.out ?? defaultResultFile('scaling'), result);
   o.log(`written ${file}`);

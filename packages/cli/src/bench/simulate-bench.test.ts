@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { formatSimulation, simulate, type SimulateOptions } from './simulate-bench.js';
-import { quantile } from './stats.js';
 import { addEfficiencies, windowThroughput, type ScalingRun } from './scaling-bench.js';
 import { summarise } from './allreduce-bench.js';
 import { countMismatches, memberInput } from './member-messages.js';
@@ -49,17 +48,6 @@ describe('simulate', () => {
 });
 
 describe('benchmark arithmetic', () => {
-  it('quantile interpolates like a sorted reference', () => {
-    for (let k = 0; k < 50; k++) {
-      const xs = Array.from({ length: 1 + Math.floor(Math.random() * 20) }, () => Math.random());
-      const s = [...xs].sort((a, b) => a - b);
-      expect(quantile(xs, 0)).toBe(s[0]);
-      expect(quantile(xs, 1)).toBe(s[s.length - 1]);
-      const m = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-      expect(quantile(xs, 0.5)).toBeCloseTo(m, 12);
-    }
-  });
-
   it('summarises members: slowest rank per iteration, NCCL-tests bandwidths', () => {
     const c = { id: 0, algo: 'ring' as const, floats: 1e6, compress: 'fp16' as const, iters: 3, warmup: 0 };
     const row = summarise(4, c, [[1, 5, 3], [2, 2, 2], [4, 1, 1]], 0);

@@ -2,7 +2,7 @@
  * The compute time of one training step, read from a `ddp bench step` result
  * (bench/results/step-*.json): the median ms per step with ddp's kernels, and its batch size.
  */
-import { readJsonFile } from './results-file.js';
+import { readJsonFile } from '@ddp/core';
 import type { ComputeSource } from './simulate-bench.js';
 
 interface StepFileShape {

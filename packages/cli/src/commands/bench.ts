@@ -1,13 +1,13 @@
 import { fileURLToPath } from 'node:url';
-import { TOKEN_ENV, initBackend, runStepBench } from '@ddp/core';
-import { formatFlags, num, parseFlags, str, UsageError, type FlagSpec, type FlagValues } from '../args.js';
-import { BACKEND_FLAG, backendFrom } from '../training-flags.js';
+import { TOKEN_ENV, newestResultFile, readJsonFile, resultHeader, runMemoryBench, runStepBench, writeResultFile } from '@ddp/core';
+import { formatFlags, num, parseFlags, parseOrHelp, str, UsageError, type FlagSpec, type FlagValues } from '../args.js';
+import { BACKEND_FLAG } from '../training-flags.js';
 import { runAllreduceBench } from '../bench/allreduce-bench.js';
 import { runAllreduceMember } from '../bench/allreduce-member.js';
 import { compareWithModel } from '../bench/alpha-beta-fit.js';
 import type { AllreduceRow } from '../bench/allreduce-bench.js';
-import { newestResultFile, readJsonFile, writeResultFile, benchMachine } from '../bench/results-file.js';
 import { runScalingBench } from '../bench/scaling-bench.js';
+import { runWeakScalingBench } from '../bench/weak-scaling-bench.js';
 import { formatSimulation, simulate, type ComputeSource, type ScalingMode } from '../bench/simulate-bench.js';
 import { computeFromStepResult } from '../bench/step-result.js';
 import { formatBandwidth, formatDuration, parseBandwidth, parseChoiceList, parseCountList, parseDuration, parseSizeList } from '../bench/units.js';
@@ -18,12 +18,21 @@ const MAIN_JS = fileURLToPath(new URL('../main.js', import.meta.url));
 
 const SEED_CNN_PARAMS = 93322;
 
+/** --out of a benchmark that writes bench/results/<name>-<time>.json unless told otherwise. */
+const resultFileFlag = (name: string, more = ''): FlagSpec => ({ name: 'out', type: 'string', metavar: 'FILE', help: `JSON result file (default bench/results/${name}-<time>.json${more})` });
+
 const STEP_FLAGS: readonly FlagSpec[] = [
   { name: 'batch-size', type: 'int', min: 1, default: 64, help: 'samples per training step' },
   { name: 'warmup', type: 'int', min: 0, default: 3, help: 'steps run before timing starts' },
   { name: 'steps', type: 'int', min: 1, default: 15, help: 'timed steps per kernel set (the median is reported)' },
-  { name: 'out', type: 'string', metavar: 'FILE', help: 'JSON result file (default bench/results/step-<time>.json)' },
-  BACKEND_FLAG,
+  resultFileFlag('step'),
+];
+
+const MEMORY_FLAGS: readonly FlagSpec[] = [
+  { name: 'steps', type: 'int', min: 1, default: 2000, help: 'training steps to run' },
+  { name: 'batch-size', type: 'int', min: 1, default: 64, help: 'samples per training step' },
+  { name: 'every', type: 'int', min: 1, default: 100, help: 'record a sample every N steps (and after the last)' },
+  resultFileFlag('memory'),
 ];
 
 const ALLREDUCE_FLAGS: readonly FlagSpec[] = [
@@ -33,7 +42,7 @@ const ALLREDUCE_FLAGS: readonly FlagSpec[] = [
   { name: 'compress', type: 'string', metavar: 'none,fp16', default: 'none', help: 'payload encodings to time (fp16 halves the bytes on the wire)' },
   { name: 'iters', type: 'int', min: 1, default: 20, help: 'timed iterations per case (median, p10 and p90 are reported)' },
   { name: 'warmup', type: 'int', min: 0, default: 3, help: 'untimed iterations per case first' },
-  { name: 'out', type: 'string', metavar: 'FILE', help: 'JSON result file (default bench/results/allreduce-<time>.json)' },
+  resultFileFlag('allreduce'),
   { name: 'chunk-bytes', type: 'int', min: 1024, help: 'payload bytes per WebSocket frame (default 1048576)' },
   { name: 'timeout', type: 'number', min: 0.1, default: 120, metavar: 'SECONDS', help: 'a member waiting this long for a message fails the run' },
   { name: 'connect-timeout', type: 'number', min: 0.1, default: 30, metavar: 'SECONDS', help: 'time for the members to link up' },
@@ -52,17 +61,21 @@ const MEMBER_FLAGS: readonly FlagSpec[] = [
 ];
 
 const SCALING_FLAGS: readonly FlagSpec[] = [
-  { name: 'workers', type: 'string', metavar: 'N[,N..]', default: '1,2', help: 'worker counts to run (each a `ddp train --workers N`)' },
+  { name: 'weak', type: 'bool', help: 'weak scaling: the batch per worker stays --batch-size; rounds of one process vs N workers (see above)' },
+  { name: 'workers', type: 'string', metavar: 'N[,N..]', help: 'worker counts to run, each a `ddp train --workers N` (default: 1,2; with --weak: 2)' },
   { name: 'algo', type: 'string', metavar: 'A[,A..]', help: "values for `ddp train --allreduce` (e.g. star,ring); default: train's own" },
-  { name: 'steps', type: 'int', min: 1, default: 60, help: 'timed optimizer steps per run' },
-  { name: 'warmup-steps', type: 'int', min: 1, default: 10, help: 'steps before the timed window' },
-  { name: 'batch-size', type: 'int', min: 1, default: 64, help: 'global batch (split across the workers)' },
-  { name: 'no-reference', type: 'bool', help: 'skip the single-process run (--workers 0)' },
+  { name: 'batch-size', type: 'int', min: 1, default: 64, help: 'global batch, split across the workers; with --weak: the batch per worker B' },
+  { name: 'steps', type: 'int', min: 1, help: 'timed optimizer steps per run (default: 60; not with --weak)' },
+  { name: 'warmup-steps', type: 'int', min: 1, help: 'steps before the timed window (default: 10; not with --weak)' },
+  { name: 'no-reference', type: 'bool', help: 'skip the single-process run (--workers 0; not with --weak)' },
+  { name: 'max-steps', type: 'int', min: 1, help: 'with --weak: optimizer steps per run (default: 300)' },
+  { name: 'rounds', type: 'int', min: 1, help: 'with --weak: interleaved rounds, the median is reported (default: 3)' },
   { name: 'run-timeout', type: 'number', min: 1, default: 900, metavar: 'SECONDS', help: 'kill a run that takes longer' },
   { name: 'dataset', type: 'string', help: 'passed to ddp train' },
   { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'passed to ddp train' },
-  { name: 'seed', type: 'int', min: 0, help: 'passed to ddp train' },
-  { name: 'out', type: 'string', metavar: 'FILE', help: 'JSON result file (default bench/results/scaling-<time>.json)' },
+  { name: 'limit-train', type: 'int', min: 1, help: 'passed to ddp train' },
+  { name: 'seed', type: 'int', min: 0, help: "passed to ddp train (default: train's own; with --weak: 42)" },
+  resultFileFlag('scaling', '; with --weak: scaling-weak-<time>.json'),
   BACKEND_FLAG,
 ];
 
@@ -84,23 +97,51 @@ const SIMULATE_FLAGS: readonly FlagSpec[] = [
 
 export const BENCH_HELP = `Usage: ddp bench <benchmark> [flags]
 
-Benchmarks (each prints a table and, except simulate, writes JSON under bench/results/ with the machine it ran on):
+Benchmarks (each prints a table and writes JSON under bench/results/ with the machine it ran on;
+simulate writes JSON only with --out):
   step        one training step of the seed CNN on wasm: stock kernels vs ddp's, with per-kernel times
+  memory      training steps of the seed CNN on wasm, sampling RSS, live tensors and backend buffers
+              every N steps: they should stay flat (no leaks)
   allreduce   star and ring allreduce between N processes over WebSockets: median latency, algorithm
               and bus bandwidth (NCCL-tests definitions) per vector size
-  scaling     ddp train with 0 (one process), 1, 2, ... workers: throughput, scaling efficiency
-              tput_N / (N x tput_1), and the per-step breakdown (compute, communication, waiting)
+  scaling     ddp train with 0 (one process), 1, 2, ... workers and one global batch: throughput,
+              efficiency tput_N / (N x tput_1) and the per-step breakdown (compute, communication,
+              waiting); --weak: batch N x B on N workers against B in one process, in interleaved
+              rounds, ratio samples/s_N / (N x samples/s_1)
   simulate    alpha-beta model of star and ring for 2..256 workers on a given network: predicted step time
               and efficiency from the measured compute time; --check fits it to an allreduce result
 
 ddp bench <benchmark> --help lists its flags.
 
 Examples:
+  ddp bench memory --steps 500 --every 50
   ddp bench allreduce --workers 2,8 --sizes 93322,1000000,10000000 --algo star,ring
   ddp bench scaling --workers 1,2 --algo star,ring
+  ddp bench scaling --weak --workers 2 --batch-size 64 --rounds 3 --algo star,ring
   ddp bench simulate --workers 2..256 --bandwidth 10Gbit --latency 50us --params 10000000
   ddp bench simulate --check bench/results/allreduce-<time>.json
   sudo bench/netns.sh allreduce 4 --delay 50us --rate 10gbit        (namespaces + netem, not in CI)`;
+
+const STEP_HELP = `Usage: ddp bench step [flags]
+
+Times one full training step of the seed CNN (forward + backward, the gradient of the loss sum, as a
+worker computes it) on a synthetic batch on the wasm backend, with the stock kernels and with ddp's, in
+one process: median ms per step and samples/s of each, and the median per-kernel time from tf.profile.
+It always runs on wasm, whatever backend ddp train would pick.
+
+Flags:
+${formatFlags(STEP_FLAGS)}`;
+
+const MEMORY_HELP = `Usage: ddp bench memory [flags]
+
+Runs training steps of the seed CNN (the gradient as a worker computes it, then a plain SGD update, so
+every step sees new weights) on a synthetic batch on the wasm backend with ddp's kernels, and records
+every --every steps the process RSS, V8's heap, tfjs's live tensor count, the backend's live buffer count
+(which also counts kernel temporaries a kernel forgot to free) and the wasm heap. The tensor and buffer
+counts should not grow; RSS may grow a little while allocators warm up.
+
+Flags:
+${formatFlags(MEMORY_FLAGS)}`;
 
 const ALLREDUCE_HELP = `Usage: ddp bench allreduce [flags]
 
@@ -118,10 +159,17 @@ ${formatFlags(ALLREDUCE_FLAGS)}`;
 
 const SCALING_HELP = `Usage: ddp bench scaling [flags]
 
-Runs \`ddp train --workers N --max-steps W+K --log-format json\` for N = 0 (one process, the reference)
-and each --workers value, and reports throughput over the K timed steps (from the arrival times of the
-step events, warm-up and evaluation excluded), efficiency tput_N / (N x tput_1) against the 1-worker run
-and against the single process, and the run's own per-step breakdown by phase.
+Strong scaling (default): runs \`ddp train --workers N --max-steps W+K --batch-size B --log-format json\`
+for N = 0 (one process, the reference) and each --workers value, with the same global batch B (split
+across the workers), and reports throughput over the K timed steps (from the arrival times of the step
+events, warm-up and evaluation excluded), efficiency tput_N / (N x tput_1) against the 1-worker run and
+against the single process, and the run's own per-step breakdown by phase.
+
+Weak scaling (--weak): for R interleaved rounds (--rounds) runs \`ddp train --workers 0 --batch-size B\`
+and, for each N in --workers (and each --algo), \`ddp train --workers N --batch-size N*B\`, all with
+\`--max-steps S --no-eval --limit-test 200 --seed 42 --log-format json\`, and reports per round and as the
+median the ratio samples/s(N workers) / (N x samples/s(one process)), samples/s from each run's done
+event. Writes bench/results/scaling-weak-<time>.json.
 
 Flags:
 ${formatFlags(SCALING_FLAGS)}`;
@@ -142,31 +190,23 @@ The benchmark's star root is one of the N members, so there star is modelled as 
 Flags:
 ${formatFlags(SIMULATE_FLAGS)}`;
 
-function helpOr(rest: string[], specs: readonly FlagSpec[], help: string): FlagValues | undefined {
-  const parsed = parseFlags(rest, specs, { positionals: 0 });
-  if (parsed.help) {
-    console.log(help);
-    return undefined;
-  }
-  return parsed.values;
-}
+/** Where the benchmarks' tables go. */
+const print = (line: string) => console.log(line);
 
 async function benchStep(rest: string[]): Promise<number> {
-  const values = helpOr(rest, STEP_FLAGS, `Usage: ddp bench step [flags]\n\nFlags:\n${formatFlags(STEP_FLAGS)}`);
-  if (!values) return 0;
-  await initBackend(backendFrom(values));
-  await runStepBench({
-    batchSize: num(values, 'batch-size'),
-    warmup: num(values, 'warmup'),
-    steps: num(values, 'steps'),
-    out: str(values, 'out'),
-    log: (line: string) => console.log(line),
-  });
+  const v = parseOrHelp(rest, STEP_FLAGS, STEP_HELP);
+  if (v) await runStepBench({ batchSize: num(v, 'batch-size'), warmup: num(v, 'warmup'), steps: num(v, 'steps'), out: str(v, 'out'), log: print });
+  return 0;
+}
+
+async function benchMemory(rest: string[]): Promise<number> {
+  const v = parseOrHelp(rest, MEMORY_FLAGS, MEMORY_HELP);
+  if (v) await runMemoryBench({ steps: num(v, 'steps'), batchSize: num(v, 'batch-size'), every: num(v, 'every'), out: str(v, 'out'), log: print });
   return 0;
 }
 
 async function benchAllreduce(rest: string[]): Promise<number> {
-  const v = helpOr(rest, ALLREDUCE_FLAGS, ALLREDUCE_HELP);
+  const v = parseOrHelp(rest, ALLREDUCE_FLAGS, ALLREDUCE_HELP);
   if (!v) return 0;
   const workers = parseCountList('workers', str(v, 'workers')!, 2, 256);
   const hosts = str(v, 'hosts')?.split(',').map((h) => h.trim());
@@ -184,7 +224,7 @@ async function benchAllreduce(rest: string[]): Promise<number> {
     connectTimeoutMs: Math.round(num(v, 'connect-timeout')! * 1000),
     out: str(v, 'out'),
     mainJs: MAIN_JS,
-    log: (line) => console.log(line),
+    log: print,
   });
   return result.rows.every((r) => r.mismatches === 0) ? 0 : 1;
 }
@@ -209,24 +249,40 @@ async function benchAllreduceMember(rest: string[]): Promise<number> {
   });
 }
 
+/** Flags that belong to one mode of `ddp bench scaling` only. */
+const STRONG_ONLY = ['steps', 'warmup-steps', 'no-reference'];
+const WEAK_ONLY = ['max-steps', 'rounds'];
+
 async function benchScaling(rest: string[]): Promise<number> {
-  const v = helpOr(rest, SCALING_FLAGS, SCALING_HELP);
+  const v = parseOrHelp(rest, SCALING_FLAGS, SCALING_HELP);
   if (!v) return 0;
-  const trainArgs: string[] = ['--backend', str(v, 'backend')!];
-  for (const name of ['dataset', 'data-dir', 'seed']) if (v[name] !== undefined) trainArgs.push(`--${name}`, String(v[name]));
-  await runScalingBench({
-    workers: parseCountList('workers', str(v, 'workers')!, 1, 64),
+  const weak = v.weak === true;
+  for (const name of weak ? STRONG_ONLY : WEAK_ONLY) {
+    if (v[name] !== undefined) throw new UsageError(weak ? `--${name} does not apply to --weak (it runs --max-steps S per run)` : `--${name} applies only with --weak`);
+  }
+  const seed = num(v, 'seed') ?? (weak ? 42 : undefined);
+  const trainArgs = ['--backend', str(v, 'backend')!, ...(seed === undefined ? [] : ['--seed', String(seed)])];
+  for (const name of ['dataset', 'data-dir', 'limit-train']) if (v[name] !== undefined) trainArgs.push(`--${name}`, String(v[name]));
+  const common = {
+    workers: parseCountList('workers', str(v, 'workers') ?? (weak ? '2' : '1,2'), 1, 64),
     algos: str(v, 'algo')?.split(',').map((s) => s.trim()).filter(Boolean),
-    steps: num(v, 'steps')!,
-    warmupSteps: num(v, 'warmup-steps')!,
-    batchSize: num(v, 'batch-size')!,
-    reference: v['no-reference'] !== true,
     trainArgs,
     mainJs: MAIN_JS,
     runTimeoutMs: num(v, 'run-timeout')! * 1000,
     out: str(v, 'out'),
-    log: (line) => console.log(line),
-  });
+    log: print,
+  };
+  if (weak) {
+    await runWeakScalingBench({ ...common, perWorkerBatch: num(v, 'batch-size')!, maxSteps: num(v, 'max-steps') ?? 300, rounds: num(v, 'rounds') ?? 3 });
+  } else {
+    await runScalingBench({
+      ...common,
+      steps: num(v, 'steps') ?? 60,
+      warmupSteps: num(v, 'warmup-steps') ?? 10,
+      batchSize: num(v, 'batch-size')!,
+      reference: v['no-reference'] !== true,
+    });
+  }
   return 0;
 }
 
@@ -248,7 +304,7 @@ function computeSource(v: FlagValues): ComputeSource {
 }
 
 async function benchSimulate(rest: string[]): Promise<number> {
-  const v = helpOr(rest, SIMULATE_FLAGS, SIMULATE_HELP);
+  const v = parseOrHelp(rest, SIMULATE_FLAGS, SIMULATE_HELP);
   if (!v) return 0;
   const workers = parseCountList('workers', str(v, 'workers')!, 1, 1 << 20);
   const net = { latencySec: parseDuration('latency', str(v, 'latency')!), bandwidthBytesPerSec: parseBandwidth('bandwidth', str(v, 'bandwidth')!) };
@@ -291,7 +347,7 @@ async function benchSimulate(rest: string[]): Promise<number> {
   }
   const out = str(v, 'out');
   if (out !== undefined) {
-    const file = writeResultFile(out, { benchmark: 'simulate', date: new Date().toISOString(), machine: benchMachine(), options: opts, rows, check });
+    const file = writeResultFile(out, { ...resultHeader('simulate'), options: opts, rows, check });
     console.log(`written ${file}`);
   }
   return 0;
@@ -300,6 +356,7 @@ async function benchSimulate(rest: string[]): Promise<number> {
 type Bench = (rest: string[]) => Promise<number>;
 const BENCHES: Record<string, Bench> = {
   step: benchStep,
+  memory: benchMemory,
   allreduce: benchAllreduce,
   scaling: benchScaling,
   simulate: benchSimulate,
@@ -314,6 +371,6 @@ export async function runBenchCommand(argv: string[]): Promise<number> {
     return which === undefined ? 2 : 0;
   }
   const bench = BENCHES[which];
-  if (!bench) throw new UsageError(`unknown benchmark '${which}' (step, allreduce, scaling, simulate; see ddp bench --help)`);
+  if (!bench) throw new UsageError(`unknown benchmark '${which}' (step, memory, allreduce, scaling, simulate; see ddp bench --help)`);
   return bench(rest);
 }

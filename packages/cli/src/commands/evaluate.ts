@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { evaluateSplit, initBackend, loadDataset, loadSeedCnnParams, Reporter, DATASET_NAMES, type DatasetName } from '@ddp/core';
-import { formatFlags, num, parseFlags, str, UsageError, type FlagSpec } from '../args.js';
+import { formatFlags, num, parseOrHelp, str, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_FLAG, LOG_FORMAT_FLAG, backendFrom, logFormatFrom } from '../training-flags.js';
 
 const FLAGS: readonly FlagSpec[] = [
@@ -21,11 +21,8 @@ Flags:
 ${formatFlags(FLAGS)}`;
 
 export async function runEvaluateCommand(argv: string[]): Promise<number> {
-  const { values, help } = parseFlags(argv, FLAGS, { positionals: 0 });
-  if (help) {
-    console.log(EVALUATE_HELP);
-    return 0;
-  }
+  const values = parseOrHelp(argv, FLAGS, EVALUATE_HELP);
+  if (!values) return 0;
   const modelDir = str(values, 'model');
   if (!modelDir) throw new UsageError('--model DIR is required (a folder with model.json and weights.bin)');
   const reporter = new Reporter(logFormatFrom(values));

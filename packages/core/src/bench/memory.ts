@@ -9,8 +9,7 @@ import { createRng } from '../data/random.js';
 import { initSeedCnnParams } from '../model/init.js';
 import { gradientSum } from '../model/seed-cnn.js';
 import { IMAGE_SIZE, NUM_CLASSES } from '../model/seed-cnn-layout.js';
-import { machineInfo, type MachineInfo } from './machine-info.js';
-import { defaultResultPath, writeJsonResult } from './results-file.js';
+import { defaultResultFile, resultHeader, writeResultFile, type ResultHeader } from './results-file.js';
 
 /**
  * The memory check: runs training steps (gradientSum on the seed CNN, as a worker does) and records
@@ -43,10 +42,7 @@ export interface MemorySample {
   wasmHeapMB: number | null;
 }
 
-export interface MemoryBenchResult {
-  benchmark: 'memory';
-  date: string;
-  machine: MachineInfo;
+export interface MemoryBenchResult extends ResultHeader<'memory'> {
   batchSize: number;
   steps: number;
   samples: MemorySample[];
@@ -109,9 +105,7 @@ export async function runMemoryBench(opts: MemoryBenchOptions = {}): Promise<Mem
   const last = samples[samples.length - 1];
   const settled = samples.find((s) => s.step >= steps / 10) ?? first;
   const result = {
-    benchmark: 'memory' as const,
-    date: new Date().toISOString(),
-    machine: machineInfo(),
+    ...resultHeader('memory'),
     batchSize,
     steps,
     samples,
@@ -123,7 +117,7 @@ export async function runMemoryBench(opts: MemoryBenchOptions = {}): Promise<Mem
   log(`growth over ${steps} steps: ${result.tensorGrowth} tensors, ${result.backendBufferGrowth} backend buffers; RSS ${result.rssGrowthMB.toFixed(1)} MB from step ${settled.step} on`);
   let file: string | null = null;
   if (opts.out !== null) {
-    file = writeJsonResult(opts.out ?? defaultResultPath('memory'), result);
+    file = writeResultFile(opts.out ?? defaultResultFile('memory'), result);
     log(`written ${file}`);
   }
   return { ...result, file };

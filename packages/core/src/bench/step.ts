@@ -9,9 +9,8 @@ import { createRng } from '../data/random.js';
 import { initSeedCnnParams } from '../model/init.js';
 import { gradientSum } from '../model/seed-cnn.js';
 import { IMAGE_SIZE, NUM_CLASSES } from '../model/seed-cnn-layout.js';
-import { machineInfo, type MachineInfo } from './machine-info.js';
-import { median } from './median.js';
-import { defaultResultPath, writeJsonResult } from './results-file.js';
+import { defaultResultFile, resultHeader, writeResultFile, type ResultHeader } from './results-file.js';
+import { median } from './stats.js';
 
 /**
  * The step benchmark: one full training step of the seed CNN (forward + backward, the gradient of
@@ -53,11 +52,8 @@ export interface KernelSetStepResult {
   kernelCalls: Record<string, number>;
 }
 
-export interface StepBenchResult {
-  benchmark: 'step';
+export interface StepBenchResult extends ResultHeader<'step'> {
   model: 'seed-cnn';
-  date: string;
-  machine: MachineInfo;
   batchSize: number;
   warmup: number;
   steps: number;
@@ -167,10 +163,8 @@ export async function runStepBench(opts: StepBenchOptions = {}): Promise<StepBen
   const naive = results.find((r) => r.set === 'naive');
   const ddp = results.find((r) => r.set === 'ddp');
   const result = {
-    benchmark: 'step' as const,
+    ...resultHeader('step'),
     model: 'seed-cnn' as const,
-    date: new Date().toISOString(),
-    machine: machineInfo(),
     batchSize,
     warmup,
     steps,
@@ -178,7 +172,7 @@ export async function runStepBench(opts: StepBenchOptions = {}): Promise<StepBen
     speedup: naive && ddp ? ddp.samplesPerSec / naive.samplesPerSec : null,
   };
   for (const line of formatStepBench(result)) log(line);
-  const file = writeJsonResult(opts.out ?? defaultResultPath('step'), result);
+  const file = writeResultFile(opts.out ?? defaultResultFile('step'), result);
   log(`written ${file}`);
   return { ...result, file };
 }

@@ -37,11 +37,12 @@ export interface LoadDatasetOptions {
 
 /** The data set cannot be found or its files do not fit together; `path` is the file or folder at fault. */
 export class DatasetError extends Error {
-  readonly path: string;
-  constructor(path: string, message: string) {
+  override readonly name = 'DatasetError';
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
     super(message);
-    this.name = 'DatasetError';
-    this.path = path;
   }
 }
 

@@ -1,4 +1,4 @@
-/** Order statistics of timing samples. */
+/** Order statistics of timing samples, for every benchmark. */
 
 /** The q-quantile (0..1) by linear interpolation between order statistics; the median is q = 0.5. */
 export function quantile(values: readonly number[], q: number): number {
@@ -11,4 +11,5 @@ export function quantile(values: readonly number[], q: number): number {
   return s[lo]! + (s[hi]! - s[lo]!) * (at - lo);
 }
 
+/** The median of a non-empty list (the mean of the two middle values for an even count). */
 export const median = (values: readonly number[]): number => quantile(values, 0.5);
