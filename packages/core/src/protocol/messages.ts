@@ -38,7 +38,6 @@ import {
   bad,
   bool,
   bytes,
-  checkField,
   compileShape,
   describe,
   finite,
@@ -255,17 +254,14 @@ export const MESSAGES = {
   train_data: toWorker(
     {
       offset: int(0, (l: WorkerInboundLimits) => l.trainCount - 1),
-      /** count x rows x cols pixels, count = labels.length (checked in `check` below). */
-      images: bytes(),
-      labels: bytes({ min: 1, max: trainCount, below: (l: WorkerInboundLimits) => l.numClasses, noun: 'labels' }),
+      /** The chunk's `count` labels: at least one, and no further than the split's end. */
+      labels: bytes({ min: 1, max: (l: WorkerInboundLimits, m) => l.trainCount - (m.offset as number), below: (l: WorkerInboundLimits) => l.numClasses, noun: 'labels' }),
+      /** count x rows x cols pixels. */
+      images: bytes({ length: (l: WorkerInboundLimits, m) => (m.labels as Uint8Array).length * l.rows * l.cols }),
     },
     {
       first: (_raw, l) => {
         if (!l.serveData) throw bad('train_data: unexpected without --serve-data');
-      },
-      check: (m, l) => {
-        checkField(bytes({ min: 1, max: l.trainCount - m.offset, noun: 'labels' }), m.labels, 'train_data', 'labels');
-        checkField(bytes({ length: m.labels.length * l.rows * l.cols }), m.images, 'train_data', 'images');
       },
     },
   ),
@@ -345,11 +341,11 @@ export const MESSAGES = {
     {
       generation: int(),
       size: int(1, 65536),
-      position: int(0, 65535),
+      position: int(0, (_l: unknown, m) => (m.size as number) - 1),
       /** Names this ring, so that a member of another job or an earlier ring cannot attach. */
       group: text(256),
     },
-    { mode: 'ring', check: (m) => void checkField(int(0, m.size - 1), m.position, 'ring_listen', 'position') },
+    { mode: 'ring' },
   ),
 
   /** ring mode, worker -> coordinator: where the other members reach this one, and the steps its replica holds (-1: none yet). */

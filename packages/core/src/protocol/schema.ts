@@ -5,14 +5,21 @@
  * type (`Shape<typeof fields>`, `Infer<typeof field>`) and the check at the boundary follow.
  *
  * Sizes that depend on the job (the parameter count, the training split's size, ...) are `Bound`s:
- * a number, or a function of the receiver's limits, called once per message (never per element).
+ * a number, or a function of the receiver's limits (and of the fields declared above, for a size
+ * that follows another field), called once per message, never per element.
  * The vector checks are one tight loop each. Every refusal is a ProtocolError('DDP_BAD_MESSAGE')
  * whose message names `message.field` (or `message.field[i]`), what was expected and what arrived.
  */
 import { ProtocolError } from './protocol-error.js';
 
-/** A size or bound: fixed, or read from the receiver's limits (`L`). */
-export type Bound<L> = number | ((limits: L) => number);
+/**
+ * A size or bound: fixed, or read from the receiver's limits (`L`) and, for a bound that depends
+ * on another field (a chunk's pixels on its labels), from `earlier`: the fields declared above this
+ * one, already checked.
+ */
+export type Bound<L> = number | ((limits: L, earlier: Earlier) => number);
+/** The fields of a map checked so far (those declared above the one being checked). */
+export type Earlier = Readonly<Record<string, unknown>>;
 
 /** What a field checks; the walker below switches on `kind`. */
 export type Spec<L> =
@@ -98,10 +105,6 @@ export const map = <S extends Fields<null>>(fields: S) => field<Shape<S>>({ kind
  */
 export const pick = <L, const K extends string, O extends { readonly [key in K]: Field<unknown, L, false> }>(select: (limits: L) => K, options: O) =>
   field<Infer<O[K]>, L>({ kind: 'pick', select, options: Object.fromEntries(Object.entries<Field<unknown, L>>(options).map(([k, f]) => [k, f.spec])) });
-/** Checks one value against a field outside a walk (for the cross-field rules of a message's `check`). */
-export function checkField<T>(f: Field<T, unknown>, v: unknown, where: string, name: string): T {
-  return checkValue(f.spec, v, where, name, null) as T;
-}
 /** The same field, which may be absent (or undefined). */
 export const optional = <T, L>(f: Field<T, L, false>): Field<T, L, true> => ({ spec: f.spec, optional: true });
 
@@ -166,18 +169,21 @@ export function checkShape(obj: Obj, where: string, shape: CompiledShape, limits
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
     const v = obj[e.name];
-    if (v !== undefined) out[e.name] = checkValue(e.spec, v, where, e.name, limits);
+    if (v !== undefined) out[e.name] = checkValue(e.spec, v, where, e.name, limits, out);
   }
   return out;
 }
 
-const bound = (b: Bound<any>, limits: unknown): number => (typeof b === 'number' ? b : b(limits));
+const bound = (b: Bound<any>, limits: unknown, earlier: Earlier): number => (typeof b === 'number' ? b : b(limits, earlier));
 
-/** Checks one value against a field (errors name `where.name`); returns it (a nested map: a fresh copy). */
-export function checkValue(spec: Spec<any>, v: unknown, where: string, name: string, limits: unknown): unknown {
+/**
+ * Checks one value against a field (errors name `where.name`); returns it (a nested map: a fresh
+ * copy). `earlier`: the fields of the same map already checked, for bounds that read them.
+ */
+export function checkValue(spec: Spec<any>, v: unknown, where: string, name: string, limits: unknown, earlier: Earlier): unknown {
   switch (spec.kind) {
     case 'int': {
-      const max = bound(spec.max, limits);
+      const max = bound(spec.max, limits, earlier);
       if (typeof v !== 'number' || !Number.isInteger(v) || v < spec.min || v > max) throw bad(`${where}.${name}: expected an integer in [${spec.min}, ${max}], got ${describe(v)}`);
       return v;
     }
@@ -193,37 +199,39 @@ export function checkValue(spec: Spec<any>, v: unknown, where: string, name: str
       if (typeof v !== 'boolean') throw bad(`${where}.${name}: expected true or false, got ${describe(v)}`);
       return v;
     case 'oneOf':
-      if (typeof v !== 'string' || !spec.choices.includes(v)) throw bad(`${where}.${name}: expected one of ${spec.choices.join(', ')}, got ${quoted(v)}`);
+      if (typeof v !== 'string' || !spec.choices.includes(v)) throw bad(`${where}.${name}: expected one of ${spec.choices.join(', ')}, got ${quoted(v, 40)}`);
       return v;
     case 'pattern':
       if (typeof v !== 'string' || v.length > spec.maxLength || !spec.pattern.test(v)) {
-        throw bad(`${where}.${name}: expected ${spec.expected}, got ${typeof v === 'string' && v.length > spec.maxLength ? describe(v) : quoted(v)}`);
+        const long = typeof v === 'string' && v.length > spec.maxLength;
+        throw bad(`${where}.${name}: expected ${spec.expected}${long ? ` of at most ${spec.maxLength} characters` : ''}, got ${long ? describe(v) : quoted(v, 80)}`);
       }
       return v;
     case 'float32s':
-      return float32sOf(v, where, name, bound(spec.length, limits), spec.note);
+      return float32sOf(v, where, name, bound(spec.length, limits, earlier), spec.note);
     case 'float64s':
-      return float64sOf(v, where, name, bound(spec.length, limits), spec.note);
+      return float64sOf(v, where, name, bound(spec.length, limits, earlier), spec.note);
     case 'halves':
-      return halvesOf(v, where, name, bound(spec.length, limits), spec.note);
+      return halvesOf(v, where, name, bound(spec.length, limits, earlier), spec.note);
     case 'uint32s':
-      return uint32sOf(v, where, name, bound(spec.maxLength, limits), bound(spec.below, limits));
+      return uint32sOf(v, where, name, bound(spec.maxLength, limits, earlier), bound(spec.below, limits, earlier));
     case 'bytes':
-      return bytesOf(v, where, name, spec, limits);
+      return bytesOf(v, where, name, spec, limits, earlier);
     case 'list': {
       if (!Array.isArray(v) || v.length < spec.min || v.length > spec.max) throw bad(`${where}.${name}: expected an array of ${spec.min}..${spec.max} ${spec.noun}, got ${describe(v)}`);
-      for (let i = 0; i < v.length; i++) checkValue(spec.of, v[i], where, `${name}[${i}]`, limits);
+      for (let i = 0; i < v.length; i++) checkValue(spec.of, v[i], where, `${name}[${i}]`, limits, earlier);
       return v;
     }
     case 'map':
       if (!isPlainObject(v)) throw bad(`${where}.${name}: expected a map, got ${describe(v)}`);
       return checkShape(v, `${where}.${name}`, spec.shape, limits, false);
     case 'pick':
-      return checkValue(spec.options[spec.select(limits)], v, where, name, limits);
+      return checkValue(spec.options[spec.select(limits)], v, where, name, limits, earlier);
   }
 }
 
-const quoted = (v: unknown) => (typeof v === 'string' ? `'${v.slice(0, 80)}'` : describe(v));
+/** A string quoted (its first `max` characters), anything else described. */
+const quoted = (v: unknown, max: number) => (typeof v === 'string' ? `'${v.slice(0, max)}'` : describe(v));
 const withNote = (note: string) => (note ? ` (${note})` : '');
 
 function float32sOf(v: unknown, where: string, name: string, length: number, note: string): Float32Array {
@@ -261,14 +269,14 @@ function uint32sOf(v: unknown, where: string, name: string, maxLength: number, b
   return v;
 }
 
-function bytesOf(v: unknown, where: string, name: string, spec: Extract<Spec<any>, { kind: 'bytes' }>, limits: unknown): Uint8Array {
-  const length = spec.length === undefined ? undefined : bound(spec.length, limits);
-  const max = spec.max === undefined ? Infinity : bound(spec.max, limits);
+function bytesOf(v: unknown, where: string, name: string, spec: Extract<Spec<any>, { kind: 'bytes' }>, limits: unknown, earlier: Earlier): Uint8Array {
+  const length = spec.length === undefined ? undefined : bound(spec.length, limits, earlier);
+  const max = spec.max === undefined ? Infinity : bound(spec.max, limits, earlier);
   if (!(v instanceof Uint8Array) || (length !== undefined ? v.length !== length : v.length < spec.min || v.length > max)) {
     const size = length !== undefined ? ` of ${length} ${spec.noun}` : spec.min > 0 || max < Infinity ? ` of ${spec.min}..${max} ${spec.noun}` : '';
     throw bad(`${where}.${name}: expected a Uint8Array${size}, got ${describe(v)}`);
   }
-  const below = spec.below === undefined ? 256 : bound(spec.below, limits);
+  const below = spec.below === undefined ? 256 : bound(spec.below, limits, earlier);
   if (below < 256) {
     for (let i = 0; i < v.length; i++) if (v[i] >= below) throw bad(`${where}.${name}[${i}] = ${v[i]} is not in [0, ${below - 1}]`);
   }
