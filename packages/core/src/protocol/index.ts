@@ -39,7 +39,7 @@ export { CLOSE_CODES, CLOSE_DONE, PROTOCOL_ERROR_CODES, ProtocolError, isProtoco
 export type { ProtocolErrorCode } from './protocol-error.js';
 export { decodeFrame, encodeMessage } from './codec.js';
 export { parseCoordinatorMessage, parseWorkerMessage } from './validate.js';
-export type { CoordinatorInboundLimits, WorkerInboundLimits } from './validate.js';
+export type { CoordinatorInboundLimits, WorkerInboundLimits } from './messages.js';
 export { TOKEN_ENV, newToken, tokensMatch } from './auth.js';
 export { splitFingerprint } from './fingerprint.js';
 export { replicaHash, REPLICA_HASH_PATTERN } from './replica-hash.js';

@@ -4,9 +4,13 @@ import { MSG, type GradientMessage } from './messages.js';
 import { ProtocolError, type ProtocolErrorCode } from './protocol-error.js';
 import { parseCoordinatorMessage, parseWorkerMessage, type WorkerInboundLimits } from './validate.js';
 import { PROTOCOL_VERSION } from './version.js';
+import { wireConfig } from './wire-config.js';
 
 const paramCount = 50;
-const limits: WorkerInboundLimits = { paramCount, trainCount: 100, rows: 4, cols: 4, numClasses: 10, serveData: false };
+const star = wireConfig({ allreduce: 'star' });
+const ringConfig = wireConfig({ allreduce: 'ring' });
+const limits: WorkerInboundLimits = { paramCount, trainCount: 100, rows: 4, cols: 4, numClasses: 10, serveData: false, config: star };
+const coordStar = { paramCount, config: star };
 
 function goodGradient(): Record<string, unknown> {
   return { type: 'gradient', step: 1, task: 2, count: 3, lossSum: 4.5, grad: new Float32Array(paramCount).fill(0.5), computeMs: 1, busyMs: 2 };
@@ -31,7 +35,7 @@ function refusal(fn: () => unknown): ProtocolError {
   throw new Error('expected a ProtocolError, the message was accepted');
 }
 
-const fromWorker = (v: unknown) => () => parseWorkerMessage(wire(v), { paramCount });
+const fromWorker = (v: unknown) => () => parseWorkerMessage(wire(v), coordStar);
 const fromCoordinator = (v: unknown, l: WorkerInboundLimits | null = limits) => () => parseCoordinatorMessage(wire(v), l);
 
 describe('messages from workers', () => {
@@ -60,8 +64,8 @@ describe('messages from workers', () => {
   });
 
   it('accepts the well-formed versions of the same messages', () => {
-    expect(parseWorkerMessage(wire(goodGradient()), { paramCount }).type).toBe(MSG.GRADIENT);
-    expect(parseWorkerMessage(wire(goodHello()), { paramCount }).type).toBe(MSG.HELLO);
+    expect(parseWorkerMessage(wire(goodGradient()), coordStar).type).toBe(MSG.GRADIENT);
+    expect(parseWorkerMessage(wire(goodHello()), coordStar).type).toBe(MSG.HELLO);
   });
 });
 
@@ -77,15 +81,18 @@ describe('messages from the coordinator', () => {
     params[3] = NaN;
     expect(refusal(fromCoordinator({ ...goodWork(), params })).message).toMatch(/work\.params\[3\] is NaN/);
   });
-  it('with --serve-data, refuses pixels of the wrong size and labels out of range', () => {
+  it('with --serve-data, train_data: refuses pixels of the wrong size, labels out of range, and chunks past the split', () => {
     const served = { ...limits, serveData: true };
     const images = new Uint8Array(3 * 16);
-    expect(refusal(fromCoordinator({ ...goodWork(), images: images.subarray(1), labels: new Uint8Array(3) }, served)).message).toMatch(
-      /work\.images: expected a Uint8Array of 48 bytes, got Uint8Array of 47/,
+    const chunk = { type: 'train_data', offset: 0, images, labels: new Uint8Array(3) };
+    expect(refusal(fromCoordinator({ ...chunk, images: images.subarray(1) }, served)).message).toMatch(
+      /train_data\.images: expected a Uint8Array of 48 bytes, got Uint8Array of 47/,
     );
-    expect(refusal(fromCoordinator({ ...goodWork(), images, labels: Uint8Array.from([1, 10, 2]) }, served)).message).toMatch(/work\.labels\[1\] = 10/);
-    expect(refusal(fromCoordinator(goodWork(), served)).message).toMatch(/expected images and labels/);
-    expect(parseCoordinatorMessage(wire({ ...goodWork(), images, labels: new Uint8Array(3) }), served).type).toBe(MSG.WORK);
+    expect(refusal(fromCoordinator({ ...chunk, labels: Uint8Array.from([1, 10, 2]) }, served)).message).toMatch(/train_data\.labels\[1\] = 10/);
+    expect(refusal(fromCoordinator({ ...chunk, offset: 98 }, served)).message).toMatch(/train_data\.labels: expected a Uint8Array of 1\.\.2 labels/);
+    expect(refusal(fromCoordinator(chunk)).message).toMatch(/train_data: unexpected without --serve-data/);
+    expect(refusal(fromCoordinator(chunk, null)).message).toMatch(/train_data: received before welcome/);
+    expect(parseCoordinatorMessage(wire(chunk), served).type).toBe(MSG.TRAIN_DATA);
   });
   it('refuses a welcome of another version with DDP_VERSION', () => {
     const err = refusal(fromCoordinator({ type: 'welcome', protocolVersion: 99 }, null));
@@ -94,14 +101,15 @@ describe('messages from the coordinator', () => {
 });
 
 describe('--compress fp16 and ring mode', () => {
-  const ringLimits = { paramCount, allreduce: 'ring' as const };
-  const goodResult = () => ({
-    type: 'ring_result', generation: 1, step: 4, task: 8, count: 32, lossSum: 3, hash: '0123456789abcdef', bytesSent: 100,
-    prepareMs: 0, computeMs: 1, allreduceMs: 1, optimizerMs: 1, busyMs: 3, aheadMs: 0, cycleMs: 0,
+  const ringLimits = { paramCount, config: ringConfig };
+  const ring: WorkerInboundLimits = { ...limits, config: ringConfig };
+  const goodProgress = () => ({
+    type: 'ring_progress', generation: 1, step: 4, count: 32, lossSum: 3, hash: '0123456789abcdef', bytesSent: 100,
+    prepareMs: 0, computeMs: 1, allreduceMs: 1, optimizerMs: 1, cycleMs: 0,
   });
 
   it('with fp16, a gradient must be half bits, and a half Infinity or NaN is refused', () => {
-    const fp16 = { paramCount, compress: 'fp16' as const };
+    const fp16 = { paramCount, config: wireConfig({ allreduce: 'star', compress: 'fp16' }) };
     expect(refusal(() => parseWorkerMessage(wire(goodGradient()), fp16)).message).toMatch(/gradient\.grad: expected a Uint16Array of 50 float16 values \(--compress fp16\), got Float32Array/);
     const grad = new Uint16Array(paramCount);
     grad[5] = 0x7c00;
@@ -112,28 +120,27 @@ describe('--compress fp16 and ring mode', () => {
     expect(parseWorkerMessage(wire({ ...goodGradient(), grad }), fp16).type).toBe(MSG.GRADIENT);
   });
 
-  it('ring messages are refused in star mode, and gradients in ring mode', () => {
-    expect(refusal(fromWorker(goodResult())).message).toMatch(/ring_result from worker: not part of --allreduce star/);
+  it('ring messages are refused in star mode, and gradients and work in ring mode', () => {
+    expect(refusal(fromWorker(goodProgress())).message).toMatch(/ring_progress from worker: not part of --allreduce star/);
     expect(refusal(() => parseWorkerMessage(wire(goodGradient()), ringLimits)).message).toMatch(/gradient from worker: not part of --allreduce ring/);
-    expect(parseWorkerMessage(wire(goodResult()), ringLimits).type).toBe(MSG.RING_RESULT);
-    const ringWork = { type: 'ring_work', generation: 1, step: 0, epoch: 0, task: 0, batchSize: 3, indices: Uint32Array.from([1, 2, 3]) };
-    expect(refusal(fromCoordinator(ringWork)).message).toMatch(/ring_work from coordinator: not part of --allreduce star/);
-    expect(parseCoordinatorMessage(wire(ringWork), { ...limits, allreduce: 'ring' }).type).toBe(MSG.RING_WORK);
+    expect(parseWorkerMessage(wire(goodProgress()), ringLimits).type).toBe(MSG.RING_PROGRESS);
+    const ringRun = { type: 'ring_run', generation: 1, from: 0, until: 10 };
+    expect(refusal(fromCoordinator(ringRun)).message).toMatch(/ring_run from coordinator: not part of --allreduce star/);
+    expect(parseCoordinatorMessage(wire(ringRun), ring).type).toBe(MSG.RING_RUN);
+    expect(refusal(fromCoordinator(goodWork(), ring)).message).toMatch(/work from coordinator: not part of --allreduce ring/);
   });
 
   it('refuses malformed ring messages, naming the field', () => {
-    const ring = { ...limits, allreduce: 'ring' as const };
     const cases: Array<[() => unknown, RegExp]> = [
-      [() => parseWorkerMessage(wire({ ...goodResult(), hash: 'xyz' }), ringLimits), /ring_result\.hash: expected 16 hex digits/],
-      [() => parseWorkerMessage(wire({ ...goodResult(), lossSum: -1 }), ringLimits), /ring_result\.lossSum: expected a finite number >= 0/],
-      [() => parseWorkerMessage(wire({ type: 'ring_address', generation: 0, url: 'http://x' }), ringLimits), /ring_address\.url: expected ws:\/\/HOST:PORT/],
+      [() => parseWorkerMessage(wire({ ...goodProgress(), hash: 'xyz' }), ringLimits), /ring_progress\.hash: expected 16 hex digits/],
+      [() => parseWorkerMessage(wire({ ...goodProgress(), lossSum: -1 }), ringLimits), /ring_progress\.lossSum: expected a finite number >= 0/],
+      [() => parseWorkerMessage(wire({ type: 'ring_address', generation: 0, url: 'http://x', steps: -1 }), ringLimits), /ring_address\.url: expected ws:\/\/HOST:PORT/],
       [() => parseWorkerMessage(wire({ type: 'state', request: 1, steps: 1, hash: '0123456789abcdef', params: new Float32Array(paramCount), adamM: new Float32Array(paramCount) }), ringLimits), /adamM and adamV come together/],
-      [() => parseCoordinatorMessage(wire({ type: 'ring_listen', generation: 1, position: 3, size: 3, group: 'g', resume: 0 }), ring), /ring_listen\.position: expected an integer in \[0, 2\]/],
-      [() => parseCoordinatorMessage(wire({ type: 'ring_connect', generation: 1, urls: ['ws://a:1', 5] }), ring), /ring_connect\.urls\[1\]/],
-      [() => parseCoordinatorMessage(wire({ type: 'ring_work', generation: 1, step: 0, epoch: 0, task: 0, batchSize: 2, indices: Uint32Array.from([1, 2, 3]) }), ring), /ring_work\.batchSize: 2 is smaller than the shard/],
-      [() => parseCoordinatorMessage(wire({ type: 'ring_work', generation: 1, step: 0, epoch: 0, task: 0, batchSize: 9, indices: Uint32Array.from([1]), next: Uint32Array.from([100]) }), ring), /ring_work\.next\[0\] = 100 is not in \[0, 99\]/],
-      [() => parseCoordinatorMessage(wire({ type: 'replica', steps: 0, params: new Float32Array(paramCount), lr: 0 }), ring), /replica\.lr: expected a positive number/],
-      [() => parseCoordinatorMessage(wire({ type: 'fetch', request: 1 }), ring), /fetch: missing field 'optimizer'/],
+      [() => parseCoordinatorMessage(wire({ type: 'ring_listen', generation: 1, position: 3, size: 3, group: 'g' }), ring), /ring_listen\.position: expected an integer in \[0, 2\]/],
+      [() => parseCoordinatorMessage(wire({ type: 'ring_connect', generation: 1, urls: ['ws://a:1', 5], resume: 0 }), ring), /ring_connect\.urls\[1\]/],
+      [() => parseCoordinatorMessage(wire({ type: 'ring_run', generation: 1, from: 5, until: 5 }), ring), /ring_run: until \(5\) must be greater than from \(5\)/],
+      [() => parseCoordinatorMessage(wire({ type: 'replica', steps: 0, params: new Float32Array(paramCount), lr: 0 }), ring), /replica\.lr: expected a positive/],
+      [() => parseCoordinatorMessage(wire({ type: 'fetch', request: 1 }), ring), /fetch: missing field 'steps'/],
     ];
     for (const [fn, pattern] of cases) {
       const err = refusal(fn);
@@ -143,18 +150,21 @@ describe('--compress fp16 and ring mode', () => {
   });
 
   it('a welcome must say the allreduce mode, the compression and the reduction', () => {
+    const config = { allreduce: 'tree', compress: 'none', reduction: 'fast', hashEvery: 50 };
     const welcome = {
-      type: 'welcome', protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 2, paramCount, heartbeatMs: 1000, allreduce: 'tree', compress: 'none', reduction: 'fast',
+      type: 'welcome', protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 2, paramCount, heartbeatMs: 1000, config, plan: { seed: 1, batchSize: 64 },
       data: { dataset: 'mnist', trainCount: 100, fingerprint: 'f', serveData: false, rows: 4, cols: 4, numClasses: 10 },
     };
-    expect(refusal(fromCoordinator(welcome, null)).message).toMatch(/welcome\.allreduce: expected one of star, ring, got 'tree'/);
-    expect(refusal(fromCoordinator({ ...welcome, allreduce: 'ring', compress: 'int8' }, null)).message).toMatch(/welcome\.compress: expected one of none, fp16/);
-    expect(refusal(fromCoordinator({ ...welcome, allreduce: 'star', reduction: 'sloppy' }, null)).message).toMatch(/welcome\.reduction: expected one of fast, exact/);
-    expect(parseCoordinatorMessage(wire({ ...welcome, allreduce: 'ring' }), null).type).toBe(MSG.WELCOME);
+    expect(refusal(fromCoordinator(welcome, null)).message).toMatch(/welcome\.config\.allreduce: expected one of star, ring, got 'tree'/);
+    expect(refusal(fromCoordinator({ ...welcome, config: { ...config, allreduce: 'ring', compress: 'int8' } }, null)).message).toMatch(/welcome\.config\.compress: expected one of none, fp16/);
+    expect(refusal(fromCoordinator({ ...welcome, config: { ...config, allreduce: 'star', reduction: 'sloppy' } }, null)).message).toMatch(/welcome\.config\.reduction: expected one of fast, exact/);
+    expect(refusal(fromCoordinator({ ...welcome, config: { ...config, allreduce: 'ring', hashEvery: 0 } }, null)).message).toMatch(/welcome\.config\.hashEvery: expected an integer in \[1, 1000000\], got 0/);
+    expect(refusal(fromCoordinator({ ...welcome, config: { ...config, allreduce: 'ring' } })).message).toMatch(/welcome: a second welcome/);
+    expect(parseCoordinatorMessage(wire({ ...welcome, config: { ...config, allreduce: 'ring' } }), null).type).toBe(MSG.WELCOME);
   });
 
   it('with reduction exact a gradient is a finite Float64Array of the model size, and nothing else', () => {
-    const exact = { paramCount, reduction: 'exact' as const };
+    const exact = { paramCount, config: wireConfig({ allreduce: 'star', reduction: 'exact' }) };
     const base = { type: 'gradient', step: 0, task: 1, count: 4, lossSum: 1, computeMs: 1, busyMs: 1 };
     const grad = Float64Array.from({ length: paramCount }, () => Math.random() - 0.5);
     const back = parseWorkerMessage(decodeFrame(encodeMessage({ ...base, grad } as unknown as GradientMessage)), exact) as GradientMessage;

@@ -7,6 +7,7 @@
  */
 import { COMPRESSION_MODES } from '../allreduce/allreduce-options.js';
 import { REDUCTIONS } from '../model/exact-gradient.js';
+import { int, oneOf, type Field } from './schema.js';
 
 /** How gradients are reduced: at the coordinator ('star'), or by the workers among themselves ('ring'). */
 export const ALLREDUCE_MODES = ['star', 'ring'] as const;
@@ -63,6 +64,14 @@ export type WireConfig = {
 };
 export type WireSettingName = keyof WireConfig;
 export const WIRE_SETTING_NAMES = Object.keys(WIRE_SETTINGS) as WireSettingName[];
+
+/** The welcome's `config` map, field by field (schema.ts): each setting's choices or bounds. */
+export const WIRE_FIELDS = Object.fromEntries(
+  WIRE_SETTING_NAMES.map((name) => {
+    const s: ChoiceSetting<string> | IntSetting = WIRE_SETTINGS[name];
+    return [name, 'choices' in s ? oneOf(s.choices) : int(s.min, s.max)];
+  }),
+) as { readonly [K in WireSettingName]: Field<WireConfig[K], unknown, false> };
 
 /** Every setting at its default. */
 export const DEFAULT_WIRE: Readonly<WireConfig> = Object.freeze(
