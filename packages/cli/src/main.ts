@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { DatasetError, IdxError, ModelFileError, RunError } from '@ddp/core';
+import { DatasetError, IdxError, ModelFileError, ResultFileError, RunError } from '@ddp/core';
 import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { UsageError } from './args.js';
 import { runTrainCommand } from './commands/train.js';
@@ -39,7 +39,7 @@ const COMMANDS: Record<string, Command> = {
 
 /** Errors a user can fix (a flag, a missing file, a bad data set) print one line and exit 2. */
 function isUserError(err: unknown): boolean {
-  return err instanceof UsageError || err instanceof IdxError || err instanceof DatasetError || err instanceof ModelFileError;
+  return err instanceof UsageError || err instanceof IdxError || err instanceof DatasetError || err instanceof ModelFileError || err instanceof ResultFileError;
 }
 
 async function main(argv: string[]): Promise<number> {

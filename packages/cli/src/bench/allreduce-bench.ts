@@ -15,6 +15,7 @@ import os from 'node:os';
 import { algBandwidth, busBandwidth, defaultResultFile, median, newToken, quantile, resultHeader, TOKEN_ENV, writeResultFile, type ResultHeader } from '@ddp/core';
 import { MemberGroup } from './member-group.js';
 import type { BenchAlgo, BenchCompress, MemberCase } from './member-messages.js';
+import { UsageError } from '../args.js';
 
 export interface AllreduceBenchOptions {
   workers: number[];
@@ -86,7 +87,7 @@ export async function runAllreduceBench(o: AllreduceBenchOptions): Promise<Allre
   const cases = casesFor(o);
   const maxN = Math.max(...o.workers);
   const hosts = o.hosts ?? [];
-  if (hosts.length > 1 && hosts.length < maxN) throw new RangeError(`--hosts lists ${hosts.length} addresses but --workers goes up to ${maxN}`);
+  if (hosts.length > 1 && hosts.length < maxN) throw new UsageError(`--hosts lists ${hosts.length} addresses but --workers goes up to ${maxN}`);
   const hostOf = (r: number): string => hosts[hosts.length === 1 ? 0 : r] ?? '127.0.0.1';
 
   const loadAtStart = os.loadavg()[0]!;

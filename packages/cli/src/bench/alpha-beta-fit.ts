@@ -12,6 +12,7 @@
  */
 import { median, predictAllreduceSeconds, type NetworkModel } from '@ddp/core';
 import type { AllreduceRow } from './allreduce-bench.js';
+import { UsageError } from '../args.js';
 
 export interface MeasuredAllreduce {
   workers: number;
@@ -38,7 +39,7 @@ export function predictBenchSeconds(r: Pick<MeasuredAllreduce, 'workers' | 'algo
 
 export function fitAlphaBeta(rows: readonly MeasuredAllreduce[]): NetworkModel {
   const usable = rows.filter((r) => r.workers >= 2 && r.medianMs > 0);
-  if (usable.length < 2) throw new RangeError(`fitting alpha and beta needs at least 2 measurements with N >= 2, got ${usable.length}`);
+  if (usable.length < 2) throw new UsageError(`fitting alpha and beta needs at least 2 measurements with N >= 2, got ${usable.length}`);
   let aa = 0, ab = 0, bb = 0, a1 = 0, b1 = 0;
   for (const r of usable) {
     const t = r.medianMs / 1000;
@@ -58,7 +59,7 @@ export function fitAlphaBeta(rows: readonly MeasuredAllreduce[]): NetworkModel {
     inv = b1 / bb;
   }
   if (!(inv > 0)) {
-    throw new RangeError('the measurements do not fit a positive bandwidth (time does not grow with size?); measure more sizes');
+    throw new UsageError('the measurements do not fit a positive bandwidth (time does not grow with size?); measure more sizes');
   }
   return { latencySec: alpha, bandwidthBytesPerSec: 1 / inv };
 }
@@ -77,7 +78,7 @@ export interface FitComparison {
  * predicts all; or, given `net`, predicts all with it (nothing fitted: `fittedOn` is empty).
  */
 export function compareWithModel(rows: readonly AllreduceRow[] | readonly MeasuredAllreduce[], fitWorkers?: number[], fixed?: NetworkModel): FitComparison {
-  if (rows.length === 0) throw new RangeError('no allreduce measurements to compare with');
+  if (rows.length === 0) throw new UsageError('no allreduce measurements to compare with');
   const on = fixed ? [] : (fitWorkers ?? [Math.min(...rows.map((r) => r.workers))]);
   const net = fixed ?? fitAlphaBeta(rows.filter((r) => on.includes(r.workers)));
   const out = rows.map((r) => {

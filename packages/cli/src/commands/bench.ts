@@ -327,7 +327,7 @@ async function benchSimulate(rest: string[]): Promise<number> {
     const rows: AllreduceRow[] = [];
     for (const file of checkFile.split(',')) {
       const data = readJsonFile(file) as { benchmark?: unknown; rows?: AllreduceRow[] };
-      if (data?.benchmark !== 'allreduce' || !Array.isArray(data.rows)) throw new RangeError(`${file}: not a 'ddp bench allreduce' result (expected benchmark "allreduce" and a rows array)`);
+      if (data?.benchmark !== 'allreduce' || !Array.isArray(data.rows)) throw new UsageError(`${file}: not a 'ddp bench allreduce' result (expected benchmark "allreduce" and a rows array)`);
       rows.push(...data.rows);
     }
     const fitOn = str(v, 'fit-workers') === undefined ? undefined : parseCountList('fit-workers', str(v, 'fit-workers')!, 2, 1 << 20);

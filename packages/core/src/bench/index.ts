@@ -6,6 +6,6 @@ export { runMemoryBench } from './memory.js';
 export type { MemoryBenchOptions, MemoryBenchResult, MemorySample } from './memory.js';
 export { machineInfo } from './machine-info.js';
 export type { MachineInfo } from './machine-info.js';
-export { resultHeader, workspaceRoot, resultsDir, defaultResultFile, writeResultFile, newestResultFile, readJsonFile } from './results-file.js';
+export { resultHeader, workspaceRoot, resultsDir, defaultResultFile, writeResultFile, newestResultFile, readJsonFile, ResultFileError } from './results-file.js';
 export type { ResultHeader } from './results-file.js';
 export { median, quantile } from './stats.js';

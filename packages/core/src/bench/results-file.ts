@@ -69,11 +69,19 @@ export function readJsonFile(file: string): unknown {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new RangeError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ResultFileError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new RangeError(`${file} is not JSON: ${(err as Error).message}`);
+    throw new ResultFileError(`${file} is not JSON: ${(err as Error).message}`);
+  }
+}
+
+/** A benchmark result file given by the user cannot be read: a usage error, not a bug. */
+export class ResultFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ResultFileError';
   }
 }
