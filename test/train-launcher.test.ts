@@ -69,7 +69,7 @@ describe('ddp train --workers N (local launcher)', () => {
     expect(await eventually(() => pids.every((p) => !isAlive(p)), 10_000)).toBe(true);
   }, 120_000);
 
-  it('returns the coordinator\'s exit code when it fails (a bad data folder: 2), and starts no worker', async () => {
+  it('returns the coordinator\'s exit code when it fails (a bad data folder: 2), and leaves no worker behind', async () => {
     const launcher = startDdp(['train', '--workers', '2', '--data-dir', '/nonexistent/ddp', '--max-steps', '2']);
     const watch = watchChildren(launcher);
     const { code } = await launcher.exit;

@@ -1,7 +1,7 @@
 import { TOKEN_ENV, initBackend, Reporter } from '@ddp/core';
 import { runWorker, WORKER_EXIT } from '@ddp/worker';
 import { formatFlags, num, parseFlags, str, UsageError, type FlagSpec } from '../args.js';
-import { exitWithLauncher } from '../launch/parent-link.js';
+import { exitWithLauncher, urlFromLauncher } from '../launch/parent-link.js';
 import { BACKEND_FLAG, LOG_FORMAT_FLAG, backendFrom, logFormatFrom } from '../training-flags.js';
 
 const FLAGS: readonly FlagSpec[] = [
@@ -37,14 +37,16 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
     console.log(WORKER_HELP);
     return 0;
   }
-  const url = str(values, 'connect');
-  if (!url) throw new UsageError('--connect ws://HOST:PORT is required');
-  if (!/^wss?:\/\/[^/\s]+/.test(url)) throw new UsageError(`--connect expects ws://HOST:PORT, got '${url}'`);
+  const given = str(values, 'connect');
+  const fromLauncher = given ? null : urlFromLauncher();
+  if (!given && !fromLauncher) throw new UsageError('--connect ws://HOST:PORT is required');
+  if (given && !/^wss?:\/\/[^/\s]+/.test(given)) throw new UsageError(`--connect expects ws://HOST:PORT, got '${given}'`);
   const reporter = new Reporter(logFormatFrom(values));
   const releaseLauncher = exitWithLauncher('worker');
   try {
-    // The backend starts while the connection opens (runWorker waits for both).
+    // The backend starts while the connection opens, or while `ddp train` waits for its coordinator.
     const backend = initBackend(backendFrom(values));
+    const url = given ?? (await fromLauncher!);
     let backendName = '';
     const end = await runWorker({
       url,

@@ -12,7 +12,7 @@ import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { TOKEN_ENV, newToken } from '@ddp/core';
 import { forwardLines } from './line-prefixer.js';
-import { isListeningNotice } from './parent-link.js';
+import { CONNECT_FROM_LAUNCHER_ENV, connectNotice, isListeningNotice } from './parent-link.js';
 
 export interface LocalClusterOptions {
   workers: number;
@@ -109,18 +109,20 @@ export async function runLocalCluster(opts: LocalClusterOptions): Promise<number
   try {
     const coordinator = start('coordinator', ['coordinator', 'start', '--workers', String(opts.workers), '--port', '0', ...opts.passThroughArgs], env, process.stdout, process.stderr, !json);
     children.push(coordinator);
-
-    // The coordinator says where it listens over IPC once its port is bound (--port 0: a free one).
+    // The workers start at once, so that they load and initialise while the coordinator does; they
+    // learn its URL over IPC when it has bound its port (--port 0: a free one).
+    const workerArgs = ['worker', '--log-format', opts.logFormat, ...(backend ? ['--backend', backend] : [])];
+    const workerEnv = { ...env, [CONNECT_FROM_LAUNCHER_ENV]: '1' };
+    for (let k = 1; k <= opts.workers; k++) {
+      children.push(start(`worker ${k}`, workerArgs, workerEnv, json ? process.stderr : process.stdout, process.stderr, true));
+    }
     const url = await new Promise<string | null>((resolve) => {
       coordinator.proc.on('message', (m) => isListeningNotice(m) && resolve(m.url));
       void coordinator.exited.then(() => resolve(null));
       void interruptedP.then(() => resolve(null));
     });
     if (url !== null) {
-      const workerArgs = ['worker', '--connect', url, '--log-format', opts.logFormat, ...(backend ? ['--backend', backend] : [])];
-      for (let k = 1; k <= opts.workers; k++) {
-        children.push(start(`worker ${k}`, workerArgs, env, json ? process.stderr : process.stdout, process.stderr, true));
-      }
+      for (const w of children.slice(1)) if (alive(w) && w.proc.connected) w.proc.send(connectNotice(url));
     }
 
     const first = await Promise.race([coordinator.exited.then((code) => ({ code })), interruptedP.then((sig) => ({ sig }))]);

@@ -19,6 +19,37 @@ export function isListeningNotice(m: unknown): m is ListeningNotice {
 }
 
 /**
+ * Workers that `ddp train` starts before its coordinator listens (so that they load and initialise
+ * meanwhile) get this variable set, and learn the coordinator's URL over the channel.
+ */
+export const CONNECT_FROM_LAUNCHER_ENV = 'DDP_CONNECT_FROM_LAUNCHER';
+
+export interface ConnectNotice {
+  type: 'connect';
+  url: string;
+}
+
+/** Sends a started worker its coordinator's URL. */
+export function connectNotice(url: string): ConnectNotice {
+  return { type: 'connect', url };
+}
+
+/** In a worker started by `ddp train`: the coordinator's URL, once the launcher knows it. */
+export function urlFromLauncher(): Promise<string> | null {
+  if (process.env[CONNECT_FROM_LAUNCHER_ENV] !== '1' || !process.send || !process.connected) return null;
+  return new Promise((resolve) => {
+    const onMessage = (m: unknown) => {
+      const c = m as ConnectNotice;
+      if (typeof c === 'object' && c !== null && c.type === 'connect' && typeof c.url === 'string') {
+        process.off('message', onMessage);
+        resolve(c.url);
+      }
+    };
+    process.on('message', onMessage);
+  });
+}
+
+/**
  * While the returned function has not been called, the loss of the launcher ends this process
  * (exit code 1). Call it when the command is done: it lets go of the channel so the process can exit.
  */
