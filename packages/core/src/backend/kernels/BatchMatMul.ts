@@ -1,6 +1,5 @@
-import { BatchMatMul } from '@tensorflow/tfjs-core';
-import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { stockWasmKernel } from './stock-kernels.js';
+import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { replacingStockKernel, stockWasmKernel } from './stock-kernels.js';
 import { disposeTemps, runWasmKernel, sizeOf, type WasmBackend } from './wasm-backend.js';
 
 /**
@@ -33,11 +32,4 @@ export function batchMatMul(args: { inputs: { a?: TensorInfo; b?: TensorInfo }; 
   return out;
 }
 
-export const batchMatMulConfig: KernelConfig = {
-  kernelName: BatchMatMul,
-  backendName: 'wasm',
-  // The stock kernel's setup binds its wasm function; it must run even though the stock config is
-  // no longer registered when the backend initialises.
-  setupFunc: (backend) => stockWasmKernel('BatchMatMul').setupFunc?.(backend),
-  kernelFunc: batchMatMul as unknown as KernelConfig['kernelFunc'],
-};
+export const batchMatMulConfig = replacingStockKernel('BatchMatMul', batchMatMul);

@@ -1,27 +1,18 @@
-import { Cast } from '@tensorflow/tfjs-core';
-import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { stockWasmKernel } from './stock-kernels.js';
-
-interface RefCountingBackend {
-  incRef(dataId: object): void;
-}
+import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { replacingStockKernel, stockWasmKernel } from './stock-kernels.js';
+import { shareBuffer, type WasmBackend } from './wasm-backend.js';
 
 /**
  * Cast that shares the buffer when the dtype does not change (as Identity does); the stock wasm
  * kernel copies it. Every ReLU gradient casts step(x) from float32 to float32. Real conversions
  * go to the stock kernel.
  */
-export function cast(args: { inputs: { x?: TensorInfo }; backend: RefCountingBackend; attrs: NamedAttrMap }): TensorInfo {
+export function cast(args: { inputs: { x?: TensorInfo }; backend: WasmBackend; attrs: NamedAttrMap }): TensorInfo {
   const { x } = args.inputs;
   if (x === undefined || x.dtype === 'string' || x.dtype !== args.attrs.dtype) {
     return stockWasmKernel('Cast').kernelFunc(args as never) as TensorInfo;
   }
-  args.backend.incRef(x.dataId);
-  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  return shareBuffer(args.backend, x);
 }
 
-export const castConfig: KernelConfig = {
-  kernelName: Cast,
-  backendName: 'wasm',
-  kernelFunc: cast as unknown as KernelConfig['kernelFunc'],
-};
+export const castConfig = replacingStockKernel('Cast', cast);

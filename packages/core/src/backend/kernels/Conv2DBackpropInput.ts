@@ -1,10 +1,8 @@
 import { backend_util, Conv2DBackpropInput } from '@tensorflow/tfjs-core';
-import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { checkConvBackpropAttrs, checkFloat32, checkRank4, checkShapeEquals } from './kernel-attrs.js';
+import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { checkConv2DBackpropInputArgs } from './kernel-attrs.js';
 import { simdCol2im } from './simd-col2im.js';
-import { disposeTemps, f32Index, heapF32, makeF32, makeZerosF32, runWasmKernel, wasmMemory, type WasmBackend } from './wasm-backend.js';
-
-const KERNEL = 'Conv2DBackpropInput';
+import { disposeTemps, f32Index, heapF32, makeF32, makeZerosF32, runWasmKernel, wasmKernelConfig, wasmMemory, type WasmBackend } from './wasm-backend.js';
 
 /**
  * dx of a conv2d, on XNNPACK, by one of two routes (both exact; the cheaper one is picked):
@@ -17,22 +15,14 @@ const KERNEL = 'Conv2DBackpropInput';
  *   Only useful work on XNNPACK, plus that pass.
  */
 export function conv2DBackpropInput(args: { inputs: { dy?: TensorInfo; filter?: TensorInfo }; backend: WasmBackend; attrs: NamedAttrMap }): TensorInfo {
-  const { inputs, backend, attrs } = args;
-  const { dy, filter } = inputs;
-  checkFloat32(KERNEL, { dy, filter });
-  const { pad, strides } = checkConvBackpropAttrs(KERNEL, attrs);
-  const inputShape = attrs.inputShape as number[];
-  checkRank4(KERNEL, 'inputShape', inputShape);
-  checkRank4(KERNEL, 'filter', filter!.shape);
-  const info = backend_util.computeConv2DInfo(inputShape as [number, number, number, number], filter!.shape as [number, number, number, number], strides, 1, pad);
-  checkShapeEquals(KERNEL, 'dy', dy!.shape, info.outShape);
-  checkShapeEquals(KERNEL, 'filter in-channels', [filter!.shape[2]], [info.inChannels]);
+  const { backend } = args;
+  const { dy, filter, info } = checkConv2DBackpropInputArgs(args.inputs, args.attrs);
 
   const waste = (info.inHeight * info.inWidth) / (info.outHeight * info.outWidth);
   const simd = info.inChannels % 4 === 0 && wasmMemory(backend) !== undefined && simdCol2im(wasmMemory(backend)!) !== null;
   return waste > (simd ? COL2IM_MIN_WASTE_SIMD : COL2IM_MIN_WASTE_JS)
-    ? inputGradByCol2im(backend, dy!, filter!, info)
-    : inputGradByConvolution(backend, dy!, filter!, info);
+    ? inputGradByCol2im(backend, dy, filter, info)
+    : inputGradByConvolution(backend, dy, filter, info);
 }
 
 /**
@@ -133,8 +123,4 @@ export function inputGradByConvolution(backend: WasmBackend, dy: TensorInfo, fil
   return dx;
 }
 
-export const conv2DBackpropInputConfig: KernelConfig = {
-  kernelName: Conv2DBackpropInput,
-  backendName: 'wasm',
-  kernelFunc: conv2DBackpropInput as unknown as KernelConfig['kernelFunc'],
-};
+export const conv2DBackpropInputConfig = wasmKernelConfig(Conv2DBackpropInput, conv2DBackpropInput);

@@ -1,10 +1,6 @@
-import { Identity } from '@tensorflow/tfjs-core';
-import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
-import { stockWasmKernel } from './stock-kernels.js';
-
-interface RefCountingBackend {
-  incRef(dataId: object): void;
-}
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { replacingStockKernel, stockWasmKernel } from './stock-kernels.js';
+import { shareBuffer, type WasmBackend } from './wasm-backend.js';
 
 /**
  * Identity that shares the input's buffer (reference-counted, like the wasm Reshape kernel and the
@@ -12,16 +8,11 @@ interface RefCountingBackend {
  * pass, and the stock wasm Identity copies each one: ~36 copies of activations per seed-CNN step.
  * Sharing is safe because no wasm kernel writes into its inputs.
  */
-export function identity(args: { inputs: { x?: TensorInfo }; backend: RefCountingBackend; attrs?: object }): TensorInfo {
+export function identity(args: { inputs: { x?: TensorInfo }; backend: WasmBackend; attrs?: object }): TensorInfo {
   const { x } = args.inputs;
   if (x === undefined) throw new Error("ddp wasm kernel Identity: missing input 'x'");
   if (x.dtype === 'string') return stockWasmKernel('Identity').kernelFunc(args as never) as TensorInfo;
-  args.backend.incRef(x.dataId);
-  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  return shareBuffer(args.backend, x);
 }
 
-export const identityConfig: KernelConfig = {
-  kernelName: Identity,
-  backendName: 'wasm',
-  kernelFunc: identity as unknown as KernelConfig['kernelFunc'],
-};
+export const identityConfig = replacingStockKernel('Identity', identity);

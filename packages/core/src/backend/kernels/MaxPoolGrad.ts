@@ -1,8 +1,8 @@
 import { backend_util, MaxPoolGrad } from '@tensorflow/tfjs-core';
-import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { checkFloat32, checkPadding, checkRank4, checkShapeEquals, checkStrides, UnsupportedAttributeError } from './kernel-attrs.js';
 import { simdMaxPoolGrad2x2 } from './simd-max-pool-grad.js';
-import { f32Index, heapF32, makeF32, makeZerosF32, wasmMemory, type WasmBackend } from './wasm-backend.js';
+import { f32Index, heapF32, makeF32, makeZerosF32, wasmKernelConfig, wasmMemory, type WasmBackend } from './wasm-backend.js';
 
 const KERNEL = 'MaxPoolGrad';
 
@@ -105,8 +105,4 @@ export function maxPoolGrad(args: { inputs: { dy?: TensorInfo; input?: TensorInf
   return dx;
 }
 
-export const maxPoolGradConfig: KernelConfig = {
-  kernelName: MaxPoolGrad,
-  backendName: 'wasm',
-  kernelFunc: maxPoolGrad as unknown as KernelConfig['kernelFunc'],
-};
+export const maxPoolGradConfig = wasmKernelConfig(MaxPoolGrad, maxPoolGrad);

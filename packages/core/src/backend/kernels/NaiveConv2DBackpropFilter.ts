@@ -1,10 +1,8 @@
 import { backend_util, Conv2DBackpropFilter } from '@tensorflow/tfjs-core';
-import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { checkConvBackpropAttrs, checkFloat32, checkRank4, checkShapeEquals } from './kernel-attrs.js';
+import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { checkConv2DBackpropFilterArgs } from './kernel-attrs.js';
 import { stockWasmKernel } from './stock-kernels.js';
-import { disposeTemps, f32Index, heapF32, makeF32, runWasmKernel, type WasmBackend } from './wasm-backend.js';
-
-const KERNEL = 'Conv2DBackpropFilter';
+import { disposeTemps, f32Index, heapF32, makeF32, runWasmKernel, wasmKernelConfig, type WasmBackend } from './wasm-backend.js';
 
 /**
  * The baseline filter gradient of the 'naive' kernel set (stock wasm has none): composed of stock
@@ -13,25 +11,17 @@ const KERNEL = 'Conv2DBackpropFilter';
  * kh*kw products, slices and transposes instead of one convolution. Correct; kept for comparison.
  */
 export function naiveConv2DBackpropFilter(args: { inputs: { x?: TensorInfo; dy?: TensorInfo }; backend: WasmBackend; attrs: NamedAttrMap }): TensorInfo {
-  const { inputs, backend, attrs } = args;
-  const { x, dy } = inputs;
-  checkFloat32(KERNEL, { x, dy });
-  const { pad, strides } = checkConvBackpropAttrs(KERNEL, attrs);
-  const filterShape = attrs.filterShape as number[];
-  checkRank4(KERNEL, 'x', x!.shape);
-  checkRank4(KERNEL, 'filterShape', filterShape);
-  const info = backend_util.computeConv2DInfo(x!.shape as [number, number, number, number], filterShape as [number, number, number, number], strides, 1, pad);
-  checkShapeEquals(KERNEL, 'dy', dy!.shape, info.outShape);
-  checkShapeEquals(KERNEL, 'filterShape in-channels', [filterShape[2]], [info.inChannels]);
+  const { backend } = args;
+  const { x, dy, info } = checkConv2DBackpropFilterArgs(args.inputs, args.attrs);
   const { batchSize: n, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const { top, bottom, left, right } = info.padInfo;
   const m = n * oh * ow;
 
   const padded = top + bottom + left + right > 0
-    ? runWasmKernel('PadV2', backend, { x: x! }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 })
+    ? runWasmKernel('PadV2', backend, { x }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 })
     : null;
-  const src = padded ?? x!;
+  const src = padded ?? x;
   const dw = makeF32(backend, [kh, kw, ci, co]);
   const matMul = stockWasmKernel('BatchMatMul').kernelFunc;
   for (let y = 0; y < kh; y++) {
@@ -43,7 +33,7 @@ export function naiveConv2DBackpropFilter(args: { inputs: { x?: TensorInfo; dy?:
         beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
       });
       const sliceT = runWasmKernel('Transpose', backend, { x: { ...slice, shape: [m, ci] } }, { perm: [1, 0] });
-      const tap = matMul({ inputs: { a: sliceT, b: { ...dy!, shape: [m, co] } }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
+      const tap = matMul({ inputs: { a: sliceT, b: { ...dy, shape: [m, co] } }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
       const heap = heapF32(backend);
       const from = f32Index(backend, tap);
       heap.copyWithin(f32Index(backend, dw) + (y * kw + xx) * ci * co, from, from + ci * co);
@@ -54,8 +44,4 @@ export function naiveConv2DBackpropFilter(args: { inputs: { x?: TensorInfo; dy?:
   return dw;
 }
 
-export const naiveConv2DBackpropFilterConfig: KernelConfig = {
-  kernelName: Conv2DBackpropFilter,
-  backendName: 'wasm',
-  kernelFunc: naiveConv2DBackpropFilter as unknown as KernelConfig['kernelFunc'],
-};
+export const naiveConv2DBackpropFilterConfig = wasmKernelConfig(Conv2DBackpropFilter, naiveConv2DBackpropFilter);

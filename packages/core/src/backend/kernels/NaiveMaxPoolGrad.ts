@@ -1,7 +1,7 @@
 import { backend_util, MaxPoolGrad } from '@tensorflow/tfjs-core';
-import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { checkFloat32, checkPadding, checkRank4, checkShapeEquals, checkStrides } from './kernel-attrs.js';
-import { f32Index, heapF32, makeF32, sizeOf, type WasmBackend } from './wasm-backend.js';
+import { f32Index, heapF32, makeF32, sizeOf, wasmKernelConfig, type WasmBackend } from './wasm-backend.js';
 
 const KERNEL = 'MaxPoolGrad';
 
@@ -81,8 +81,4 @@ export function naiveMaxPoolGrad(args: { inputs: { dy?: TensorInfo; input?: Tens
   return dx;
 }
 
-export const naiveMaxPoolGradConfig: KernelConfig = {
-  kernelName: MaxPoolGrad,
-  backendName: 'wasm',
-  kernelFunc: naiveMaxPoolGrad as unknown as KernelConfig['kernelFunc'],
-};
+export const naiveMaxPoolGradConfig = wasmKernelConfig(MaxPoolGrad, naiveMaxPoolGrad);

@@ -1,6 +1,6 @@
-import { Sum, util } from '@tensorflow/tfjs-core';
-import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { stockWasmKernel } from './stock-kernels.js';
+import { util } from '@tensorflow/tfjs-core';
+import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { replacingStockKernel, stockWasmKernel } from './stock-kernels.js';
 import { disposeTemps, f32Index, heapF32, makeF32, runWasmKernel, sizeOf, type WasmBackend } from './wasm-backend.js';
 
 /**
@@ -40,9 +40,4 @@ export function sum(args: { inputs: { x?: TensorInfo }; backend: WasmBackend; at
   return out;
 }
 
-export const sumConfig: KernelConfig = {
-  kernelName: Sum,
-  backendName: 'wasm',
-  setupFunc: (backend) => stockWasmKernel('Sum').setupFunc?.(backend),
-  kernelFunc: sum as unknown as KernelConfig['kernelFunc'],
-};
+export const sumConfig = replacingStockKernel('Sum', sum);

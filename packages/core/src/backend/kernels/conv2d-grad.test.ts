@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util } from '@tensorflow/tfjs-core';
+import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createRng, freshSeed, pick, randomInput, relativeError, runOn } from './kernel-test-support.js';
+import { createRng, freshSeed, pick, randomInput, relativeError, runOn, type KernelInput, type Rng } from './kernel-test-support.js';
 import { filterGradByConvolution, filterGradByIm2col, filterGradBySimd } from './Conv2DBackpropFilter.js';
 import { inputGradByCol2im, inputGradByConvolution } from './Conv2DBackpropInput.js';
 import { registerDdpWasmKernels, setWasmKernelSet, type WasmKernelSet } from './register.js';
@@ -37,6 +38,46 @@ function convCases(seed: number): ConvCase[] {
 
 const label = (c: ConvCase) => `x[${c.n},${c.h},${c.w},${c.ci}] k${c.k} out${c.co} s${c.stride} ${c.pad}`;
 
+type GradientKernel = 'Conv2DBackpropFilter' | 'Conv2DBackpropInput';
+
+/**
+ * One case of a gradient kernel: its convolution, random inputs (first x for the filter gradient
+ * or the filter for the input gradient, then dy) and the kernel's attributes.
+ */
+function gradientCase(kernel: GradientKernel, rng: Rng, c: ConvCase) {
+  const info = backend_util.computeConv2DInfo([c.n, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.stride, 1, c.pad);
+  const common = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC' };
+  const isFilter = kernel === 'Conv2DBackpropFilter';
+  const first = isFilter ? randomInput(rng, [c.n, c.h, c.w, c.ci]) : randomInput(rng, [c.k, c.k, c.ci, c.co]);
+  const dy = randomInput(rng, info.outShape);
+  const inputs: Record<string, KernelInput> = isFilter ? { x: first, dy } : { dy, filter: first };
+  const attrs: NamedAttrMap = isFilter ? { ...common, filterShape: [c.k, c.k, c.ci, c.co] } : { ...common, inputShape: [c.n, c.h, c.w, c.ci] };
+  return { info, first, dy, inputs, attrs };
+}
+
+type Route = (backend: WasmBackend, a: TensorInfo, b: TensorInfo, info: backend_util.Conv2DInfo) => TensorInfo | null;
+
+/** Runs one route of `kernel` directly (filter routes take (x, dy), input routes (dy, filter)) on each case, against the cpu kernel. */
+async function expectRouteMatchesCpu(kernel: GradientKernel, route: Route, cases: ConvCase[], rng: Rng, context: string): Promise<void> {
+  for (const c of cases) {
+    const { info, first, dy, inputs, attrs } = gradientCase(kernel, rng, c);
+    const ref = await runOn('cpu', kernel, inputs, attrs);
+    await tf.setBackend('wasm');
+    let got: { values: Float32Array; shape: number[] } | undefined;
+    tf.tidy(() => {
+      const a = tf.tensor(first.values, first.shape);
+      const d = tf.tensor(dy.values, dy.shape);
+      const backend = tf.backend() as unknown as WasmBackend;
+      const out = kernel === 'Conv2DBackpropFilter' ? route(backend, a, d, info) : route(backend, d, a, info);
+      expect(out, `route applies to ${label(c)}`).not.toBeNull();
+      const t = tf.engine().makeTensorFromTensorInfo(out!);
+      got = { values: t.dataSync() as Float32Array, shape: t.shape };
+    });
+    expect(got!.shape, label(c)).toEqual(ref.shape);
+    expect(relativeError(got!.values, ref.values), `${context} ${label(c)}`).toBeLessThanOrEqual(TOLERANCE);
+  }
+}
+
 beforeAll(async () => {
   registerDdpWasmKernels();
   await tf.setBackend('wasm');
@@ -46,31 +87,16 @@ beforeAll(async () => {
 describe.each(['ddp', 'naive'] as WasmKernelSet[])('conv2d gradient kernels, %s set, vs cpu', (set) => {
   const seed = freshSeed();
 
-  it(`Conv2DBackpropFilter matches cpu within ${TOLERANCE} (seed ${seed})`, async () => {
+  it.each([
+    ['Conv2DBackpropFilter', 0],
+    ['Conv2DBackpropInput', 0x5bd1e995],
+  ] as const)(`%s matches cpu within ${TOLERANCE} (seed ${seed})`, async (kernel, stream) => {
     setWasmKernelSet(set);
-    const rng = createRng(seed);
+    const rng = createRng(seed ^ stream);
     for (const c of convCases(seed)) {
-      const info = backend_util.computeConv2DInfo([c.n, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.stride, 1, c.pad);
-      const x = randomInput(rng, [c.n, c.h, c.w, c.ci]);
-      const dy = randomInput(rng, info.outShape);
-      const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.k, c.k, c.ci, c.co] };
-      const ref = await runOn('cpu', 'Conv2DBackpropFilter', { x, dy }, attrs);
-      const got = await runOn('wasm', 'Conv2DBackpropFilter', { x, dy }, attrs);
-      expect(got.shape, label(c)).toEqual(ref.shape);
-      expect(relativeError(got.values, ref.values), `${label(c)} (seed ${seed})`).toBeLessThanOrEqual(TOLERANCE);
-    }
-  });
-
-  it(`Conv2DBackpropInput matches cpu within ${TOLERANCE} (seed ${seed})`, async () => {
-    setWasmKernelSet(set);
-    const rng = createRng(seed ^ 0x5bd1e995);
-    for (const c of convCases(seed)) {
-      const info = backend_util.computeConv2DInfo([c.n, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.stride, 1, c.pad);
-      const filter = randomInput(rng, [c.k, c.k, c.ci, c.co]);
-      const dy = randomInput(rng, info.outShape);
-      const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', inputShape: [c.n, c.h, c.w, c.ci] };
-      const ref = await runOn('cpu', 'Conv2DBackpropInput', { dy, filter }, attrs);
-      const got = await runOn('wasm', 'Conv2DBackpropInput', { dy, filter }, attrs);
+      const { inputs, attrs } = gradientCase(kernel, rng, c);
+      const ref = await runOn('cpu', kernel, inputs, attrs);
+      const got = await runOn('wasm', kernel, inputs, attrs);
       expect(got.shape, label(c)).toEqual(ref.shape);
       expect(relativeError(got.values, ref.values), `${label(c)} (seed ${seed})`).toBeLessThanOrEqual(TOLERANCE);
     }
@@ -88,28 +114,8 @@ describe('conv2d gradient routes, each on every case, vs cpu', () => {
   } as const;
 
   it.each(Object.keys(routes))(`%s matches cpu within ${TOLERANCE} (seed ${seed})`, async (route) => {
-    const rng = createRng(seed);
-    const isFilter = route.startsWith('filter');
-    for (const c of convCases(seed)) {
-      const info = backend_util.computeConv2DInfo([c.n, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.stride, 1, c.pad);
-      const first = isFilter ? randomInput(rng, [c.n, c.h, c.w, c.ci]) : randomInput(rng, [c.k, c.k, c.ci, c.co]);
-      const dy = randomInput(rng, info.outShape);
-      const ref = isFilter
-        ? await runOn('cpu', 'Conv2DBackpropFilter', { x: first, dy }, { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.k, c.k, c.ci, c.co] })
-        : await runOn('cpu', 'Conv2DBackpropInput', { dy, filter: first }, { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', inputShape: [c.n, c.h, c.w, c.ci] });
-      await tf.setBackend('wasm');
-      const got = tf.tidy(() => {
-        const a = tf.tensor(first.values, first.shape);
-        const d = tf.tensor(dy.values, dy.shape);
-        const backend = tf.backend() as unknown as WasmBackend;
-        // Filter routes take (x, dy), input routes (dy, filter).
-        const out = isFilter ? routes[route as keyof typeof routes](backend, a, d, info) : routes[route as keyof typeof routes](backend, d, a, info);
-        const t = tf.engine().makeTensorFromTensorInfo(out);
-        return { values: t.dataSync() as Float32Array, shape: t.shape };
-      });
-      expect(got.shape, label(c)).toEqual(ref.shape);
-      expect(relativeError(got.values, ref.values), `${route} ${label(c)} (seed ${seed})`).toBeLessThanOrEqual(TOLERANCE);
-    }
+    const kernel: GradientKernel = route.startsWith('filter') ? 'Conv2DBackpropFilter' : 'Conv2DBackpropInput';
+    await expectRouteMatchesCpu(kernel, routes[route as keyof typeof routes], convCases(seed), createRng(seed), `${route} (seed ${seed})`);
   });
 });
 
@@ -129,18 +135,7 @@ describe('Conv2DBackpropInput col2im route with the SIMD col2im (in-channels a m
       { n: 2, h: 8, w: 9, ci: 4, co: 6, k: 2, stride: 2, pad: 'same' },
       { n: 1, h: 6, w: 6, ci: 8, co: 4, k: 1, stride: 2, pad: 'valid' },
     ];
-    for (const c of cases) {
-      const info = backend_util.computeConv2DInfo([c.n, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.stride, 1, c.pad);
-      const filter = randomInput(rng, [c.k, c.k, c.ci, c.co]);
-      const dy = randomInput(rng, info.outShape);
-      const ref = await runOn('cpu', 'Conv2DBackpropInput', { dy, filter }, { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', inputShape: [c.n, c.h, c.w, c.ci] });
-      await tf.setBackend('wasm');
-      const got = tf.tidy(() => {
-        const out = inputGradByCol2im(tf.backend() as unknown as WasmBackend, tf.tensor(dy.values, dy.shape), tf.tensor(filter.values, filter.shape), info);
-        return tf.engine().makeTensorFromTensorInfo(out).dataSync() as Float32Array;
-      });
-      expect(relativeError(got, ref.values), `${label(c)} (seed ${seed})`).toBeLessThanOrEqual(TOLERANCE);
-    }
+    await expectRouteMatchesCpu('Conv2DBackpropInput', inputGradByCol2im, cases, rng, `(seed ${seed})`);
   });
 });
 
@@ -156,19 +151,7 @@ describe('Conv2DBackpropFilter direct SIMD route (small patch, valid padding, ou
       { n: 4, h: 5, w: 6, ci: 3, co: 8, k: 1, stride: 1, pad: 'valid' },
       { n: 64, h: 28, w: 28, ci: 1, co: 32, k: 3, stride: 1, pad: 'valid' }, // the seed CNN's first layer
     ];
-    for (const c of cases) {
-      const info = backend_util.computeConv2DInfo([c.n, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.stride, 1, c.pad);
-      const x = randomInput(rng, [c.n, c.h, c.w, c.ci]);
-      const dy = randomInput(rng, info.outShape);
-      const ref = await runOn('cpu', 'Conv2DBackpropFilter', { x, dy }, { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.k, c.k, c.ci, c.co] });
-      await tf.setBackend('wasm');
-      const got = tf.tidy(() => {
-        const out = filterGradBySimd(tf.backend() as unknown as WasmBackend, tf.tensor(x.values, x.shape), tf.tensor(dy.values, dy.shape), info);
-        expect(out, `route applies to ${label(c)}`).not.toBeNull();
-        return tf.engine().makeTensorFromTensorInfo(out!).dataSync() as Float32Array;
-      });
-      expect(relativeError(got, ref.values), `${label(c)} (seed ${seed})`).toBeLessThanOrEqual(TOLERANCE);
-    }
+    await expectRouteMatchesCpu('Conv2DBackpropFilter', filterGradBySimd, cases, rng, `(seed ${seed})`);
   }, 20_000);
 
   it('declines what it does not cover', async () => {

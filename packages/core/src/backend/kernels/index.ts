@@ -1,4 +1,4 @@
 // ddp's wasm training kernels: what the rest of ddp needs is the register functions.
-export { registerDdpWasmKernels, setWasmKernelSet, getWasmKernelSet, DDP_WASM_KERNEL_NAMES, WASM_KERNEL_SETS } from './register.js';
+export { registerDdpWasmKernels, setWasmKernelSet, getWasmKernelSet, DDP_WASM_KERNEL_NAMES } from './register.js';
 export type { WasmKernelSet } from './register.js';
 export { UnsupportedAttributeError } from './kernel-attrs.js';

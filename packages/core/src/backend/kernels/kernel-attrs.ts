@@ -1,3 +1,4 @@
+import { backend_util, Conv2DBackpropFilter, Conv2DBackpropInput } from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 
 /**
@@ -45,7 +46,7 @@ export function checkDilations(kernel: string, dilations: unknown): void {
 }
 
 /** Checks the attributes of Conv2DBackpropInput / Conv2DBackpropFilter. */
-export function checkConvBackpropAttrs(kernel: string, attrs: NamedAttrMap): { pad: Padding; strides: [number, number] } {
+function checkConvBackpropAttrs(kernel: string, attrs: NamedAttrMap): { pad: Padding; strides: [number, number] } {
   checkDataFormat(kernel, attrs.dataFormat);
   checkDilations(kernel, attrs.dilations);
   return { pad: checkPadding(kernel, attrs.pad), strides: checkConvStrides(kernel, attrs.strides) };
@@ -66,4 +67,39 @@ export function checkShapeEquals(kernel: string, name: string, got: readonly num
   if (got.length !== expected.length || got.some((d, i) => d !== expected[i])) {
     throw new Error(`ddp wasm kernel ${kernel}: ${name} has shape [${got}], expected [${expected}]`);
   }
+}
+
+type Shape4 = [number, number, number, number];
+
+/**
+ * Checks the inputs and attributes of a Conv2DBackpropFilter kernel (ddp's and the naive baseline)
+ * and returns them with the convolution they describe.
+ */
+export function checkConv2DBackpropFilterArgs(inputs: { x?: TensorInfo; dy?: TensorInfo }, attrs: NamedAttrMap): { x: TensorInfo; dy: TensorInfo; info: backend_util.Conv2DInfo } {
+  const kernel = Conv2DBackpropFilter;
+  const { x, dy } = inputs;
+  checkFloat32(kernel, { x, dy });
+  const { pad, strides } = checkConvBackpropAttrs(kernel, attrs);
+  const filterShape = attrs.filterShape as number[];
+  checkRank4(kernel, 'x', x!.shape);
+  checkRank4(kernel, 'filterShape', filterShape);
+  const info = backend_util.computeConv2DInfo(x!.shape as Shape4, filterShape as Shape4, strides, 1, pad);
+  checkShapeEquals(kernel, 'dy', dy!.shape, info.outShape);
+  checkShapeEquals(kernel, 'filterShape in-channels', [filterShape[2]], [info.inChannels]);
+  return { x: x!, dy: dy!, info };
+}
+
+/** Checks the inputs and attributes of a Conv2DBackpropInput kernel and returns them with the convolution they describe. */
+export function checkConv2DBackpropInputArgs(inputs: { dy?: TensorInfo; filter?: TensorInfo }, attrs: NamedAttrMap): { dy: TensorInfo; filter: TensorInfo; info: backend_util.Conv2DInfo } {
+  const kernel = Conv2DBackpropInput;
+  const { dy, filter } = inputs;
+  checkFloat32(kernel, { dy, filter });
+  const { pad, strides } = checkConvBackpropAttrs(kernel, attrs);
+  const inputShape = attrs.inputShape as number[];
+  checkRank4(kernel, 'inputShape', inputShape);
+  checkRank4(kernel, 'filter', filter!.shape);
+  const info = backend_util.computeConv2DInfo(inputShape as Shape4, filter!.shape as Shape4, strides, 1, pad);
+  checkShapeEquals(kernel, 'dy', dy!.shape, info.outShape);
+  checkShapeEquals(kernel, 'filter in-channels', [filter!.shape[2]], [info.inChannels]);
+  return { dy: dy!, filter: filter!, info };
 }

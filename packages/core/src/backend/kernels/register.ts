@@ -39,7 +39,6 @@ const NAIVE_WASM_KERNELS: readonly KernelConfig[] = [
 ];
 
 export type WasmKernelSet = 'ddp' | 'naive';
-export const WASM_KERNEL_SETS: readonly WasmKernelSet[] = ['ddp', 'naive'];
 
 /** The kernel names a set switch touches (the same in both sets). */
 export const DDP_WASM_KERNEL_NAMES: readonly string[] = DDP_WASM_KERNELS.map((k) => k.kernelName);

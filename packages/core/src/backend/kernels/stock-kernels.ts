@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import type { KernelConfig } from '@tensorflow/tfjs-core';
+import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
+import { wasmKernelConfig } from './wasm-backend.js';
 
 /**
  * The stock tfjs-backend-wasm kernels that ddp replaces, captured when this module is first
@@ -20,4 +21,13 @@ for (const name of REPLACED) {
 
 export function stockWasmKernel(name: ReplacedStockKernel): KernelConfig {
   return stock.get(name)!;
+}
+
+/**
+ * The config of a ddp kernel that replaces the stock kernel `name` and hands it the cases it does
+ * not speed up. The stock kernel's setup function (where it binds its wasm function) must still
+ * run, although the stock config is no longer registered when the backend initialises.
+ */
+export function replacingStockKernel(name: ReplacedStockKernel, kernelFunc: (args: never) => TensorInfo): KernelConfig {
+  return wasmKernelConfig(name, kernelFunc, (backend) => stockWasmKernel(name).setupFunc?.(backend));
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { DataType, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import type { DataType, KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 
 /** A WebAssembly.Memory (the compiler's lib here has no WebAssembly typings). */
 export interface WasmMemory {
@@ -15,6 +15,7 @@ export interface WasmBackend {
   dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: DataType): TensorInfo;
   disposeData(dataId: object, force?: boolean): boolean;
+  incRef(dataId: object): void;
 }
 
 /**
@@ -37,6 +38,13 @@ export function f32Index(backend: WasmBackend, t: TensorInfo): number {
   return data.memoryOffset >>> 2;
 }
 
+/** The {kernelName, backendName, kernelFunc} config that registers one of ddp's wasm kernels. */
+export function wasmKernelConfig(kernelName: string, kernelFunc: (args: never) => TensorInfo, setupFunc?: KernelConfig['setupFunc']): KernelConfig {
+  const config: KernelConfig = { kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as KernelConfig['kernelFunc'] };
+  if (setupFunc !== undefined) config.setupFunc = setupFunc;
+  return config;
+}
+
 /** Runs the currently registered wasm kernel `name` directly (no tape, no profiling of the inner call). */
 export function runWasmKernel(name: string, backend: WasmBackend, inputs: NamedTensorInfoMap, attrs: NamedAttrMap): TensorInfo {
   const config = tf.getKernel(name, 'wasm');
@@ -47,6 +55,15 @@ export function runWasmKernel(name: string, backend: WasmBackend, inputs: NamedT
 /** Frees kernel-internal temporaries (never the inputs or the returned output). */
 export function disposeTemps(backend: WasmBackend, ...temps: TensorInfo[]): void {
   for (const t of temps) backend.disposeData(t.dataId);
+}
+
+/**
+ * An output that shares t's buffer instead of copying it (reference-counted, like the wasm Reshape
+ * kernel and the cpu backend's Identity). Safe because no wasm kernel writes into its inputs.
+ */
+export function shareBuffer(backend: WasmBackend, t: TensorInfo): TensorInfo {
+  backend.incRef(t.dataId);
+  return { dataId: t.dataId, shape: [...t.shape], dtype: t.dtype };
 }
 
 /** An uninitialised float32 output (the heap is reused, so it holds garbage until written). */
