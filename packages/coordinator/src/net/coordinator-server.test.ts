@@ -1,18 +1,30 @@
-// The server and the executor over real sockets, with in-process clients that speak (or misspeak)
-// the protocol: no tfjs, no child processes.
+// The server over real sockets, with in-process clients that speak (or misspeak) the protocol: no
+// tfjs, no child processes. (The trainers over the server: star/star-trainer.test.ts, ring/ring-trainer.test.ts.)
 import { randomBytes } from 'node:crypto';
-import { PROTOCOL_VERSION, decodeFrame, encodeMessage, type DataSpec, type DdpEvent, type Message } from '@ddp/core';
+import {
+  PROTOCOL_VERSION,
+  TRAIN_DATA_CHUNK,
+  decodeFrame,
+  encodeMessage,
+  wireConfig,
+  type DataSpec,
+  type Message,
+  type Split,
+} from '@ddp/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { CoordinatorServer, type LossCode, type WorkerInfo } from './coordinator-server.js';
-import { WsExecutor } from './ws-executor.js';
+import { CoordinatorServer, type LossCode, type ModeMessage, type WorkerInfo } from './coordinator-server.js';
 
 const P = 64;
 const DATA: DataSpec = { dataset: 'mnist', trainCount: 1000, fingerprint: 'f', serveData: false, rows: 28, cols: 28, numClasses: 10 };
+const PLAN = { seed: 5, batchSize: 32 };
+const STAR = wireConfig({ allreduce: 'star' });
 type Frame = Record<string, unknown>;
 
 interface Client {
   ws: WebSocket;
+  /** Every frame received, in arrival order. */
+  frames: Frame[];
   closed: Promise<{ code: number; reason: string }>;
   send(m: Message | Frame): void;
   /** The next frame of this type (frames of other types are kept for their own next()). */
@@ -28,8 +40,10 @@ async function client(port: number): Promise<Client> {
   ws.on('error', () => {});
   const queues = new Map<string, Frame[]>();
   const waiters = new Map<string, Array<(m: Frame) => void>>();
+  const frames: Frame[] = [];
   ws.on('message', (data) => {
     const m = decodeFrame(data as Buffer) as Frame;
+    frames.push(m);
     const type = String(m.type);
     const w = waiters.get(type)?.shift();
     if (w) w(m);
@@ -38,6 +52,7 @@ async function client(port: number): Promise<Client> {
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   return {
     ws,
+    frames,
     closed,
     send: (m) => ws.send(encodeMessage(m as Message), { binary: true }),
     next: (type) => {
@@ -50,28 +65,13 @@ async function client(port: number): Promise<Client> {
 
 const hello = (token = 'secret', over: Frame = {}): Frame => ({ type: 'hello', protocolVersion: PROTOCOL_VERSION, token, backend: 'fake', host: 'test', pid: 1, ...over });
 
-/** A well-behaved fake worker whose "gradient" for a shard depends only on the shard's indices. */
-function fakeGradient(indices: Uint32Array): { grad: Float32Array; lossSum: number } {
-  const grad = new Float32Array(P);
-  let lossSum = 0;
-  for (const idx of indices) {
-    for (let i = 0; i < P; i++) grad[i] += Math.fround(Math.cos(idx * 0.11 + i) / (1 + idx));
-    lossSum += 1 + (idx % 3);
-  }
-  return { grad, lossSum };
-}
-
-async function fakeWorker(port: number, opts: { answer?: boolean } = {}): Promise<Client & { rank: number }> {
+/** A member that answers pings (and nothing else). */
+async function fakeWorker(port: number, opts: { pong?: boolean } = {}): Promise<Client & { rank: number }> {
   const c = await client(port);
-  // Listen before the hello: work may arrive in the same read as the welcome.
-  if (opts.answer !== false) {
+  if (opts.pong !== false) {
     c.ws.on('message', (data) => {
       const m = decodeFrame(data as Buffer) as Frame;
       if (m.type === 'ping') c.send({ type: 'pong', nonce: m.nonce as number });
-      if (m.type !== 'work') return;
-      const indices = m.indices as Uint32Array;
-      const { grad, lossSum } = fakeGradient(indices);
-      c.send({ type: 'gradient', step: m.step as number, task: m.task as number, count: indices.length, lossSum, grad, computeMs: 1, busyMs: 1 });
     });
   }
   c.send(hello());
@@ -86,27 +86,36 @@ afterEach(async () => {
 });
 
 async function serve(opts: Partial<ConstructorParameters<typeof CoordinatorServer>[0]> = {}) {
-  const server = new CoordinatorServer({ port: 0, token: 'secret', maxWorkers: 2, paramCount: P, data: DATA, heartbeatMs: 50, ...opts });
+  const server = new CoordinatorServer({ port: 0, token: 'secret', maxWorkers: 2, paramCount: P, data: DATA, heartbeatMs: 50, config: STAR, plan: PLAN, ...opts });
   servers.push(server);
   const refused: Array<{ code: string; message: string }> = [];
   const lost: Array<{ info: WorkerInfo; reason: string; code: LossCode }> = [];
+  const joined: WorkerInfo[] = [];
+  const messages: Array<{ rank: number; msg: ModeMessage; bytes: number }> = [];
   server.addListener({
+    joined: (info) => joined.push(info),
     refused: (_remote, err) => refused.push({ code: err.code, message: err.message }),
     lost: (info, reason, code) => lost.push({ info, reason, code }),
+    message: (rank, msg, bytes) => messages.push({ rank, msg, bytes }),
   });
   const port = await server.listen();
-  return { server, port, refused, lost };
+  return { server, port, refused, lost, joined, messages };
 }
 
 describe('CoordinatorServer handshake and refusals', () => {
-  it('welcomes a worker with the right token and version: a rank, the data set, the parameter count', async () => {
-    const { port, server } = await serve();
+  it('welcomes a worker with the right token and version: a rank, the data set, the parameter count, the wire settings and the plan', async () => {
+    const config = wireConfig({ allreduce: 'ring', compress: 'fp16', hashEvery: 7 });
+    const { port, server, joined } = await serve({ config });
     const c = await client(port);
     c.send(hello());
     const w = await c.next('welcome');
-    expect(w).toMatchObject({ type: 'welcome', protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 2, paramCount: P, data: DATA });
+    expect(w).toEqual({ type: 'welcome', protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 2, paramCount: P, heartbeatMs: 50, data: DATA, config, plan: PLAN });
+    expect(config).toEqual({ allreduce: 'ring', compress: 'fp16', reduction: 'fast', hashEvery: 7 });
     expect(server.ranks()).toEqual([0]);
+    expect(joined).toEqual([{ rank: 0, backend: 'fake', name: 'test:1', remote: expect.stringMatching(/^127\.0\.0\.1:\d+$/) }]);
+    expect(server.info(0)).toEqual(joined[0]);
     expect(await c.next('ping')).toMatchObject({ type: 'ping' });
+    expect(c.frames.filter((f) => f.type === 'train_data')).toEqual([]); // no --serve-data, no pixels
   });
 
   it.each([
@@ -167,10 +176,10 @@ describe('CoordinatorServer handshake and refusals', () => {
 
   it('drops a member that sends a bad gradient or stays silent, and tells it why', async () => {
     const { port, lost, server } = await serve({ heartbeatTimeoutMs: 300 });
-    const bad = await fakeWorker(port, { answer: false });
+    const bad = await fakeWorker(port, { pong: false });
     bad.send({ type: 'gradient', step: 0, task: 0, count: 1, lossSum: 1, grad: new Float32Array(P).fill(NaN), computeMs: 1, busyMs: 1 });
     expect((await bad.next('error')).code).toBe('DDP_BAD_MESSAGE');
-    const silent = await fakeWorker(port, { answer: false });
+    const silent = await fakeWorker(port, { pong: false });
     const err = await silent.next('error');
     expect(err.code).toBe('DDP_TIMEOUT');
     expect((await silent.closed).code).toBe(4005);
@@ -180,82 +189,81 @@ describe('CoordinatorServer handshake and refusals', () => {
   });
 });
 
-describe('WsExecutor over sockets', () => {
-  function reference(batch: Uint32Array, parts: number): Float32Array {
-    // Rank-order sum of the shards, as the executor promises.
-    const out = new Float32Array(P);
-    const base = Math.floor(batch.length / parts);
-    let start = 0;
-    for (let r = 0; r < parts; r++) {
-      const size = base + (r < batch.length % parts ? 1 : 0);
-      const g = fakeGradient(batch.subarray(start, start + size)).grad;
-      for (let i = 0; i < P; i++) out[i] += g[i];
-      start += size;
+describe('CoordinatorServer messages and --serve-data', () => {
+  it('hands a member\'s validated mode messages to its listeners, with the frame size', async () => {
+    const { port, messages, lost } = await serve();
+    const w = await fakeWorker(port);
+    const gradient = { type: 'gradient', step: 3, task: 8, count: 2, lossSum: 1.5, grad: Float32Array.from({ length: P }, (_, i) => i / 3), computeMs: 4, busyMs: 5 } as const;
+    w.send(gradient);
+    await w.next('ping');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(messages).toEqual([{ rank: w.rank, msg: gradient, bytes: encodeMessage(gradient).byteLength }]);
+    expect(lost).toEqual([]);
+  });
+
+  it('in ring mode the ring messages go to the listeners and a gradient is refused (DDP_BAD_MESSAGE)', async () => {
+    const { port, messages, lost } = await serve({ config: wireConfig({ allreduce: 'ring' }) });
+    const w = await fakeWorker(port);
+    const progress = {
+      type: 'ring_progress', generation: 0, step: 0, count: 16, lossSum: 3, hash: '0123456789abcdef', bytesSent: 256,
+      prepareMs: 1, computeMs: 2, allreduceMs: 3, optimizerMs: 4, cycleMs: 0,
+    } as const;
+    const address = { type: 'ring_address', generation: 0, url: 'ws://127.0.0.1:9', steps: -1 } as const;
+    w.send(address);
+    w.send(progress);
+    w.send({ type: 'ring_stopped', generation: 0, steps: 1 });
+    w.send({ type: 'gradient', step: 0, task: 0, count: 1, lossSum: 1, grad: new Float32Array(P), computeMs: 1, busyMs: 1 });
+    const err = await w.next('error');
+    expect(err.code).toBe('DDP_BAD_MESSAGE');
+    expect(err.message).toBe('gradient from worker: not part of --allreduce ring');
+    expect((await w.closed).code).toBe(4000);
+    expect(messages.map((m) => m.msg)).toEqual([address, progress, { type: 'ring_stopped', generation: 0, steps: 1 }]);
+    expect(lost.map((l) => [l.info.rank, l.code])).toEqual([[w.rank, 'DDP_BAD_MESSAGE']]);
+  });
+
+  it('in star mode a ring message is refused (DDP_BAD_MESSAGE)', async () => {
+    const { port, messages } = await serve();
+    const w = await fakeWorker(port);
+    w.send({ type: 'ring_ready', generation: 0 });
+    expect((await w.next('error')).message).toBe('ring_ready from worker: not part of --allreduce star');
+    expect(messages).toEqual([]);
+  });
+
+  it('a member silent after a ring_progress is allowed twice its prepare + compute time on top of the heartbeat timeout', async () => {
+    const { port, server, lost } = await serve({ config: wireConfig({ allreduce: 'ring' }), heartbeatTimeoutMs: 150 });
+    const w = await fakeWorker(port, { pong: false });
+    w.send({ type: 'ring_progress', generation: 0, step: 0, count: 1, lossSum: 1, bytesSent: 0, prepareMs: 100, computeMs: 300, allreduceMs: 0, optimizerMs: 0, cycleMs: 0 });
+    const t0 = performance.now();
+    // Without the allowance it would be dropped after 150 ms; with it, after 150 + 2 x 400 ms.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(server.ranks()).toEqual([w.rank]);
+    expect((await w.next('error')).code).toBe('DDP_TIMEOUT');
+    expect(performance.now() - t0).toBeGreaterThan(800);
+    expect(lost.map((l) => l.code)).toEqual(['DDP_TIMEOUT']);
+  });
+
+  it('--serve-data: the training split follows the welcome in train_data chunks that cover it in order, before anything else', async () => {
+    const count = 2 * TRAIN_DATA_CHUNK + 5;
+    const split: Split = { images: new Uint8Array(randomBytes(count * 4)), labels: new Uint8Array(randomBytes(count).map((b) => b % 10)), count, rows: 2, cols: 2 };
+    const data: DataSpec = { ...DATA, trainCount: count, serveData: true, rows: 2, cols: 2 };
+    const { port } = await serve({ data, serveSplit: split });
+    for (const expectedRank of [0, 1]) {
+      const c = await client(port);
+      c.send(hello());
+      await c.next('welcome');
+      for (let k = 0; k < 3; k++) await c.next('train_data');
+      const head = c.frames.slice(0, 4);
+      expect(head.map((f) => f.type)).toEqual(['welcome', 'train_data', 'train_data', 'train_data']);
+      expect(head[0]).toMatchObject({ rank: expectedRank, data });
+      const chunks = head.slice(1) as Array<{ offset: number; images: Uint8Array; labels: Uint8Array }>;
+      expect(chunks.map((ch) => [ch.offset, ch.labels.length, ch.images.length])).toEqual([
+        [0, TRAIN_DATA_CHUNK, TRAIN_DATA_CHUNK * 4],
+        [TRAIN_DATA_CHUNK, TRAIN_DATA_CHUNK, TRAIN_DATA_CHUNK * 4],
+        [2 * TRAIN_DATA_CHUNK, 5, 20],
+      ]);
+      expect(Buffer.concat(chunks.map((ch) => ch.images)).equals(Buffer.from(split.images))).toBe(true);
+      expect(Buffer.concat(chunks.map((ch) => ch.labels)).equals(Buffer.from(split.labels))).toBe(true);
+      expect(Object.keys(chunks[0]!).sort()).toEqual(['images', 'labels', 'offset', 'type']);
     }
-    return out;
-  }
-  const randomBatch = (n: number) => new Uint32Array(randomBytes(4 * n).buffer).map((x) => x % 1000);
-
-  it('sums the workers\' answers in rank order; a worker lost mid-step has its shard recomputed once', async () => {
-    const { port, server } = await serve({ maxWorkers: 3 });
-    const events: DdpEvent[] = [];
-    const ex = new WsExecutor(server, { workerTimeoutMs: 5000, onEvent: (e) => events.push(e) });
-    await Promise.all([fakeWorker(port), fakeWorker(port)]);
-    const silent = await fakeWorker(port, { answer: false }); // takes its shard and never answers
-    await ex.waitForWorkers(3, 1000);
-    const params = new Float32Array(P);
-    const batch = randomBatch(64);
-    const pending = ex.gradientSum(params, { step: 0, epoch: 0, batch });
-    await silent.next('work');
-    silent.ws.terminate();
-    const r = await pending;
-    expect(r.grad).toEqual(reference(batch, 3));
-    expect(events.filter((e) => e.event === 'worker_lost')).toMatchObject([{ event: 'worker_lost', rank: silent.rank, step: 1, workers: 2 }]);
-    const batch2 = randomBatch(64);
-    expect((await ex.gradientSum(params, { step: 1, epoch: 0, batch: batch2 })).grad).toEqual(reference(batch2, 2));
-    expect(r.timing).toMatchObject({ compute: 1 });
-    await ex.close();
-  });
-
-  it('with no worker left it waits --worker-timeout for one, then fails with a clear message', async () => {
-    const { port, server } = await serve({ maxWorkers: 1 });
-    const ex = new WsExecutor(server, { workerTimeoutMs: 300 });
-    const only = await fakeWorker(port, { answer: false });
-    await ex.waitForWorkers(1, 1000);
-    const pending = ex.gradientSum(new Float32Array(P), { step: 4, epoch: 0, batch: randomBatch(8) });
-    await only.next('work');
-    only.ws.terminate();
-    await expect(pending).rejects.toThrow(/no worker left at step 5 and none joined within 0.3 s \(--worker-timeout\)/);
-  });
-
-  it('a worker that joins while the step waits takes the orphaned shards', async () => {
-    const { port, server } = await serve({ maxWorkers: 1 });
-    const ex = new WsExecutor(server, { workerTimeoutMs: 5000 });
-    const batch = randomBatch(10);
-    const pending = ex.gradientSum(new Float32Array(P), { step: 0, epoch: 0, batch });
-    await fakeWorker(port);
-    expect((await pending).grad).toEqual(reference(batch, 1));
-  });
-
-  it('names the ranks a slow step waits for', async () => {
-    const { port, server } = await serve({ maxWorkers: 2 });
-    const notes: string[] = [];
-    const ex = new WsExecutor(server, { workerTimeoutMs: 5000, stallWarnMs: 100, onInfo: (m) => notes.push(m) });
-    await fakeWorker(port);
-    const slow = await fakeWorker(port, { answer: false });
-    await ex.waitForWorkers(2, 1000);
-    const pending = ex.gradientSum(new Float32Array(P), { step: 6, epoch: 0, batch: randomBatch(8) });
-    await new Promise((r) => setTimeout(r, 250));
-    expect(notes.some((n) => n === `step 7: still waiting for rank(s) ${slow.rank} after 0 s or more`)).toBe(true);
-    slow.ws.terminate();
-    await pending;
-  });
-
-  it('waitForWorkers fails after the join timeout, naming how many came', async () => {
-    const { port, server } = await serve({ maxWorkers: 2 });
-    const ex = new WsExecutor(server, { workerTimeoutMs: 1000 });
-    await fakeWorker(port);
-    await expect(ex.waitForWorkers(2, 200)).rejects.toThrow(/only 1 of 2 worker\(s\) joined within 0.2 s/);
   });
 });
-

@@ -247,9 +247,11 @@ export class RingTrainer implements Trainer {
       if (err instanceof ReplicaMismatchError) {
         const backends = err.hashes.map(({ rank: r }) => `rank ${r}: ${this.pool.info(r)?.backend ?? '?'}`).join(', ');
         const full = new ProtocolError('DDP_MISMATCH', `${err.message} (backends: ${backends})`);
-        for (const r of this.pool.ranks()) this.pool.drop(r, full);
+        // Fail the run first: each drop below reports a loss, which would otherwise end the run as a
+        // broken ring (re-formed, then DDP_NO_WORKERS) before the mismatch is heard.
         const fatal = new RunError('DDP_MISMATCH', full.message);
         for (const w of [...this.watches]) w.fail(fatal);
+        for (const r of this.pool.ranks()) this.pool.drop(r, full);
         return;
       }
       this.pool.drop(rank, err instanceof ProtocolError ? err : new ProtocolError('DDP_BAD_MESSAGE', String(err)));

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ProtocolError, type GradientMessage } from '@ddp/core';
+import { ProtocolError, decodeFp16, encodeFp16, type GradientMessage } from '@ddp/core';
 import { describe, expect, it } from 'vitest';
 import { StarStep, TaskIds, type Assignment, type StepTask } from './star-step.js';
 
@@ -139,5 +139,34 @@ describe('StarStep', () => {
     expect(t.communication).toBeCloseTo((4 + 10) / 2, 9);
     expect(t.waiting).toBeCloseTo((18 + 0) / 2, 9);
     expect(t.compute + t.communication + t.waiting).toBeCloseTo(30, 9);
+  });
+
+  it('fp16 answers (float16 bits) are widened and added in float32, in shard order', () => {
+    const round = new StarStep(0, 0, randomBatch(30), [0, 1, 2], new TaskIds());
+    const orders = round.start();
+    for (const o of [...orders].reverse()) {
+      const a = answer(o.task, 0);
+      round.onGradient(o.rank, { ...a, grad: encodeFp16(a.grad as Float32Array) });
+    }
+    const expected = new Float32Array(P);
+    for (const t of [...round.tasks].sort((a, b) => a.shard - b.shard)) {
+      const g = decodeFp16(encodeFp16(answer(t, 0).grad as Float32Array));
+      for (let i = 0; i < P; i++) expected[i] = Math.fround(expected[i]! + g[i]!);
+    }
+    const got = round.result().grad;
+    expect(got).toBeInstanceOf(Float32Array);
+    expect(Buffer.from(got.buffer).equals(Buffer.from(expected.buffer))).toBe(true);
+    expect(Buffer.from(got.buffer).equals(Buffer.from(rankOrderSum(round.tasks, 0).buffer))).toBe(false); // it did round
+  });
+
+  it('exact answers (float64 sums) are added in float64, in shard order', () => {
+    const round = new StarStep(0, 0, randomBatch(30), [0, 1], new TaskIds());
+    const orders = round.start();
+    const sums = orders.map((o) => Float64Array.from({ length: P }, (_, i) => Math.sin(o.task.indices[0]! + i) * 1e-3 + 1 / (i + 3)));
+    orders.forEach((o, k) => round.onGradient(o.rank, { ...answer(o.task, 0), grad: sums[k]! }));
+    const got = round.result().grad;
+    expect(got).toBeInstanceOf(Float64Array);
+    expect(Array.from(got)).toEqual(Array.from(sums[0]!, (x, i) => x + sums[1]![i]!));
+    expect(Array.from(got).some((x) => x !== Math.fround(x))).toBe(true); // not rounded to float32 on the way
   });
 });

@@ -54,7 +54,11 @@ export class Replica {
    * (and applies nothing) if the sum holds NaN or Infinity.
    */
   apply(sum: Float32Array, batchSize: number): void {
-    if (!adamStep(this.cur, this.alt, sum, batchSize, this.t + 1, this.hyper)) throwNonFinite(sum);
+    if (!adamStep(this.cur, this.alt, sum, batchSize, this.t + 1, this.hyper)) {
+      // The failed pass wrote `alt`: the state before the last step is gone.
+      this.canRollBack = false;
+      throwNonFinite(sum);
+    }
     [this.cur, this.alt] = [this.alt, this.cur];
     this.t += 1;
     this.canRollBack = true;

@@ -1,26 +1,20 @@
+// The connection protocol with no socket: frames in, replies and outputs out. No tfjs (the members
+// are tested in star/ and ring/).
 import { randomBytes } from 'node:crypto';
-import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
 import {
   MSG,
   PROTOCOL_VERSION,
   SEED_CNN_PARAM_COUNT,
-  decodeFrame,
   encodeMessage,
-  gatherImages,
-  gatherLabels,
-  gradientSum,
-  initSeedCnnParams,
-  parseWorkerMessage,
   splitFingerprint,
+  wireConfig,
   type DataSpec,
-  type GradientMessage,
   type Message,
   type Split,
   type WelcomeMessage,
-  decodeFp16,
+  type WireConfig,
 } from '@ddp/core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WORKER_EXIT, WorkerSession } from './worker-session.js';
 
 function randomSplit(count: number): Split {
@@ -33,74 +27,131 @@ function spec(train: Split, over: Partial<DataSpec> = {}): DataSpec {
   return { dataset: 'mnist', trainCount: train.count, fingerprint: splitFingerprint(train), serveData: false, rows: 28, cols: 28, numClasses: 10, ...over };
 }
 
-function welcome(data: DataSpec, mode: Pick<WelcomeMessage, 'allreduce' | 'compress'> = { allreduce: 'star', compress: 'none' }): Message {
-  return { type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 1, workers: 2, paramCount: SEED_CNN_PARAM_COUNT, heartbeatMs: 1000, data, reduction: 'fast', ...mode };
+function welcome(data: DataSpec, config: WireConfig = wireConfig({ allreduce: 'star' })): WelcomeMessage {
+  return { type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 1, workers: 2, paramCount: SEED_CNN_PARAM_COUNT, heartbeatMs: 1000, data, config, plan: { seed: 17, batchSize: 4 } };
 }
 
-function session(train: Split) {
-  return new WorkerSession({ token: 't', backend: 'cpu', host: 'h', pid: 1, loadTrain: () => train });
+function session(train: Split | (() => Split)) {
+  const loads: Array<{ spec: DataSpec; dir: string | undefined }> = [];
+  const s = new WorkerSession({
+    token: 't', backend: 'cpu', host: 'h', pid: 1, dataDir: undefined,
+    loadTrain: (spec, dir) => {
+      loads.push({ spec, dir });
+      return typeof train === 'function' ? train() : train;
+    },
+  });
+  return Object.assign(s, { loads });
 }
 
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
+/** The split's samples [from, to) as one train_data chunk. */
+function chunk(train: Split, from: number, to: number): Message {
+  return { type: MSG.TRAIN_DATA, offset: from, images: train.images.slice(from * 784, to * 784), labels: train.labels.slice(from, to) };
+}
+
+const listen = { type: MSG.RING_LISTEN, generation: 0, position: 1, size: 2, group: 'g' } as const;
 
 describe('WorkerSession', () => {
-  it('answers a work order with the gradient sum of exactly its shard (local data and --serve-data)', () => {
-    const train = randomSplit(12);
-    const params = initSeedCnnParams(randomBytes(4).readUInt32LE());
-    const indices = Uint32Array.from([7, 2]);
-    const ref = gradientSum(params, gatherImages(train, indices), gatherLabels(train, indices), 2);
-
-    const local = session(train);
-    expect(local.hello()).toMatchObject({ type: 'hello', protocolVersion: PROTOCOL_VERSION, token: 't' });
-    expect(local.receive(frame(welcome(spec(train)))).welcomed?.rank).toBe(1);
-    const out = local.receive(frame({ type: MSG.WORK, step: 4, epoch: 0, task: 9, params, indices }));
+  it('says hello, and once welcomed with its data loaded and checked it is ready: the welcome (config, plan) and the split', () => {
+    const train = randomSplit(5);
+    const s = session(train);
+    expect(s.hello()).toEqual({ type: 'hello', protocolVersion: PROTOCOL_VERSION, token: 't', backend: 'cpu', host: 'h', pid: 1 });
+    const w = welcome(spec(train, { dataDir: '/data/here', limitTrain: 5 }), wireConfig({ allreduce: 'ring', compress: 'fp16', hashEvery: 9 }));
+    const out = s.receive(frame(w));
+    expect(out.replies).toEqual([]);
     expect(out.end).toBeUndefined();
-    // Through the coordinator's own validator, as it would arrive there.
-    const reply = parseWorkerMessage(decodeFrame(encodeMessage(out.replies[0])), { paramCount: SEED_CNN_PARAM_COUNT }) as GradientMessage;
-    expect(reply).toMatchObject({ type: 'gradient', step: 4, task: 9, count: 2 });
-    expect(reply.lossSum).toBe(ref.lossSum);
-    expect(reply.grad).toEqual(ref.grad);
+    expect(out.welcomed).toEqual(w);
+    expect(out.ready?.welcome).toEqual(w);
+    expect(out.ready?.welcome.config).toEqual({ allreduce: 'ring', compress: 'fp16', reduction: 'fast', hashEvery: 9 });
+    expect(out.ready?.welcome.plan).toEqual({ seed: 17, batchSize: 4 });
+    expect(out.ready?.train).toBe(train);
+    expect(s.loads).toEqual([{ spec: w.data, dir: '/data/here' }]);
+    expect(s.welcome).toEqual(w);
+  });
 
-    const served = session(randomSplit(1)); // its local data must not be used
-    served.receive(frame(welcome(spec(train, { serveData: true }))));
-    const images = new Uint8Array([...train.images.subarray(7 * 784, 8 * 784), ...train.images.subarray(2 * 784, 3 * 784)]);
-    const labels = Uint8Array.from([train.labels[7], train.labels[2]]);
-    const out2 = served.receive(frame({ type: MSG.WORK, step: 4, epoch: 0, task: 10, params, indices, images, labels }));
-    expect((out2.replies[0] as GradientMessage).grad).toEqual(ref.grad);
-  }, 60_000);
-
-  it('with --compress fp16 the gradient travels as float16 bits: the sum rounded to the nearest half', () => {
-    const train = randomSplit(6);
-    const params = initSeedCnnParams(randomBytes(4).readUInt32LE());
-    const indices = Uint32Array.from([5, 0, 3]);
-    const ref = gradientSum(params, gatherImages(train, indices), gatherLabels(train, indices), 3);
-    const s = session(train);
-    s.receive(frame(welcome(spec(train), { allreduce: 'star', compress: 'fp16' })));
-    const out = s.receive(frame({ type: MSG.WORK, step: 0, epoch: 0, task: 1, params, indices }));
-    const reply = parseWorkerMessage(decodeFrame(encodeMessage(out.replies[0])), { paramCount: SEED_CNN_PARAM_COUNT, compress: 'fp16' }) as GradientMessage;
-    expect(reply.grad).toBeInstanceOf(Uint16Array);
-    const back = decodeFp16(reply.grad as Uint16Array);
-    let worst = 0;
-    for (let i = 0; i < back.length; i++) {
-      // Relative 2^-11 in the normal range, absolute 2^-25 below it (subnormal halves).
-      const err = Math.abs(back[i] - ref.grad[i]);
-      worst = Math.max(worst, err / Math.max(Math.abs(ref.grad[i]), 2 ** -14));
-    }
-    expect(worst).toBeLessThanOrEqual(2 ** -11);
-    expect(worst).toBeGreaterThan(0); // it did round
-  }, 60_000);
-
-  it('in ring mode, ring messages go out to the ring member and work orders are refused', () => {
+  it('mode messages go out as `member`: work in star mode, the ring messages in ring mode; the other mode\'s are refused', () => {
     const train = randomSplit(3);
+    const work = { type: MSG.WORK, step: 2, epoch: 0, task: 5, params: new Float32Array(SEED_CNN_PARAM_COUNT), indices: Uint32Array.from([2, 0]) } as const;
+
+    const star = session(train);
+    star.receive(frame(welcome(spec(train))));
+    expect(star.receive(frame(work))).toEqual({ replies: [], member: work });
+    const refusedRing = star.receive(frame(listen));
+    expect(refusedRing.end).toMatchObject({ exitCode: WORKER_EXIT.FAILED, code: 'DDP_BAD_MESSAGE' });
+    expect(refusedRing.end?.message).toMatch(/ring_listen from coordinator: not part of --allreduce star/);
+
+    const ring = session(train);
+    ring.receive(frame(welcome(spec(train), wireConfig({ allreduce: 'ring' }))));
+    const run = { type: MSG.RING_RUN, generation: 0, from: 0, until: 3 } as const;
+    const fetch = { type: MSG.FETCH, request: 1, steps: 0, optimizer: true } as const;
+    for (const m of [listen, run, { type: MSG.RING_STOP, generation: 0 } as const, fetch]) expect(ring.receive(frame(m))).toEqual({ replies: [], member: m });
+    const refusedWork = ring.receive(frame(work));
+    expect(refusedWork.replies).toEqual([{ type: 'error', code: 'DDP_BAD_MESSAGE', message: expect.stringMatching(/work from coordinator: not part of --allreduce ring/) }]);
+    expect(refusedWork.end?.code).toBe('DDP_BAD_MESSAGE');
+  });
+
+  it('--serve-data: assembles the split from the train_data chunks in order, ready once the last one is in (the local copy is not loaded)', () => {
+    const train = randomSplit(7);
+    const s = session(() => {
+      throw new Error('must not load');
+    });
+    const w = welcome(spec(train, { serveData: true }));
+    const first = s.receive(frame(w));
+    expect(first).toEqual({ replies: [], welcomed: w });
+    expect(s.receive(frame(chunk(train, 0, 3)))).toEqual({ replies: [] });
+    expect(s.receive(frame(chunk(train, 3, 4)))).toEqual({ replies: [] });
+    const done = s.receive(frame(chunk(train, 4, 7)));
+    expect(done.replies).toEqual([]);
+    expect(done.ready?.welcome).toEqual(w);
+    const got = done.ready!.train;
+    expect({ count: got.count, rows: got.rows, cols: got.cols }).toEqual({ count: 7, rows: 28, cols: 28 });
+    expect(Buffer.from(got.images).equals(Buffer.from(train.images))).toBe(true);
+    expect(Buffer.from(got.labels).equals(Buffer.from(train.labels))).toBe(true);
+    expect(s.loads).toEqual([]);
+    // A chunk after the split was complete is a protocol violation.
+    const late = s.receive(frame(chunk(train, 0, 1)));
+    expect(late.end).toMatchObject({ code: 'DDP_BAD_MESSAGE', message: 'DDP_BAD_MESSAGE: train_data after the training split was complete' });
+  });
+
+  it('--serve-data: a split that does not match the fingerprint ends the session with DDP_DATASET', () => {
+    const train = randomSplit(4);
     const s = session(train);
-    s.receive(frame(welcome(spec(train), { allreduce: 'ring', compress: 'none' })));
-    const listen = { type: MSG.RING_LISTEN, generation: 0, position: 1, size: 2, group: 'g', resume: 0 } as const;
-    expect(s.receive(frame(listen))).toEqual({ replies: [], ring: listen });
-    const out = s.receive(frame({ type: MSG.WORK, step: 0, epoch: 0, task: 1, params: new Float32Array(SEED_CNN_PARAM_COUNT), indices: Uint32Array.from([0]) }));
-    expect(out.end?.code).toBe('DDP_BAD_MESSAGE');
-    expect(out.end?.message).toMatch(/work from coordinator: not part of --allreduce ring/);
+    s.receive(frame(welcome(spec(train, { serveData: true }))));
+    const sent = { ...train, images: train.images.slice() };
+    sent.images[5 + 784 * 3] ^= 0x40;
+    s.receive(frame(chunk(sent, 0, 2)));
+    const out = s.receive(frame(chunk(sent, 2, 4)));
+    expect(out.end).toMatchObject({ exitCode: WORKER_EXIT.FAILED, code: 'DDP_DATASET' });
+    expect(out.replies).toEqual([{ type: 'error', code: 'DDP_DATASET', message: expect.stringMatching(/^the training data sent by the coordinator does not match its fingerprint/) }]);
+    expect(out.ready).toBeUndefined();
+  });
+
+  it('--serve-data: a chunk out of order ends the session with DDP_DATASET, naming the offsets', () => {
+    const train = randomSplit(4);
+    const s = session(train);
+    s.receive(frame(welcome(spec(train, { serveData: true }))));
+    s.receive(frame(chunk(train, 0, 2)));
+    const out = s.receive(frame(chunk(train, 3, 4)));
+    expect(out.end?.code).toBe('DDP_DATASET');
+    expect(out.end?.message).toBe('DDP_DATASET: train_data: samples from 3 arrived, expected from 2');
+  });
+
+  it('--serve-data: a mode message before the split is complete ends the session with DDP_BAD_MESSAGE', () => {
+    const train = randomSplit(4);
+    const s = session(train);
+    s.receive(frame(welcome(spec(train, { serveData: true }), wireConfig({ allreduce: 'ring' }))));
+    s.receive(frame(chunk(train, 0, 2)));
+    expect(s.receive(frame({ type: MSG.PING, nonce: 3 })).replies).toEqual([{ type: 'pong', nonce: 3 }]); // pings are fine meanwhile
+    const out = s.receive(frame(listen));
+    expect(out.member).toBeUndefined();
+    expect(out.end).toMatchObject({ code: 'DDP_BAD_MESSAGE', message: 'DDP_BAD_MESSAGE: ring_listen before the training split was complete (--serve-data)' });
+    expect(out.replies).toEqual([{ type: 'error', code: 'DDP_BAD_MESSAGE', message: 'ring_listen before the training split was complete (--serve-data)' }]);
+  });
+
+  it('train_data without --serve-data is refused (DDP_BAD_MESSAGE)', () => {
+    const train = randomSplit(2);
+    const s = session(train);
+    s.receive(frame(welcome(spec(train))));
+    expect(s.receive(frame(chunk(train, 0, 1))).end?.message).toMatch(/train_data: unexpected without --serve-data/);
   });
 
   it('answers ping with pong and ends with exit 0 on done', () => {
@@ -109,15 +160,23 @@ describe('WorkerSession', () => {
     s.receive(frame(welcome(spec(train))));
     expect(s.receive(frame({ type: MSG.PING, nonce: 77 })).replies).toEqual([{ type: 'pong', nonce: 77 }]);
     expect(s.receive(frame({ type: MSG.DONE, reason: 'finished' })).end).toEqual({ exitCode: WORKER_EXIT.DONE, message: 'done: finished' });
+    expect(s.end).toEqual({ exitCode: WORKER_EXIT.DONE, message: 'done: finished' });
   });
 
-  it('a refusal at the handshake ends with exit 3 and says why', () => {
+  it('a refusal at the handshake ends with exit 3 and says why; an error later, with exit 1', () => {
     const s = session(randomSplit(3));
     const end = s.receive(frame({ type: MSG.ERROR, code: 'DDP_AUTH', message: 'wrong token' })).end;
     expect(end).toEqual({ exitCode: WORKER_EXIT.REFUSED, message: 'refused by the coordinator: DDP_AUTH: wrong token' });
+    const train = randomSplit(3);
+    const later = session(train);
+    later.receive(frame(welcome(spec(train), wireConfig({ allreduce: 'ring' }))));
+    expect(later.receive(frame({ type: MSG.ERROR, code: 'DDP_MISMATCH', message: 'Mismatched replicas' })).end).toEqual({
+      exitCode: WORKER_EXIT.FAILED,
+      message: 'the coordinator ended the connection: DDP_MISMATCH: Mismatched replicas',
+    });
   });
 
-  it('refuses to train on a different copy of the data set (DDP_DATASET)', () => {
+  it('refuses to train on a different copy of the data set (DDP_DATASET), or one it cannot load', () => {
     const train = randomSplit(4);
     const other = { ...train, images: train.images.slice() };
     other.images[100] ^= 1;
@@ -125,8 +184,21 @@ describe('WorkerSession', () => {
     expect(out.end?.exitCode).toBe(WORKER_EXIT.FAILED);
     expect(out.replies[0]).toMatchObject({ type: 'error', code: 'DDP_DATASET' });
     expect(out.end?.message).toMatch(/different content/);
+    expect(out.ready).toBeUndefined();
     const short = session(randomSplit(3)).receive(frame(welcome(spec(train))));
     expect(short.end?.message).toMatch(/the coordinator has 4 training images of 28x28, this worker 3/);
+    const missing = session(() => {
+      throw new Error('no such file');
+    }).receive(frame(welcome(spec(train, { dataDir: '/nowhere' }))));
+    expect(missing.end?.code).toBe('DDP_DATASET');
+    expect(missing.end?.message).toMatch(/cannot load mnist from \/nowhere: no such file \(or let the coordinator send the pixels: --serve-data\)/);
+  });
+
+  it('a welcome for another model size ends the session (DDP_BAD_MESSAGE)', () => {
+    const train = randomSplit(2);
+    const out = session(train).receive(frame({ ...welcome(spec(train)), paramCount: 10 }));
+    expect(out.end?.code).toBe('DDP_BAD_MESSAGE');
+    expect(out.end?.message).toMatch(/the coordinator's model has 10 parameters, this worker's seed CNN has 93322/);
   });
 
   it('a malformed frame from the coordinator ends the session with DDP_BAD_MESSAGE', () => {
@@ -144,6 +216,9 @@ describe('WorkerSession', () => {
     const s = session(train);
     s.receive(frame(welcome(spec(train))));
     expect(s.closed(1006, '')).toEqual({ exitCode: WORKER_EXIT.FAILED, message: 'connection to the coordinator lost (code 1006)' });
-    expect(session(train).closed(4001, 'DDP_AUTH')?.exitCode).toBe(WORKER_EXIT.REFUSED);
+    expect(session(train).closed(4001, 'DDP_AUTH')).toEqual({
+      exitCode: WORKER_EXIT.REFUSED,
+      message: 'the coordinator closed the connection before the handshake ended (DDP_AUTH)',
+    });
   });
 });

@@ -1,0 +1,227 @@
+// StarTrainer over a real CoordinatorServer and WorkerPool, with in-process fake workers whose
+// "gradient" of a shard depends only on the shard's indices: no tfjs, no child processes.
+import {
+  Adam,
+  PROTOCOL_VERSION,
+  RunError,
+  TrainingPlan,
+  addFp16Into,
+  decodeFrame,
+  encodeFp16,
+  encodeMessage,
+  shardBatch,
+  wireConfig,
+  type Compression,
+  type DataSpec,
+  type DdpEvent,
+  type Message,
+  type Split,
+} from '@ddp/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import type { StepReport } from '../job/trainer.js';
+import { CoordinatorServer } from '../net/coordinator-server.js';
+import { WorkerPool } from '../net/worker-pool.js';
+import { StarTrainer, type StarTrainerOptions } from './star-trainer.js';
+
+const P = 64;
+const TRAIN_COUNT = 1000;
+const PLAN = { seed: 3, batchSize: 64 };
+const plan = new TrainingPlan({ ...PLAN, trainCount: TRAIN_COUNT });
+const DATA: DataSpec = { dataset: 'mnist', trainCount: TRAIN_COUNT, fingerprint: 'f', serveData: false, rows: 28, cols: 28, numClasses: 10 };
+const TRAIN: Split = { images: new Uint8Array(0), labels: new Uint8Array(0), count: TRAIN_COUNT, rows: 28, cols: 28 };
+type Frame = Record<string, unknown>;
+
+function fakeGradient(indices: Uint32Array): { grad: Float32Array; lossSum: number } {
+  const grad = new Float32Array(P);
+  let lossSum = 0;
+  for (const idx of indices) {
+    for (let i = 0; i < P; i++) grad[i] += Math.fround(Math.cos(idx * 0.11 + i) / (1 + idx));
+    lossSum += 1 + (idx % 3);
+  }
+  return { grad, lossSum };
+}
+
+interface FakeWorker {
+  ws: WebSocket;
+  rank: number;
+  work: Frame[];
+  next(type: string): Promise<Frame>;
+  send(m: Frame): void;
+}
+
+async function fakeWorker(port: number, opts: { answer?: boolean; compress?: Compression } = {}): Promise<FakeWorker> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  ws.on('error', () => {});
+  const send = (m: Frame) => ws.readyState === ws.OPEN && ws.send(encodeMessage(m as unknown as Message), { binary: true });
+  const work: Frame[] = [];
+  const waiters: Array<{ type: string; resolve: (m: Frame) => void }> = [];
+  const seen: Frame[] = [];
+  ws.on('message', (data) => {
+    const m = decodeFrame(data as Buffer) as Frame;
+    if (m.type === 'ping') return send({ type: 'pong', nonce: m.nonce as number });
+    seen.push(m);
+    const w = waiters.findIndex((x) => x.type === m.type);
+    if (w >= 0) waiters.splice(w, 1)[0]!.resolve(m);
+    if (m.type !== 'work') return;
+    work.push(m);
+    if (opts.answer === false) return;
+    const indices = m.indices as Uint32Array;
+    const { grad, lossSum } = fakeGradient(indices);
+    send({
+      type: 'gradient', step: m.step as number, task: m.task as number, count: indices.length, lossSum,
+      grad: opts.compress === 'fp16' ? encodeFp16(grad) : grad, computeMs: 1, busyMs: 1,
+    });
+  });
+  send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, token: 'secret', backend: 'fake', host: 'test', pid: 1 });
+  const next = (type: string) =>
+    new Promise<Frame>((resolve) => {
+      const i = seen.findIndex((m) => m.type === type);
+      if (i >= 0) resolve(seen.splice(i, 1)[0]!);
+      else waiters.push({ type, resolve });
+    });
+  const welcome = await next('welcome');
+  return { ws, rank: welcome.rank as number, work, next, send };
+}
+
+let pools: WorkerPool[] = [];
+afterEach(async () => {
+  await Promise.all(pools.map((p) => p.close()));
+  pools = [];
+});
+
+async function setup(maxWorkers: number, opts: Partial<StarTrainerOptions> = {}, poolOpts: { stallWarnMs?: number } = {}, compress: Compression = 'none') {
+  const server = new CoordinatorServer({
+    port: 0, token: 'secret', maxWorkers, paramCount: P, data: DATA, heartbeatMs: 50, config: wireConfig({ allreduce: 'star', compress }), plan: PLAN,
+  });
+  const events: DdpEvent[] = [];
+  const notes: string[] = [];
+  const pool = new WorkerPool(server, { onEvent: (e) => events.push(e), onInfo: (m) => notes.push(m), ...poolOpts });
+  pools.push(pool);
+  const trainer = new StarTrainer(pool, { workerTimeoutMs: 5000, plan: PLAN, train: TRAIN, ...opts });
+  const port = await server.listen();
+  const reports: StepReport[] = [];
+  return { server, pool, trainer, port, events, notes, reports, onStep: (r: StepReport) => reports.push(r) };
+}
+
+/** The shards' fake gradients added in rank order in float32, as the trainer promises. */
+function rankOrderSum(batch: Uint32Array, parts: number, compress: Compression = 'none'): Float32Array {
+  const out = new Float32Array(P);
+  for (const shard of shardBatch(batch, parts)) {
+    const g = fakeGradient(shard).grad;
+    if (compress === 'fp16') addFp16Into(out, encodeFp16(g));
+    else for (let i = 0; i < P; i++) out[i] += g[i]!;
+  }
+  return out;
+}
+
+const init = () => Float32Array.from({ length: P }, (_, i) => Math.sin(i) / 10);
+const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+/** Adam applied to the rank-order sums, step by step, with the worker count each step ran with. */
+function reference(partsPerStep: number[], lr: number, compress: Compression = 'none'): Float32Array {
+  const params = init();
+  const adam = new Adam(P, { lr });
+  partsPerStep.forEach((parts, step) => {
+    const { batch } = plan.at(step);
+    adam.stepFromSum(params, rankOrderSum(batch, parts, compress), batch.length);
+  });
+  return params;
+}
+
+describe('StarTrainer over sockets', () => {
+  it('adds the workers\' sums in rank order and applies Adam; a worker lost mid-step has its shard recomputed once', async () => {
+    const { trainer, pool, port, events, reports, onStep } = await setup(3);
+    await Promise.all([fakeWorker(port), fakeWorker(port)]);
+    const silent = await fakeWorker(port, { answer: false }); // takes its shard and never answers
+    await pool.waitForWorkers(3, 1000);
+    await trainer.start(init(), { lr: 0.01 });
+    const running = trainer.run(1, onStep);
+    await silent.next('work');
+    silent.ws.terminate();
+    await running;
+    await trainer.run(2, onStep);
+    expect(bits((await trainer.params()).params).equals(bits(reference([3, 2], 0.01)))).toBe(true);
+    expect(trainer.steps).toBe(2);
+    expect(events.filter((e) => e.event === 'worker_lost')).toMatchObject([{ event: 'worker_lost', rank: silent.rank, step: 1, workers: 2 }]);
+    expect(reports.map((r) => [r.step, r.epoch, r.samples])).toEqual([[0, 0, 64], [1, 0, 64]]);
+    for (const r of reports) {
+      expect(r.lossSum).toBe(fakeGradient(plan.at(r.step).batch).lossSum);
+      expect(r.timing).toMatchObject({ compute: 1 });
+      expect(Object.keys(r.timing!).sort()).toEqual(['communication', 'compute', 'optimizer', 'waiting']);
+      expect(r.gradientBytes).toBeGreaterThan(4 * P);
+    }
+  });
+
+  it('with --compress fp16 the float16 answers are widened and added in float32, in rank order', async () => {
+    const { trainer, pool, port, onStep } = await setup(2, {}, {}, 'fp16');
+    await Promise.all([fakeWorker(port, { compress: 'fp16' }), fakeWorker(port, { compress: 'fp16' })]);
+    await pool.waitForWorkers(2, 1000);
+    await trainer.start(init(), { lr: 0.01 });
+    await trainer.run(3, onStep);
+    const got = (await trainer.params()).params;
+    expect(bits(got).equals(bits(reference([2, 2, 2], 0.01, 'fp16')))).toBe(true);
+    expect(bits(got).equals(bits(reference([2, 2, 2], 0.01)))).toBe(false); // the rounding shows
+  });
+
+  it('with no worker left it waits --worker-timeout for one, then fails with DDP_NO_WORKERS', async () => {
+    const { trainer, pool, port, onStep } = await setup(1, { workerTimeoutMs: 300 });
+    const only = await fakeWorker(port, { answer: false });
+    await pool.waitForWorkers(1, 1000);
+    await trainer.start(init(), { lr: 0.01 });
+    const running = trainer.run(1, onStep);
+    await only.next('work');
+    only.ws.terminate();
+    const err = await running.then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(RunError);
+    expect((err as RunError).code).toBe('DDP_NO_WORKERS');
+    expect((err as Error).message).toMatch(/no worker left at step 1 and none joined within 0.3 s \(--worker-timeout\)/);
+  });
+
+  it('a worker that joins while the step waits takes the orphaned shards', async () => {
+    const { trainer, port, onStep, notes } = await setup(1);
+    await trainer.start(init(), { lr: 0.01 });
+    const running = trainer.run(1, onStep);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(notes).toContain('no worker left at step 1: waiting up to 5 s for one to join (--worker-timeout)');
+    const w = await fakeWorker(port);
+    await running;
+    expect(w.work).toHaveLength(1);
+    expect(Array.from(w.work[0]!.indices as Uint32Array)).toEqual(Array.from(plan.at(0).batch));
+    expect(bits((await trainer.params()).params).equals(bits(reference([1], 0.01)))).toBe(true);
+  });
+
+  it('names the ranks a slow step waits for', async () => {
+    const { trainer, pool, port, notes, onStep } = await setup(2, {}, { stallWarnMs: 100 });
+    await fakeWorker(port);
+    const slow = await fakeWorker(port, { answer: false });
+    await pool.waitForWorkers(2, 1000);
+    await trainer.start(init(), { lr: 0.01 });
+    const running = trainer.run(1, onStep);
+    await new Promise((r) => setTimeout(r, 250));
+    expect(notes).toContain(`step 1: still waiting for rank(s) ${slow.rank} after 0 s or more`);
+    slow.ws.terminate();
+    await running;
+    expect(trainer.steps).toBe(1);
+  });
+
+  it('a gradient while no step runs gets its sender dropped (DDP_BAD_MESSAGE)', async () => {
+    const { pool, port, events } = await setup(1);
+    const w = await fakeWorker(port);
+    await pool.waitForWorkers(1, 1000);
+    w.send({ type: 'gradient', step: 0, task: 0, count: 1, lossSum: 1, grad: new Float32Array(P), computeMs: 1, busyMs: 1 });
+    const err = await w.next('error');
+    expect(err).toMatchObject({ code: 'DDP_BAD_MESSAGE', message: 'gradient: for task 0, but no step is running' });
+    expect(events.filter((e) => e.event === 'worker_lost')).toMatchObject([{ rank: w.rank, code: 'DDP_BAD_MESSAGE' }]);
+  });
+
+  it('waitForWorkers fails after the join timeout, naming how many came', async () => {
+    const { pool, port } = await setup(2);
+    await fakeWorker(port);
+    await expect(pool.waitForWorkers(2, 200)).rejects.toThrow(/only 1 of 2 worker\(s\) joined within 0.2 s/);
+  });
+});
