@@ -77,8 +77,8 @@ export class RingSteps {
   }
 
   /**
-   * Takes one report; returns the steps it commits (none, or one; more when a slow member catches
-   * up). Throws ProtocolError('DDP_BAD_MESSAGE') when `rank` had no business sending it, and
+   * Takes one report; returns the step it commits, if any (a report completes at most one step:
+   * the next one to commit). Throws ProtocolError('DDP_BAD_MESSAGE') when `rank` had no business sending it, and
    * ReplicaMismatchError when the hashes of a step disagree.
    */
   onProgress(rank: number, msg: RingProgressMessage): RingCommit[] {
