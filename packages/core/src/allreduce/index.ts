@@ -5,7 +5,7 @@ export { TagMailbox, type TagMailboxOptions, type TransportFailure } from './tag
 export { createMemoryTransports, type MemoryTransport, type MemoryTransportOptions } from './memory-transport.js';
 export type { AllreduceOptions, Compression } from './allreduce-options.js';
 export { starAllreduce } from './star.js';
-export { ringAllreduce } from './ring.js';
+export { ringAllreduce, type RingOptions } from './ring.js';
 export { chunkBounds } from './chunk-bounds.js';
 export { encodeFp16, decodeFp16, addFp16Into, float32BitsToFp16, fp16ToFloat32, roundToFp16InPlace } from './fp16.js';
 export { float32ToBytes, uint16ToBytes, bytesToFloat32, bytesToUint16, type PayloadOrigin } from './codec.js';

@@ -19,7 +19,12 @@
  * Unlike starAllreduce, the summation order differs per chunk (a rotation of rank order), so
  * the result may differ from the rank-order sum in the last bits.
  *
- * Returns the SUM (callers divide) as a new array; `data` is not modified.
+ * Returns the SUM (callers divide) as a new array, or in `opts.out`; `data` is not modified.
+ *
+ * `opts.onChunk(sum, start, end)` is called once for each chunk as soon as its final value is in
+ * the result: the chunk this rank completes in the reduce-scatter right after its all-gather send
+ * has gone out (so work done there overlaps the wait for the others' chunks), the others as they
+ * arrive. A caller can start consuming the sum (an optimizer step, say) before the allreduce ends.
  */
 import { resolveOptions, type AllreduceOptions, type ResolvedOptions } from './allreduce-options.js';
 import { chunkBounds } from './chunk-bounds.js';
@@ -28,20 +33,34 @@ import { decodeFp16, encodeFp16 } from './fp16.js';
 import { addPayloadInto, decodePayload, encodePayload } from './payload.js';
 import type { Transport } from './transport.js';
 
-export function ringAllreduce(t: Transport, data: Float32Array, opts: AllreduceOptions = {}): Promise<Float32Array> {
-  const o = resolveOptions('ringAllreduce', t, data, opts); // bad arguments throw now, not later
-  if (t.size === 1) return Promise.resolve(data.slice());
-  return runRing(t, data, o);
+export interface RingOptions extends AllreduceOptions {
+  /** Where to put the sum (same length as the data, not the data itself); default a new array. */
+  out?: Float32Array;
+  /** Called with the result and a range [start, end) whose final sum is in it (see above). */
+  onChunk?: (sum: Float32Array, start: number, end: number) => void;
 }
 
-async function runRing(t: Transport, data: Float32Array, o: ResolvedOptions): Promise<Float32Array> {
+export function ringAllreduce(t: Transport, data: Float32Array, opts: RingOptions = {}): Promise<Float32Array> {
+  const o = resolveOptions('ringAllreduce', t, data, opts); // bad arguments throw now, not later
+  if (opts.out && (opts.out.length !== data.length || opts.out.buffer === data.buffer)) {
+    throw new RangeError(`ringAllreduce: opts.out must be a separate Float32Array of ${data.length} values`);
+  }
+  const acc = opts.out ?? new Float32Array(data.length);
+  acc.set(data);
+  if (t.size === 1) {
+    opts.onChunk?.(acc, 0, acc.length);
+    return Promise.resolve(acc);
+  }
+  return runRing(t, acc, o, opts.onChunk);
+}
+
+async function runRing(t: Transport, acc: Float32Array, o: ResolvedOptions, onChunk?: RingOptions['onChunk']): Promise<Float32Array> {
   const n = t.size;
   const r = t.rank;
   const right = (r + 1) % n;
   const left = (r + n - 1) % n;
   const mod = (x: number): number => ((x % n) + n) % n;
-  const bounds = chunkBounds(data.length, n);
-  const acc = data.slice();
+  const bounds = chunkBounds(acc.length, n);
   const chunk = (c: number): Float32Array => acc.subarray(bounds[c]!, bounds[c + 1]!);
 
   for (let s = 0; s < n - 1; s++) {
@@ -66,9 +85,13 @@ async function runRing(t: Transport, data: Float32Array, o: ResolvedOptions): Pr
     const tag = `${o.tag}/ring/ag/${s}`;
     const c = mod(r - s);
     const target = chunk(c);
-    const [, bytes] = await Promise.all([t.send(right, tag, outgoing), t.recv(left, tag)]);
+    const exchange = Promise.all([t.send(right, tag, outgoing), t.recv(left, tag)]);
+    // The owned chunk is final and on its way: its consumer runs while the others' chunks travel.
+    if (s === 0) onChunk?.(acc, bounds[mod(r + 1)]!, bounds[mod(r + 1) + 1]!);
+    const [, bytes] = await exchange;
     target.set(decodePayload(bytes, target.length, o.compress, { from: left, what: `ringAllreduce: all-gather chunk ${c} (tag "${tag}")` }));
     outgoing = bytes; // forward the exact bytes: no re-encoding, no re-adding
+    onChunk?.(acc, bounds[c]!, bounds[c + 1]!);
   }
   return acc;
 }

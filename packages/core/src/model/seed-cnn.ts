@@ -53,10 +53,12 @@ export interface GradientSum {
 /**
  * The gradient of the SUM of per-sample losses over one batch (not the mean): sums from any
  * split of a global batch add up to the global sum, which is what makes N workers equal one process.
+ * Written into `out` when given (a buffer reused step after step spares the garbage collector).
  */
-export function gradientSum(params: Float32Array, images: Float32Array, labels: Int32Array, count: number): GradientSum {
+export function gradientSum(params: Float32Array, images: Float32Array, labels: Int32Array, count: number, out?: Float32Array): GradientSum {
   checkBatch(images, labels, count);
-  const grad = new Float32Array(SEED_CNN_PARAM_COUNT);
+  if (out && out.length !== SEED_CNN_PARAM_COUNT) throw new RangeError(`gradientSum: out must hold ${SEED_CNN_PARAM_COUNT} values, got ${out.length}`);
+  const grad = out ?? new Float32Array(SEED_CNN_PARAM_COUNT);
   let lossSum = 0;
   tf.tidy(() => {
     const p = paramTensors(params);

@@ -44,13 +44,17 @@ export function adamHyper(opts: AdamOptions = {}): AdamHyper {
  * m and v are rounded to float32 as they are stored and the update is computed from the stored
  * values, in plain JavaScript arithmetic, so every replica that applies the same sum gets the same
  * bits. Reads `from`, writes `to` (the same buffers for an update in place; distinct ones let a
- * replica keep the state before the step). One pass also checks that every g is finite: returns
- * false when one is not (`to` is then garbage and must not be used).
+ * replica keep the state before the step), over [start, end) (default: all; ranges of one step
+ * may be applied in any order, each element depends only on its own index). One pass also checks
+ * that every g is finite: returns false when one is not (`to` is then garbage and must not be used).
  */
-export function adamStep(from: AdamBuffers, to: AdamBuffers, sum: ArrayLike<number>, divisor: number, t: number, h: AdamHyper): boolean {
+export function adamStep(from: AdamBuffers, to: AdamBuffers, sum: ArrayLike<number>, divisor: number, t: number, h: AdamHyper, start = 0, end = from.params.length): boolean {
   const n = from.params.length;
   if (sum.length !== n || to.params.length !== n || from.m.length !== n || from.v.length !== n) {
     throw new RangeError(`Adam: a gradient of ${sum.length} values for ${n} weights`);
+  }
+  if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= n)) {
+    throw new RangeError(`Adam: range [${start}, ${end}) is not within [0, ${n})`);
   }
   const { params, m, v } = from;
   const { params: np, m: nm, v: nv } = to;
@@ -61,7 +65,7 @@ export function adamStep(from: AdamBuffers, to: AdamBuffers, sum: ArrayLike<numb
   const c2 = 1 - b2;
   const eps = h.epsilon;
   let poison = 0; // stays 0 while every value is finite (x - x is NaN for NaN and Infinity)
-  for (let i = 0; i < n; i++) {
+  for (let i = start; i < end; i++) {
     const g = Math.fround(sum[i]! / divisor);
     poison += g - g;
     const mi = Math.fround(b1 * m[i]! + c1 * g);

@@ -54,14 +54,41 @@ export class Replica {
    * (and applies nothing) if the sum holds NaN or Infinity.
    */
   apply(sum: Float32Array, batchSize: number): void {
-    if (!adamStep(this.cur, this.alt, sum, batchSize, this.t + 1, this.hyper)) {
-      // The failed pass wrote `alt`: the state before the last step is gone.
-      this.canRollBack = false;
-      throwNonFinite(sum);
-    }
-    [this.cur, this.alt] = [this.alt, this.cur];
-    this.t += 1;
-    this.canRollBack = true;
+    const step = this.begin(batchSize);
+    step.apply(sum, 0, sum.length);
+    step.finish(sum);
+  }
+
+  /**
+   * A step applied in ranges, as the allreduce completes them: apply(sum, start, end) for ranges
+   * that together cover the vector once, then finish(sum), which commits the step or throws
+   * NonFiniteGradient (and applies nothing) if a value of the sum was not finite.
+   */
+  begin(batchSize: number): { apply(sum: Float32Array, start: number, end: number): void; finish(sum: Float32Array): void } {
+    const from = this.cur;
+    const to = this.alt;
+    const t = this.t + 1;
+    const n = from.params.length;
+    let covered = 0;
+    let finite = true;
+    return {
+      apply: (sum, start, end) => {
+        if (sum.length !== n) throw new RangeError(`Replica: gradient of ${sum.length} values for ${n} weights`);
+        // The state before the last step is being overwritten: from here on it cannot come back.
+        // (Until the first range is applied, a step that never completes leaves it intact.)
+        this.canRollBack = false;
+        finite = adamStep(from, to, sum, batchSize, t, this.hyper, start, end) && finite;
+        covered += end - start;
+      },
+      finish: (sum) => {
+        if (covered !== n) throw new Error(`Replica: a step applied to ${covered} of ${n} values`);
+        if (!finite) throwNonFinite(sum);
+        this.alt = from;
+        this.cur = to;
+        this.t = t;
+        this.canRollBack = true;
+      },
+    };
   }
 
   hash(): string {
