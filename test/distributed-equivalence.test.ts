@@ -47,8 +47,9 @@ beforeAll(async () => {
 }, 600_000);
 
 describe('N workers train the same model as one process (50 steps, batch 64)', () => {
-  it('N = 1: bitwise the single-process weights', () => {
+  it('N = 1: bitwise the single-process weights, and the same test loss (evaluated by the worker)', () => {
     expect(bitwiseEqual(runs.get('1')!.weights, runs.get('0')!.weights)).toBe(true);
+    expect(runs.get('1')!.run.events.at(-1)!.testLoss).toBe(runs.get('0')!.run.events.at(-1)!.testLoss);
   });
 
   it('N = 2, twice: bitwise-identical weights', () => {

@@ -42,6 +42,8 @@ describe('--allreduce ring', () => {
     const one = await train(1, [...steps, '--allreduce', 'ring']);
     const single = await train(0, steps);
     expect(bitwiseEqual(one.weights, single.weights)).toBe(true);
+    // The evaluation, done by the worker here and by the process there, is the same to the bit.
+    expect(one.run.events.at(-1)!.testLoss).toBe(single.run.events.at(-1)!.testLoss);
   }, 240_000);
 
   it('N = 3: bitwise the in-process ring reference (same shards, ringAllreduce order, Adam on each replica)', async () => {

@@ -6,6 +6,8 @@ export interface MemberContext {
   welcome: WelcomeMessage;
   /** The training split (local, or assembled from the coordinator's train_data). */
   train: Split;
+  /** The test split, read locally (null with --serve-data: the coordinator evaluates itself). */
+  test: Split | null;
   /** Sends a message to the coordinator. */
   send(msg: WorkerToCoordinator): void;
   /** Ends the session for a fault of this worker's own (the coordinator gets the code and message). */

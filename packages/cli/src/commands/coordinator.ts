@@ -122,6 +122,8 @@ async function serveJob({ values, workers, host, token, config, logFormat, repor
     dataset: cfg.dataset,
     trainCount: data.train.count,
     fingerprint: splitFingerprint(data.train),
+    testCount: data.test.count,
+    testFingerprint: splitFingerprint(data.test),
     serveData,
     rows: data.train.rows,
     cols: data.train.cols,
@@ -129,6 +131,7 @@ async function serveJob({ values, workers, host, token, config, logFormat, repor
   };
   if (cfg.dataDir !== undefined) spec.dataDir = path.resolve(cfg.dataDir);
   if (cfg.limitTrain !== undefined) spec.limitTrain = cfg.limitTrain;
+  if (cfg.limitTest !== undefined) spec.limitTest = cfg.limitTest;
 
   const plan = { seed: cfg.seed, batchSize: cfg.batchSize };
   const server = new CoordinatorServer({
@@ -157,8 +160,8 @@ async function serveJob({ values, workers, host, token, config, logFormat, repor
   const workerTimeoutMs = (num(values, 'worker-timeout') ?? 60) * 1000;
   const trainer: Trainer =
     config.allreduce === 'ring'
-      ? new RingTrainer(pool, { workerTimeoutMs, plan, train: data.train, onEvent })
-      : new StarTrainer(pool, { workerTimeoutMs, plan, train: data.train });
+      ? new RingTrainer(pool, { workerTimeoutMs, plan, train: data.train, serveData, onEvent })
+      : new StarTrainer(pool, { workerTimeoutMs, plan, train: data.train, serveData });
   const abort = new AbortController();
   const onSignal = () => {
     if (abort.signal.aborted) process.exit(130);

@@ -40,8 +40,9 @@ export interface RunJobOptions {
  *   2. Epoch by epoch, the trainer runs the plan's steps up to the epoch's end (or --max-steps):
  *      step s uses batch s of permutation(seed, epoch); each applied step comes back as a report
  *      (loss sum, timing) and becomes a `step` event and the progress bar.
- *   3. At each epoch's end the weights are fetched from the trainer, evaluated on the test split
- *      and saved to `out`; a run cut short (--max-steps, Ctrl-C) evaluates and saves once, at the end.
+ *   3. At each epoch's end the weights are evaluated on the test split (by the workers, each a share
+ *      of it, where the trainer can; else here) and saved to `out`; a run cut short (--max-steps,
+ *      Ctrl-C) evaluates and saves once, at the end.
  */
 export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, reporter: Reporter, opts: RunJobOptions): Promise<JobResult> {
   const wall0 = performance.now();
@@ -96,8 +97,9 @@ export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, re
   let lastEval: Evaluation | null = null;
   let evaluatedAtStep = -1;
   const evaluate = async (label: string): Promise<Evaluation> => {
-    const { params } = await fetchWeights();
-    const r = evaluateSplit(params, data.test, { onBatch: (done, total) => reporter.progress(done, total, label) });
+    reporter.progress(0, data.test.count, label);
+    const shared = trainer.evaluate ? await trainer.evaluate(data.test) : null;
+    const r = shared ?? evaluateSplit((await fetchWeights()).params, data.test, { onBatch: (done, total) => reporter.progress(done, total, label) });
     reporter.endProgress();
     lastEval = r;
     evaluatedAtStep = trainer.steps;

@@ -5,6 +5,8 @@
  * their own shards and reduce among themselves) are its implementations; the loop asks a trainer to
  * run up to the next boundary (an evaluation, the end) and for the weights when it needs them.
  */
+import type { Evaluation, Split } from '@ddp/core';
+
 export interface StepReport {
   /** Global step number, from 0. */
   step: number;
@@ -42,5 +44,11 @@ export interface Trainer {
   run(until: number, onStep: (r: StepReport) => void, signal?: AbortSignal): Promise<void>;
   /** The weights after `steps` steps. */
   params(): Promise<TrainerParams>;
+  /**
+   * Evaluates the weights after `steps` steps on the test split, shared among the workers (the
+   * same bits as one process's evaluateSplit); null when it cannot (no workers, or they have no
+   * test split, or one was lost meanwhile): the job loop then evaluates in its own process.
+   */
+  evaluate?(test: Split): Promise<Evaluation | null>;
   close(): Promise<void>;
 }

@@ -20,6 +20,7 @@ import {
   TRAIN_DATA_CHUNK,
   type CoordinatorToWorker,
   type DataSpec,
+  type EvaluationMessage,
   type GradientMessage,
   type PlanMessageSpec,
   type ProtocolErrorCode,
@@ -71,8 +72,8 @@ export interface WorkerInfo {
 /** Why a connection ended: a protocol code, or DDP_CLOSED when the peer just went away. */
 export type LossCode = ProtocolErrorCode | 'DDP_CLOSED';
 
-/** The messages of a mode's step protocol (star: gradient; ring: the ring messages). */
-export type ModeMessage = GradientMessage | RingWorkerMessage;
+/** The messages of a mode's protocol (star: gradient; ring: the ring messages; both: evaluation). */
+export type ModeMessage = GradientMessage | EvaluationMessage | RingWorkerMessage;
 
 export interface ServerListener {
   joined?(info: WorkerInfo): void;

@@ -35,8 +35,11 @@
  *      no step is lost or applied twice.
  *   6. Interrupted (Ctrl-C): every member gets ring_stop{g} and answers ring_stopped{g, steps} after
  *      its last report; the weights are then fetched at committed.
- *   7. To evaluate and save, the coordinator fetches the weights from one member (fetch{steps} ->
- *      state); they must carry the committed step count and, when it is known, its hash.
+ *   7. To save, the coordinator fetches the weights from one member (fetch{steps} -> state); they
+ *      must carry the committed step count and, when it is known, its hash. To evaluate, every
+ *      member gets evaluate{steps, a range of whole test batches} and answers each batch's loss sum
+ *      (net/sharded-evaluation.ts); without a local test split (--serve-data), the weights are
+ *      fetched and evaluated by the coordinator.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -47,6 +50,7 @@ import {
   replicaHash,
   shardSizes,
   type DdpEvent,
+  type Evaluation,
   type RingCoordinatorMessage,
   type RingWorkerMessage,
   type Split,
@@ -54,6 +58,7 @@ import {
 } from '@ddp/core';
 import type { StepReport, Trainer, TrainerParams } from '../job/trainer.js';
 import type { LossCode, WorkerInfo } from '../net/coordinator-server.js';
+import { ShardedEvaluation } from '../net/sharded-evaluation.js';
 import type { WorkerPool } from '../net/worker-pool.js';
 import { ReplicaMismatchError, RingSteps, type RingCommit } from './ring-steps.js';
 
@@ -62,6 +67,8 @@ export interface RingTrainerOptions {
   workerTimeoutMs: number;
   plan: { seed: number; batchSize: number };
   train: Split;
+  /** --serve-data: the workers have no test split (the job loop evaluates). */
+  serveData?: boolean;
   /** ring_formed events (the job's reporter). */
   onEvent?: (e: DdpEvent) => void;
   /**
@@ -119,6 +126,7 @@ export class RingTrainer implements Trainer {
   /** How long a step took lately (ms): a worker answers only after the step in hand. */
   private lastStepMs = 0;
   private lastCommitAt = 0;
+  private evaluation: ShardedEvaluation | null = null;
   private closed = false;
 
   constructor(
@@ -132,7 +140,9 @@ export class RingTrainer implements Trainer {
       lost: (info, _reason, code) => this.onLost(info, code),
       message: (rank, msg) => {
         if (msg.type === MSG.GRADIENT) pool.drop(rank, new ProtocolError('DDP_BAD_MESSAGE', 'gradient: not part of --allreduce ring'));
-        else this.onMessage(rank, msg);
+        else if (msg.type === MSG.EVALUATION) {
+          if (!this.evaluation?.onMessage(rank, msg)) pool.drop(rank, new ProtocolError('DDP_BAD_MESSAGE', `evaluation: request ${msg.request} is not running`));
+        } else this.onMessage(rank, msg);
       },
     });
   }
@@ -195,6 +205,24 @@ export class RingTrainer implements Trainer {
     }
   }
 
+  /** Protocol 7, evaluation: the members evaluate shares of the test split at committed steps. */
+  async evaluate(test: Split): Promise<Evaluation | null> {
+    const live = new Set(this.pool.ranks());
+    const members = [...this.holders].filter((r) => live.has(r)).sort((a, b) => a - b);
+    if (members.length === 0 || this.opts.serveData) return null;
+    const steps = this.committed;
+    const run = new ShardedEvaluation(this.pool, members, test.count, (request, start, end) => ({ type: MSG.EVALUATE, request, steps, start, end }));
+    this.evaluation = run;
+    try {
+      return await run.result;
+    } catch (err) {
+      this.pool.note(`evaluating here instead: ${err instanceof Error ? err.message : String(err)}`);
+      return null;
+    } finally {
+      this.evaluation = null;
+    }
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const w of [...this.watches]) w.fail(new Error('RingTrainer: closed'));
@@ -217,6 +245,7 @@ export class RingTrainer implements Trainer {
   }
 
   private onLost(info: WorkerInfo, code: LossCode): void {
+    this.evaluation?.onLost(info.rank);
     this.holders.delete(info.rank);
     if (this.ring?.includes(info.rank)) this.ring = null;
     for (const w of [...this.watches]) {

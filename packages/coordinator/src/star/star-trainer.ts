@@ -6,10 +6,11 @@
  * Adam. The one timeout that keeps a run from hanging: with no worker left, a new one must join
  * within `workerTimeoutMs`.
  */
-import { Adam, MSG, ProtocolError, RunError, TrainingPlan, type GradientMessage, type Split } from '@ddp/core';
+import { Adam, MSG, ProtocolError, RunError, TrainingPlan, type Evaluation, type GradientMessage, type Split } from '@ddp/core';
 import type { StepReport, Trainer, TrainerParams } from '../job/trainer.js';
 import type { ModeMessage } from '../net/coordinator-server.js';
 import type { WorkerPool } from '../net/worker-pool.js';
+import { ShardedEvaluation } from '../net/sharded-evaluation.js';
 import { StarStep, TaskIds, type Assignment } from './star-step.js';
 
 export interface StarTrainerOptions {
@@ -17,6 +18,8 @@ export interface StarTrainerOptions {
   workerTimeoutMs: number;
   plan: { seed: number; batchSize: number };
   train: Split;
+  /** --serve-data: the workers have no test split (the job loop evaluates). */
+  serveData?: boolean;
 }
 
 interface Pending {
@@ -37,6 +40,7 @@ export class StarTrainer implements Trainer {
   private frames = 0;
   private pending: Pending | null = null;
   private waitTimer: NodeJS.Timeout | null = null;
+  private evaluation: ShardedEvaluation | null = null;
   private closed = false;
 
   constructor(
@@ -52,6 +56,7 @@ export class StarTrainer implements Trainer {
         this.checkOrphans();
       },
       lost: (info) => {
+        this.evaluation?.onLost(info.rank);
         if (!this.pending) return;
         this.dispatch(this.pending.round.onLost(info.rank));
         this.checkOrphans();
@@ -88,6 +93,24 @@ export class StarTrainer implements Trainer {
 
   async params(): Promise<TrainerParams> {
     return { params: this.params_!.slice() };
+  }
+
+  /** The workers evaluate shares of the test split at the coordinator's weights, sent along. */
+  async evaluate(test: Split): Promise<Evaluation | null> {
+    const ranks = this.pool.ranks();
+    if (ranks.length === 0 || this.opts.serveData) return null;
+    const params = this.params_!;
+    const steps = this.steps;
+    const run = new ShardedEvaluation(this.pool, ranks, test.count, (request, start, end) => ({ type: MSG.EVALUATE, request, steps, params, start, end }));
+    this.evaluation = run;
+    try {
+      return await run.result;
+    } catch (err) {
+      this.pool.note(`evaluating here instead: ${err instanceof Error ? err.message : String(err)}`);
+      return null;
+    } finally {
+      this.evaluation = null;
+    }
   }
 
   async close(): Promise<void> {
@@ -138,6 +161,7 @@ export class StarTrainer implements Trainer {
   }
 
   private onMessage(rank: number, msg: ModeMessage, bytes: number): void {
+    if (msg.type === MSG.EVALUATION && this.evaluation?.onMessage(rank, msg)) return;
     const p = this.pending;
     if (msg.type !== MSG.GRADIENT || !p) {
       this.pool.drop(rank, new ProtocolError('DDP_BAD_MESSAGE', msg.type === MSG.GRADIENT ? `gradient: for task ${msg.task}, but no step is running` : `${msg.type}: not part of --allreduce star`));

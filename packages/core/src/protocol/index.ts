@@ -22,6 +22,8 @@ export type {
   PlanMessageSpec,
   RingWorkerMessage,
   StateMessage,
+  EvaluateMessage,
+  EvaluationMessage,
   DataSpec,
   DoneMessage,
   ErrorMessage,

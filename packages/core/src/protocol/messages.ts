@@ -27,6 +27,8 @@
  *                                                      or ring_failed (the allreduce failed)
  *   coord  -> ring_stop   (leave the ring now: the run is interrupted) ... worker -> ring_stopped (steps held)
  *   coord  -> fetch       (send me your weights at step k) ... worker -> state
+ *   either mode, when the workers read the data locally:
+ *   coord  -> evaluate    (test samples [start, end), at step k or these weights) ... worker -> evaluation
  *   any time: coord -> ping, worker -> pong (heartbeat); either side -> error (then close);
  *   coord  -> done       (the job is over; the worker exits 0)
  */
@@ -89,6 +91,9 @@ export const MSG = {
   RING_STOPPED: 'ring_stopped',
   FETCH: 'fetch',
   STATE: 'state',
+  // either mode
+  EVALUATE: 'evaluate',
+  EVALUATION: 'evaluation',
 } as const;
 export type MessageType = (typeof MSG)[keyof typeof MSG];
 
@@ -110,6 +115,7 @@ export interface WorkerInboundLimits {
   cols: number;
   numClasses: number;
   serveData: boolean;
+  testCount: number;
   /** The job's wire settings, from the welcome. */
   config: WireConfig;
 }
@@ -175,6 +181,10 @@ const DATA_SPEC = {
   trainCount: int(1, MAX_U32),
   /** sha256 (hex) of the training labels and images the coordinator loaded. */
   fingerprint: text(128),
+  limitTest: optional(int(1, MAX_U32)),
+  /** The test split, which workers evaluate shards of (when they read the data locally). */
+  testCount: int(1, MAX_U32),
+  testFingerprint: text(128),
   /** True with --serve-data: the coordinator sends the training split (train_data) after the welcome. */
   serveData: bool(),
   /** Image size, rows x cols (28 x 28 for MNIST). */
@@ -445,6 +455,35 @@ export const MESSAGES = {
     },
     { mode: 'ring', check: bothMoments('state') },
   ),
+
+  /**
+   * coordinator -> worker, either mode: evaluate test samples [start, end) (start a multiple of the
+   * evaluation batch) at the weights after `steps` steps: ring mode's replica (current or previous
+   * state), or star mode's `params` sent along.
+   */
+  evaluate: toWorker(
+    {
+      request: int(),
+      steps: int(),
+      params: optional(float32s(paramCount)),
+      start: int(0, (l: WorkerInboundLimits) => l.testCount - 1),
+      end: int(1, (l: WorkerInboundLimits) => l.testCount),
+    },
+    {
+      check: ({ start, end }, l) => {
+        if (end <= start) throw bad(`evaluate: end (${end}) must be greater than start (${start})`);
+        if (l.serveData) throw bad('evaluate: unexpected with --serve-data (the workers have no test split)');
+      },
+    },
+  ),
+
+  /** worker -> coordinator: the loss sum of every evaluation batch of the range, in order, and the correct predictions. */
+  evaluation: fromWorker({
+    request: int(),
+    batches: int(1, 1 << 24),
+    lossSums: float64s((_l: CoordinatorInboundLimits, m) => m.batches as number),
+    correct: int(),
+  }),
 } satisfies { [K in MessageType]: MessageDecl };
 
 type Declared = typeof MESSAGES;
@@ -474,12 +513,14 @@ export type RingStopMessage = MessageOf<'ring_stop'>;
 export type RingStoppedMessage = MessageOf<'ring_stopped'>;
 export type FetchMessage = MessageOf<'fetch'>;
 export type StateMessage = MessageOf<'state'>;
+export type EvaluateMessage = MessageOf<'evaluate'>;
+export type EvaluationMessage = MessageOf<'evaluation'>;
 
 export type RingCoordinatorMessage = ReplicaMessage | RingListenMessage | RingConnectMessage | RingRunMessage | RingStopMessage | FetchMessage;
 export type RingWorkerMessage = RingAddressMessage | RingReadyMessage | RingProgressMessage | RingFailedMessage | RingStoppedMessage | StateMessage;
 
-export type WorkerToCoordinator = HelloMessage | GradientMessage | PongMessage | ErrorMessage | RingWorkerMessage;
-export type CoordinatorToWorker = WelcomeMessage | TrainDataMessage | WorkMessage | PingMessage | DoneMessage | ErrorMessage | RingCoordinatorMessage;
+export type WorkerToCoordinator = HelloMessage | GradientMessage | PongMessage | ErrorMessage | EvaluationMessage | RingWorkerMessage;
+export type CoordinatorToWorker = WelcomeMessage | TrainDataMessage | WorkMessage | EvaluateMessage | PingMessage | DoneMessage | ErrorMessage | RingCoordinatorMessage;
 export type Message = WorkerToCoordinator | CoordinatorToWorker;
 
 /** Who sends which types, from the table: the unions above must list exactly these (checked at compile time). */

@@ -23,6 +23,7 @@ import {
   TrainingPlan,
   gradientSum,
   ringAllreduce,
+  type EvaluateMessage,
   type RingConnectMessage,
   type RingCoordinatorMessage,
   type RingListenMessage,
@@ -30,6 +31,7 @@ import {
 } from '@ddp/core';
 import { PeerEndpoint, type WsTransport } from '../peer/index.js';
 import type { Member, MemberContext } from '../member.js';
+import { answerEvaluate } from '../evaluate-shard.js';
 import { CountingTransport } from './counting-transport.js';
 import { Replica } from './replica.js';
 import { ShardPrefetch, type ShardInputs } from './shard-inputs.js';
@@ -61,7 +63,7 @@ interface Ring {
 /** Thrown inside the queue when the ring an operation waited on was abandoned: not a fault. */
 class Abandoned extends Error {}
 
-export class RingMember implements Member<RingCoordinatorMessage> {
+export class RingMember implements Member<RingCoordinatorMessage | EvaluateMessage> {
   private replica: Replica | null = null;
   private ring: Ring | null = null;
   /** The newest generation announced (on arrival, before the queue gets to it). */
@@ -93,7 +95,7 @@ export class RingMember implements Member<RingCoordinatorMessage> {
     return this.replica?.steps ?? -1;
   }
 
-  handle(msg: RingCoordinatorMessage, _receivedAt = performance.now()): void {
+  handle(msg: RingCoordinatorMessage | EvaluateMessage, _receivedAt = performance.now()): void {
     if (this.closed) return;
     if (msg.type === MSG.RING_LISTEN && msg.generation > this.announced) {
       this.announced = msg.generation;
@@ -120,7 +122,7 @@ export class RingMember implements Member<RingCoordinatorMessage> {
     this.dropRing();
   }
 
-  private async process(msg: RingCoordinatorMessage): Promise<void> {
+  private async process(msg: RingCoordinatorMessage | EvaluateMessage): Promise<void> {
     switch (msg.type) {
       case MSG.REPLICA:
         this.replica = new Replica(msg);
@@ -134,6 +136,9 @@ export class RingMember implements Member<RingCoordinatorMessage> {
       case MSG.RING_STOP:
         // The ring was left at arrival; now that the run has ended, say where this replica stands.
         this.ctx.send({ type: MSG.RING_STOPPED, generation: msg.generation, steps: this.replica?.steps ?? -1 });
+        return;
+      case MSG.EVALUATE:
+        answerEvaluate(this.ctx, msg, msg.params ?? this.requireReplica('evaluate').snapshot(msg.steps, false).params);
         return;
       case MSG.FETCH: {
         const s = this.requireReplica('fetch').snapshot(msg.steps, msg.optimizer);

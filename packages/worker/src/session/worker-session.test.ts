@@ -24,7 +24,7 @@ function randomSplit(count: number): Split {
 const frame = (m: Message) => encodeMessage(m);
 
 function spec(train: Split, over: Partial<DataSpec> = {}): DataSpec {
-  return { dataset: 'mnist', trainCount: train.count, fingerprint: splitFingerprint(train), serveData: false, rows: 28, cols: 28, numClasses: 10, ...over };
+  return { dataset: 'mnist', trainCount: train.count, fingerprint: splitFingerprint(train), testCount: 10, testFingerprint: 'unused: the tests load no test split', serveData: false, rows: 28, cols: 28, numClasses: 10, ...over };
 }
 
 function welcome(data: DataSpec, config: WireConfig = wireConfig({ allreduce: 'star' })): WelcomeMessage {

@@ -23,6 +23,7 @@ import {
   splitFingerprint,
   type DataSpec,
   type DatasetName,
+  type EvaluateMessage,
   type HelloMessage,
   type ProtocolErrorCode,
   type RingCoordinatorMessage,
@@ -50,8 +51,10 @@ export interface WorkerSessionOptions {
   pid: number;
   /** Overrides the data folder the coordinator names (for a worker whose copy lives elsewhere). */
   dataDir?: string;
-  /** Loads the training split; tests inject one. Default: loadDataset with the welcome's flags. */
+  /** Loads the training split; tests inject one (the test split is then absent). Default: loadData. */
   loadTrain?: (spec: DataSpec, dataDir: string | undefined) => Split;
+  /** Loads both splits. Default: loadDataset with the welcome's flags. */
+  loadData?: (spec: DataSpec, dataDir: string | undefined) => { train: Split; test: Split | null };
 }
 
 export interface SessionEnd {
@@ -62,19 +65,20 @@ export interface SessionEnd {
 }
 
 /** A message of the job's mode, for the member. */
-export type MemberMessage = WorkMessage | RingCoordinatorMessage;
+export type MemberMessage = WorkMessage | EvaluateMessage | RingCoordinatorMessage;
 
 export interface SessionOutput {
   replies: WorkerToCoordinator[];
   welcomed?: WelcomeMessage;
   /** The welcome and the training split are both here: start the member. */
-  ready?: { welcome: WelcomeMessage; train: Split };
+  ready?: { welcome: WelcomeMessage; train: Split; test: Split | null };
   end?: SessionEnd;
   member?: MemberMessage;
 }
 
-function defaultLoadTrain(spec: DataSpec, dataDir: string | undefined): Split {
-  return loadDataset({ dataset: spec.dataset as DatasetName, dataDir, limitTrain: spec.limitTrain, limitTest: 1 }).train;
+function defaultLoadData(spec: DataSpec, dataDir: string | undefined): { train: Split; test: Split } {
+  const d = loadDataset({ dataset: spec.dataset as DatasetName, dataDir, limitTrain: spec.limitTrain, limitTest: spec.limitTest });
+  return { train: d.train, test: d.test };
 }
 
 export class WorkerSession {
@@ -116,7 +120,7 @@ export class WorkerSession {
         }
         if (!split) return { replies: [] };
         this.served = null;
-        return { replies: [], ready: { welcome: this.welcome!, train: split } };
+        return { replies: [], ready: { welcome: this.welcome!, train: split, test: null } };
       }
       case MSG.PING:
         return { replies: [{ type: MSG.PONG, nonce: msg.nonce }] };
@@ -156,15 +160,16 @@ export class WorkerSession {
     }
     const spec = w.data;
     this.welcome = w;
-    this.limits = { paramCount: w.paramCount, trainCount: spec.trainCount, rows: spec.rows, cols: spec.cols, numClasses: spec.numClasses, serveData: spec.serveData, config: w.config };
+    this.limits = { paramCount: w.paramCount, trainCount: spec.trainCount, testCount: spec.testCount, rows: spec.rows, cols: spec.cols, numClasses: spec.numClasses, serveData: spec.serveData, config: w.config };
     if (spec.serveData) {
       this.served = new ServedSplit(spec);
       return { replies: [], welcomed: w };
     }
     const dir = this.opts.dataDir ?? spec.dataDir;
     let train: Split;
+    let test: Split | null;
     try {
-      train = (this.opts.loadTrain ?? defaultLoadTrain)(spec, dir);
+      ({ train, test } = this.opts.loadTrain ? { train: this.opts.loadTrain(spec, dir), test: null } : (this.opts.loadData ?? defaultLoadData)(spec, dir));
     } catch (err) {
       return this.fail('DDP_DATASET', `cannot load ${spec.dataset}${dir ? ` from ${dir}` : ''}: ${err instanceof Error ? err.message : String(err)} (or let the coordinator send the pixels: --serve-data)`);
     }
@@ -175,7 +180,10 @@ export class WorkerSession {
     if (mine !== spec.fingerprint) {
       return this.fail('DDP_DATASET', `data set mismatch: same size, different content (fingerprint ${mine.slice(0, 12)}… here, ${spec.fingerprint.slice(0, 12)}… at the coordinator)`);
     }
-    return { replies: [], welcomed: w, ready: { welcome: w, train } };
+    if (test && (test.count !== spec.testCount || splitFingerprint(test) !== spec.testFingerprint)) {
+      return this.fail('DDP_DATASET', `data set mismatch: the test split here (${test.count} images) is not the coordinator's (${spec.testCount})`);
+    }
+    return { replies: [], welcomed: w, ready: { welcome: w, train, test } };
   }
 
   private finish(exitCode: number, message: string): SessionOutput {

@@ -10,6 +10,7 @@ import {
   decodeFp16,
   decodeFrame,
   encodeMessage,
+  evaluateRange,
   gatherImages,
   gatherLabels,
   gradientSum,
@@ -24,6 +25,7 @@ import {
   type ProtocolErrorCode,
   type Split,
   type WireConfig,
+  type WelcomeMessage,
   type WorkMessage,
   type WorkerToCoordinator,
 } from '@ddp/core';
@@ -46,7 +48,7 @@ beforeAll(async () => {
 }, 60_000);
 
 function spec(over: Partial<DataSpec> = {}): DataSpec {
-  return { dataset: 'mnist', trainCount: train.count, fingerprint: splitFingerprint(train), serveData: false, rows: 28, cols: 28, numClasses: 10, ...over };
+  return { dataset: 'mnist', trainCount: train.count, fingerprint: splitFingerprint(train), testCount: 10, testFingerprint: 'unused: the tests load no test split', serveData: false, rows: 28, cols: 28, numClasses: 10, ...over };
 }
 
 /** A session welcomed with `config`, and its star member (the split comes local, or in train_data chunks). */
@@ -138,4 +140,23 @@ describe('StarMember', () => {
     member.handle(o.member as WorkMessage, performance.now());
     expect(sent).toEqual([]);
   });
+
+  it('evaluates its share of the test split at the weights sent along: each batch\'s loss sum, as core evaluates it', () => {
+    const test = randomSplit(7);
+    const sent: WorkerToCoordinator[] = [];
+    const failures: string[] = [];
+    const welcome = { type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 1, paramCount: SEED_CNN_PARAM_COUNT, heartbeatMs: 1000,
+      data: spec({ testCount: 7 }), config: wireConfig({ allreduce: 'star' }), plan: { seed: 1, batchSize: 2 } } as WelcomeMessage;
+    const member = new StarMember({ welcome, train, test, send: (m) => sent.push(m), fail: (_c, m) => failures.push(m) });
+    member.handle({ type: MSG.EVALUATE, request: 3, steps: 0, params, start: 2, end: 7 }, performance.now());
+    expect(failures).toEqual([]);
+    const reply = parseWorkerMessage(decodeFrame(encodeMessage(sent[0]!)), { paramCount: SEED_CNN_PARAM_COUNT, config: wireConfig({ allreduce: 'star' }) });
+    const expected = evaluateRange(params, test, 2, 7);
+    expect(reply).toMatchObject({ type: 'evaluation', request: 3, batches: 1, correct: expected.correct });
+    expect(bits((reply as { lossSums: Float64Array }).lossSums).equals(bits(expected.lossSums))).toBe(true);
+    // Without a test split (a worker fed by --serve-data) it is a fault of the worker, said so.
+    const bare = new StarMember({ welcome, train, test: null, send: (m) => sent.push(m), fail: (_c, m) => failures.push(m) });
+    bare.handle({ type: MSG.EVALUATE, request: 4, steps: 0, params, start: 0, end: 7 }, performance.now());
+    expect(failures).toEqual(['evaluate: this worker has no test split']);
+  }, 60_000);
 });

@@ -3,20 +3,26 @@
  * each work order names a shard and carries the weights; the member answers with the gradient SUM
  * over that shard (float32; float16 bits with compress 'fp16'; float64 with reduction 'exact').
  */
-import { MSG, encodeFp16, type GradientMessage, type WorkMessage } from '@ddp/core';
+import { MSG, encodeFp16, type EvaluateMessage, type GradientMessage, type WorkMessage } from '@ddp/core';
+import { answerEvaluate } from '../evaluate-shard.js';
 import type { Member, MemberContext } from '../member.js';
 import { shardGradient } from './shard-gradient.js';
 
 /** The largest magnitude that does not round to Infinity in float16 (65504 plus half an ulp). */
 const FP16_LIMIT = 65520;
 
-export class StarMember implements Member<WorkMessage> {
+export class StarMember implements Member<WorkMessage | EvaluateMessage> {
   private closed = false;
 
   constructor(private readonly ctx: MemberContext) {}
 
-  handle(msg: WorkMessage, receivedAt: number): void {
+  handle(msg: WorkMessage | EvaluateMessage, receivedAt: number): void {
     if (this.closed) return;
+    if (msg.type === MSG.EVALUATE) {
+      if (!msg.params) this.ctx.fail('DDP_BAD_MESSAGE', 'evaluate: star mode sends the weights with it');
+      else answerEvaluate(this.ctx, msg, msg.params);
+      return;
+    }
     const { config } = this.ctx.welcome;
     let r;
     try {
