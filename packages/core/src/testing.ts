@@ -6,3 +6,4 @@ export {
   type ConformanceGroupOptions,
   type MakeConformanceGroup,
 } from './allreduce/transport-conformance.js';
+export { protocolRefusal, randomSplit } from './test-support.js';

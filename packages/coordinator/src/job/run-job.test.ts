@@ -19,14 +19,12 @@ import {
   type Split,
 } from '@ddp/core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { randomSplit } from '@ddp/core/testing';
 import type { JobConfig } from './job-config.js';
 import { LocalTrainer } from './local-trainer.js';
 import { runJob } from './run-job.js';
 import type { StepReport, Trainer, TrainerParams } from './trainer.js';
 
-function randomSplit(count: number): Split {
-  return { images: new Uint8Array(randomBytes(count * 784)), labels: new Uint8Array(randomBytes(count).map((b) => b % 10)), count, rows: 28, cols: 28 };
-}
 
 const data: Dataset = { name: 'synthetic', source: 'memory', train: randomSplit(6), test: randomSplit(4), numClasses: 10 };
 const CFG: JobConfig = { dataset: 'mnist', epochs: 2, batchSize: 2, lr: 2e-3, seed: 9, evalEveryEpoch: true };

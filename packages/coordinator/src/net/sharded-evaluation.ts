@@ -48,6 +48,16 @@ export class ShardedEvaluation {
     return true;
   }
 
+  /** The evaluation, or null (with a note saying why) when a worker was lost midway. */
+  async outcome(): Promise<Evaluation | null> {
+    try {
+      return await this.result;
+    } catch (err) {
+      this.pool.note(`evaluating here instead: ${err instanceof Error ? err.message : String(err)}`);
+      return null;
+    }
+  }
+
   /** A worker was lost: if it held a range not yet answered, the evaluation fails. */
   onLost(rank: number): void {
     const r = this.ranges.get(rank);

@@ -4,9 +4,10 @@
  * worker_joined / worker_lost events. The server (coordinator-server.ts) keeps the sockets and the
  * heartbeats; the trainer of the mode (star/, ring/) receives its messages through one handler.
  */
-import type { DdpEvent, ProtocolError } from '@ddp/core';
+import { MSG, type DdpEvent, type EvaluateMessage, type Evaluation, type ProtocolError } from '@ddp/core';
 import type { CoordinatorServer, LossCode, ModeMessage, WorkerInfo } from './coordinator-server.js';
 import { JoinWaiters } from './join-waiters.js';
+import { ShardedEvaluation } from './sharded-evaluation.js';
 
 export interface PoolHandler {
   joined?(info: WorkerInfo): void;
@@ -25,6 +26,7 @@ export interface WorkerPoolOptions {
 
 export class WorkerPool {
   private handler: PoolHandler | null = null;
+  private evaluation: ShardedEvaluation | null = null;
   private readonly joinWaiters = new JoinWaiters(() => this.size);
   private closed = false;
   /** The step (1-based) a loss is reported at: the trainer's current one. */
@@ -42,9 +44,13 @@ export class WorkerPool {
       },
       lost: (info, reason, code) => {
         if (!this.closed) opts.onEvent?.({ event: 'worker_lost', rank: info.rank, step: this.currentStep(), code, reason, workers: this.size });
+        this.evaluation?.onLost(info.rank);
         this.handler?.lost?.(info, reason, code);
       },
-      message: (rank, msg, bytes) => this.handler?.message(rank, msg, bytes),
+      message: (rank, msg, bytes) => {
+        if (msg.type === MSG.EVALUATION && this.evaluation?.onMessage(rank, msg)) return;
+        this.handler?.message(rank, msg, bytes);
+      },
       refused: (remote, err: ProtocolError) => opts.onInfo?.(`refused a connection from ${remote}: ${err.code}: ${err.message}`),
     });
   }
@@ -77,6 +83,19 @@ export class WorkerPool {
   /** Resolves once `n` workers are members; rejects after `timeoutMs` (--join-timeout) or when `signal` aborts. */
   waitForWorkers(n: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     return this.joinWaiters.wait(n, timeoutMs, signal);
+  }
+
+  /**
+   * Evaluates a split of `count` samples on `ranks`, each a share (sharded-evaluation.ts), with the
+   * evaluate message `message` makes for a range; null when a worker was lost meanwhile.
+   */
+  async evaluate(ranks: readonly number[], count: number, message: (request: number, start: number, end: number) => EvaluateMessage): Promise<Evaluation | null> {
+    this.evaluation = new ShardedEvaluation(this, ranks, count, message);
+    try {
+      return await this.evaluation.outcome();
+    } finally {
+      this.evaluation = null;
+    }
   }
 
   /** Until the returned function is called, names every stallWarnMs the ranks `waiting()` returns. */

@@ -1,7 +1,11 @@
 // RingSteps fed ring_progress reports by hand, as the trainer feeds them: no socket.
 import { ProtocolError, type RingProgressMessage } from '@ddp/core';
+import { protocolRefusal } from '@ddp/core/testing';
 import { describe, expect, it } from 'vitest';
 import { ReplicaMismatchError, RingSteps, type RingCommit } from './ring-steps.js';
+
+/** Runs `fn`, which must refuse with DDP_BAD_MESSAGE; returns the error. */
+const badMessage = (fn: () => unknown) => protocolRefusal(fn, 'DDP_BAD_MESSAGE');
 
 const H1 = '1111111111111111';
 const H2 = '2222222222222222';
@@ -16,16 +20,6 @@ function report(generation: number, step: number, count: number, over: Partial<R
   };
 }
 
-function refused(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ProtocolError);
-    expect((err as ProtocolError).code).toBe('DDP_BAD_MESSAGE');
-    return err as ProtocolError;
-  }
-  throw new Error('expected a protocol violation');
-}
 
 describe('RingSteps', () => {
   it('commits a step only once every member reported it, in step order, whatever the arrival order', () => {
@@ -81,18 +75,18 @@ describe('RingSteps', () => {
 
   it('refuses a report from a non-member, for another generation, out of order, past the run, or with the wrong count', () => {
     const run = new RingSteps(3, [0, 1], 2, 4, (_s, p) => ({ shard: p === 0 ? 4 : 3, batch: 7 }));
-    expect(refused(() => run.onProgress(9, report(3, 2, 4))).message).toBe('ring_progress: rank 9 is not a member of ring 3');
-    expect(refused(() => run.onProgress(0, report(2, 2, 4))).message).toBe(
+    expect(badMessage(() => run.onProgress(9, report(3, 2, 4))).message).toBe('ring_progress: rank 9 is not a member of ring 3');
+    expect(badMessage(() => run.onProgress(0, report(2, 2, 4))).message).toBe(
       'ring_progress: step 3 of ring 2, but rank 0 is due to report step 3 of ring 3 (run 3..4)',
     );
-    expect(refused(() => run.onProgress(0, report(3, 3, 4))).message).toMatch(/step 4 of ring 3, but rank 0 is due to report step 3 of ring 3/);
-    expect(refused(() => run.onProgress(0, report(3, 1, 4))).message).toMatch(/step 2 of ring 3, but rank 0 is due to report step 3/);
-    expect(refused(() => run.onProgress(1, report(3, 2, 4))).message).toBe('ring_progress: step 3 gives rank 1 3 samples, the report counts 4');
+    expect(badMessage(() => run.onProgress(0, report(3, 3, 4))).message).toMatch(/step 4 of ring 3, but rank 0 is due to report step 3 of ring 3/);
+    expect(badMessage(() => run.onProgress(0, report(3, 1, 4))).message).toMatch(/step 2 of ring 3, but rank 0 is due to report step 3/);
+    expect(badMessage(() => run.onProgress(1, report(3, 2, 4))).message).toBe('ring_progress: step 3 gives rank 1 3 samples, the report counts 4');
     run.onProgress(0, report(3, 2, 4));
     // The same step twice is out of order too.
-    expect(refused(() => run.onProgress(0, report(3, 2, 4))).message).toMatch(/step 3 of ring 3, but rank 0 is due to report step 4/);
+    expect(badMessage(() => run.onProgress(0, report(3, 2, 4))).message).toMatch(/step 3 of ring 3, but rank 0 is due to report step 4/);
     run.onProgress(0, report(3, 3, 4));
-    expect(refused(() => run.onProgress(0, report(3, 4, 4))).message).toMatch(/step 5 of ring 3, but rank 0 is due to report step 5 of ring 3 \(run 3\.\.4\)/);
+    expect(badMessage(() => run.onProgress(0, report(3, 4, 4))).message).toMatch(/step 5 of ring 3, but rank 0 is due to report step 5 of ring 3 \(run 3\.\.4\)/);
     // Nothing refused was counted: rank 1 is still the one waited for, and its reports commit both steps.
     expect(run.waitingFor).toEqual([1]);
     expect(run.onProgress(1, report(3, 2, 3)).map((c) => c.step)).toEqual([2]);

@@ -58,7 +58,6 @@ import {
 } from '@ddp/core';
 import type { StepReport, Trainer, TrainerParams } from '../job/trainer.js';
 import type { LossCode, WorkerInfo } from '../net/coordinator-server.js';
-import { ShardedEvaluation } from '../net/sharded-evaluation.js';
 import type { WorkerPool } from '../net/worker-pool.js';
 import { ReplicaMismatchError, RingSteps, type RingCommit } from './ring-steps.js';
 
@@ -126,7 +125,6 @@ export class RingTrainer implements Trainer {
   /** How long a step took lately (ms): a worker answers only after the step in hand. */
   private lastStepMs = 0;
   private lastCommitAt = 0;
-  private evaluation: ShardedEvaluation | null = null;
   private closed = false;
 
   constructor(
@@ -140,9 +138,8 @@ export class RingTrainer implements Trainer {
       lost: (info, _reason, code) => this.onLost(info, code),
       message: (rank, msg) => {
         if (msg.type === MSG.GRADIENT) pool.drop(rank, new ProtocolError('DDP_BAD_MESSAGE', 'gradient: not part of --allreduce ring'));
-        else if (msg.type === MSG.EVALUATION) {
-          if (!this.evaluation?.onMessage(rank, msg)) pool.drop(rank, new ProtocolError('DDP_BAD_MESSAGE', `evaluation: request ${msg.request} is not running`));
-        } else this.onMessage(rank, msg);
+        else if (msg.type === MSG.EVALUATION) pool.drop(rank, new ProtocolError('DDP_BAD_MESSAGE', `evaluation: request ${msg.request} is not running`));
+        else this.onMessage(rank, msg);
       },
     });
   }
@@ -211,16 +208,7 @@ export class RingTrainer implements Trainer {
     const members = [...this.holders].filter((r) => live.has(r)).sort((a, b) => a - b);
     if (members.length === 0 || this.opts.serveData) return null;
     const steps = this.committed;
-    const run = new ShardedEvaluation(this.pool, members, test.count, (request, start, end) => ({ type: MSG.EVALUATE, request, steps, start, end }));
-    this.evaluation = run;
-    try {
-      return await run.result;
-    } catch (err) {
-      this.pool.note(`evaluating here instead: ${err instanceof Error ? err.message : String(err)}`);
-      return null;
-    } finally {
-      this.evaluation = null;
-    }
+    return this.pool.evaluate(members, test.count, (request, start, end) => ({ type: MSG.EVALUATE, request, steps, start, end }));
   }
 
   async close(): Promise<void> {
@@ -245,7 +233,6 @@ export class RingTrainer implements Trainer {
   }
 
   private onLost(info: WorkerInfo, code: LossCode): void {
-    this.evaluation?.onLost(info.rank);
     this.holders.delete(info.rank);
     if (this.ring?.includes(info.rank)) this.ring = null;
     for (const w of [...this.watches]) {

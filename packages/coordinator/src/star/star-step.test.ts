@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { ProtocolError, decodeFp16, encodeFp16, type GradientMessage } from '@ddp/core';
+import { protocolRefusal } from '@ddp/core/testing';
 import { describe, expect, it } from 'vitest';
 import { StarStep, TaskIds, type Assignment, type StepTask } from './star-step.js';
+
+/** Runs `fn`, which must refuse with DDP_BAD_MESSAGE; returns the error. */
+const badMessage = (fn: () => unknown) => protocolRefusal(fn, 'DDP_BAD_MESSAGE');
 
 const P = 257;
 
@@ -30,16 +34,6 @@ function rankOrderSum(tasks: StepTask[], step: number): Float32Array {
   return out;
 }
 
-function violation(fn: () => void): ProtocolError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ProtocolError);
-    expect((err as ProtocolError).code).toBe('DDP_BAD_MESSAGE');
-    return err as ProtocolError;
-  }
-  throw new Error('expected a protocol violation');
-}
 
 describe('StarStep', () => {
   it('shards by rank with sizes within one, and sums in rank order whatever the arrival order', () => {
@@ -73,7 +67,7 @@ describe('StarStep', () => {
     expect(replacements[0].task.id).toBe(o1.task.id);
     expect(replacements[0].task.lostBy).toEqual([1]);
     expect(round.complete).toBe(false);
-    violation(() => round.onGradient(1, answer(o1.task, 7)));
+    badMessage(() => round.onGradient(1, answer(o1.task, 7)));
     round.onGradient(2, answer(o2.task, 7));
     round.onGradient(0, answer(replacements[0].task, 7));
     expect(round.complete).toBe(true);
@@ -83,11 +77,11 @@ describe('StarStep', () => {
   it('refuses duplicates, wrong steps, wrong counts and tasks the rank does not hold', () => {
     const round = new StarStep(3, 0, randomBatch(10), [0, 1], new TaskIds());
     const [a, b] = round.start();
-    expect(violation(() => round.onGradient(0, answer(a.task, 2))).message).toMatch(/for step 2, but step 3 is running/);
-    expect(violation(() => round.onGradient(1, answer(a.task, 3))).message).toMatch(/not one rank 1 holds/);
-    expect(violation(() => round.onGradient(0, { ...answer(a.task, 3), count: 4 })).message).toMatch(/has 5 samples, the answer counts 4/);
+    expect(badMessage(() => round.onGradient(0, answer(a.task, 2))).message).toMatch(/for step 2, but step 3 is running/);
+    expect(badMessage(() => round.onGradient(1, answer(a.task, 3))).message).toMatch(/not one rank 1 holds/);
+    expect(badMessage(() => round.onGradient(0, { ...answer(a.task, 3), count: 4 })).message).toMatch(/has 5 samples, the answer counts 4/);
     round.onGradient(0, answer(a.task, 3));
-    violation(() => round.onGradient(0, answer(a.task, 3)));
+    badMessage(() => round.onGradient(0, answer(a.task, 3)));
     expect(round.complete).toBe(false);
     round.onGradient(1, answer(b.task, 3));
     expect(round.complete).toBe(true);

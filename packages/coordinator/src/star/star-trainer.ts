@@ -6,11 +6,11 @@
  * Adam. The one timeout that keeps a run from hanging: with no worker left, a new one must join
  * within `workerTimeoutMs`.
  */
-import { Adam, MSG, ProtocolError, RunError, TrainingPlan, type Evaluation, type GradientMessage, type Split } from '@ddp/core';
-import type { StepReport, Trainer, TrainerParams } from '../job/trainer.js';
+import { MSG, ProtocolError, RunError, TrainingPlan, type Evaluation, type GradientMessage, type Split } from '@ddp/core';
+import { HeldWeightsTrainer } from '../job/held-weights.js';
+import type { StepReport } from '../job/trainer.js';
 import type { ModeMessage } from '../net/coordinator-server.js';
 import type { WorkerPool } from '../net/worker-pool.js';
-import { ShardedEvaluation } from '../net/sharded-evaluation.js';
 import { StarStep, TaskIds, type Assignment } from './star-step.js';
 
 export interface StarTrainerOptions {
@@ -29,24 +29,22 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-export class StarTrainer implements Trainer {
+export class StarTrainer extends HeldWeightsTrainer {
   readonly mode = 'star';
   private readonly ids = new TaskIds();
   private readonly plan: TrainingPlan;
-  private params_: Float32Array | null = null;
-  private adam: Adam | null = null;
   /** Bytes and number of the gradient frames accepted in the running step. */
   private frameBytes = 0;
   private frames = 0;
   private pending: Pending | null = null;
   private waitTimer: NodeJS.Timeout | null = null;
-  private evaluation: ShardedEvaluation | null = null;
   private closed = false;
 
   constructor(
     private readonly pool: WorkerPool,
     private readonly opts: StarTrainerOptions,
   ) {
+    super();
     this.plan = new TrainingPlan({ ...opts.plan, trainCount: opts.train.count });
     pool.currentStep = () => (this.pending ? this.pending.round.step + 1 : this.steps + 1);
     pool.setHandler({
@@ -56,7 +54,6 @@ export class StarTrainer implements Trainer {
         this.checkOrphans();
       },
       lost: (info) => {
-        this.evaluation?.onLost(info.rank);
         if (!this.pending) return;
         this.dispatch(this.pending.round.onLost(info.rank));
         this.checkOrphans();
@@ -69,18 +66,9 @@ export class StarTrainer implements Trainer {
     return this.pool.size;
   }
 
-  get steps(): number {
-    return this.adam?.steps ?? 0;
-  }
-
-  async start(params: Float32Array, optim: { lr: number }): Promise<void> {
-    this.params_ = params.slice();
-    this.adam = new Adam(params.length, { lr: optim.lr });
-  }
 
   async run(until: number, onStep: (r: StepReport) => void, signal?: AbortSignal): Promise<void> {
-    const params = this.params_!;
-    const adam = this.adam!;
+    const { params, adam } = this.held;
     while (adam.steps < until && !signal?.aborted) {
       if (this.closed) throw new Error('StarTrainer: closed');
       const { step, epoch, batch } = this.plan.at(adam.steps);
@@ -91,26 +79,12 @@ export class StarTrainer implements Trainer {
     }
   }
 
-  async params(): Promise<TrainerParams> {
-    return { params: this.params_!.slice() };
-  }
-
   /** The workers evaluate shares of the test split at the coordinator's weights, sent along. */
   async evaluate(test: Split): Promise<Evaluation | null> {
     const ranks = this.pool.ranks();
     if (ranks.length === 0 || this.opts.serveData) return null;
-    const params = this.params_!;
-    const steps = this.steps;
-    const run = new ShardedEvaluation(this.pool, ranks, test.count, (request, start, end) => ({ type: MSG.EVALUATE, request, steps, params, start, end }));
-    this.evaluation = run;
-    try {
-      return await run.result;
-    } catch (err) {
-      this.pool.note(`evaluating here instead: ${err instanceof Error ? err.message : String(err)}`);
-      return null;
-    } finally {
-      this.evaluation = null;
-    }
+    const { params, steps } = this.held;
+    return this.pool.evaluate(ranks, test.count, (request, start, end) => ({ type: MSG.EVALUATE, request, steps, params, start, end }));
   }
 
   async close(): Promise<void> {
@@ -161,7 +135,6 @@ export class StarTrainer implements Trainer {
   }
 
   private onMessage(rank: number, msg: ModeMessage, bytes: number): void {
-    if (msg.type === MSG.EVALUATION && this.evaluation?.onMessage(rank, msg)) return;
     const p = this.pending;
     if (msg.type !== MSG.GRADIENT || !p) {
       this.pool.drop(rank, new ProtocolError('DDP_BAD_MESSAGE', msg.type === MSG.GRADIENT ? `gradient: for task ${msg.task}, but no step is running` : `${msg.type}: not part of --allreduce star`));

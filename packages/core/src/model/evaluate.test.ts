@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { randomSplit } from '../test-support.js';
 import type { Split } from '../data/datasets.js';
 import { EVAL_BATCH, combineEvaluation, evaluateRange, evaluateSplit, evaluationRanges } from './evaluate.js';
 import { initSeedCnnParams } from './init.js';
@@ -10,9 +11,6 @@ beforeAll(async () => {
   await initBackend('wasm');
 });
 
-function randomSplit(count: number): Split {
-  return { images: new Uint8Array(randomBytes(count * 784)), labels: new Uint8Array(randomBytes(count).map((b) => b % 10)), count, rows: 28, cols: 28 };
-}
 
 describe('an evaluation shared among workers', () => {
   it('ranges of whole batches, in order, cover the split once, for any number of members', () => {

@@ -2,6 +2,7 @@
 // parser unchanged, and each declared field is refused when missing, unexpected or of the wrong type,
 // with an error naming the message and the field.
 import { describe, expect, it } from 'vitest';
+import { protocolRefusal } from '../test-support.js';
 import { decodeFrame, encodeMessage } from './codec.js';
 import { MESSAGES, MSG, type CoordinatorInboundLimits, type Message, type MessageOf, type MessageType, type WorkerInboundLimits } from './messages.js';
 import { ProtocolError } from './protocol-error.js';
@@ -62,15 +63,6 @@ function receive(raw: unknown, type: MessageType, config = configFor(type)): Mes
   return parseCoordinatorMessage(decoded, type === MSG.WELCOME ? null : workerLimits(config));
 }
 
-function refusal(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ProtocolError);
-    return err as ProtocolError;
-  }
-  throw new Error('expected a ProtocolError, the message was accepted');
-}
 
 /** Same value, and every typed array of the same class with the same bits (so -0 stays -0). */
 function expectIntact(back: unknown, sent: unknown, path: string): void {
@@ -112,16 +104,16 @@ describe.each(TYPES)('%s', (type) => {
     const optional = MESSAGES[type].fields[name as never as keyof (typeof MESSAGES)[typeof type]['fields']] as { optional: boolean };
     if (optional.optional) {
       // Absent is fine for an optional field, unless a rule pairs it (adamM with adamV).
-      if (/^adam[MV]$/.test(name)) expect(refusal(() => receive(without, type)).message).toMatch(`${type}: adamM and adamV come together or not at all`);
+      if (/^adam[MV]$/.test(name)) expect(protocolRefusal(() => receive(without, type)).message).toMatch(`${type}: adamM and adamV come together or not at all`);
       else expect(receive(without, type)).toStrictEqual(without);
     } else if (versioned(type, name)) {
-      expect(refusal(() => receive(without, type)).code).toBe('DDP_VERSION');
+      expect(protocolRefusal(() => receive(without, type)).code).toBe('DDP_VERSION');
     } else {
-      expect(refusal(() => receive(without, type)).message).toBe(`${type}: missing field '${name}'`);
+      expect(protocolRefusal(() => receive(without, type)).message).toBe(`${type}: missing field '${name}'`);
     }
     const wrongs = [null, typeof example[name] === 'string' ? 7 : 'seven', [1, 2]];
     for (const wrong of wrongs) {
-      const err = refusal(() => receive({ ...example, [name]: wrong }, type));
+      const err = protocolRefusal(() => receive({ ...example, [name]: wrong }, type));
       if (versioned(type, name)) expect(err.code).toBe('DDP_VERSION');
       else {
         expect(err.code).toBe('DDP_BAD_MESSAGE');
@@ -131,7 +123,7 @@ describe.each(TYPES)('%s', (type) => {
   });
 
   it('refuses an unexpected field, naming it', () => {
-    const err = refusal(() => receive({ ...example, [`${fields[0]}X`]: 1 }, type));
+    const err = protocolRefusal(() => receive({ ...example, [`${fields[0]}X`]: 1 }, type));
     expect(err.code).toBe('DDP_BAD_MESSAGE');
     expect(err.message).toBe(`${type}: unexpected field '${fields[0]}X'`);
   });
@@ -144,11 +136,11 @@ describe('nested maps (welcome.data, welcome.config, welcome.plan)', () => {
     const { [name]: _dropped, ...without } = welcome[map];
     const optional = map === 'data' && (name === 'dataDir' || name === 'limitTrain');
     if (optional) expect(receive({ ...welcome, [map]: without }, MSG.WELCOME)).toStrictEqual({ ...welcome, [map]: without });
-    else expect(refusal(() => receive({ ...welcome, [map]: without }, MSG.WELCOME)).message).toBe(`welcome.${map}: missing field '${name}'`);
+    else expect(protocolRefusal(() => receive({ ...welcome, [map]: without }, MSG.WELCOME)).message).toBe(`welcome.${map}: missing field '${name}'`);
     for (const wrong of [null, typeof welcome[map][name] === 'string' ? 7 : 'seven']) {
-      expect(refusal(() => receive({ ...welcome, [map]: { ...welcome[map], [name]: wrong } }, MSG.WELCOME)).message).toMatch(new RegExp(`^welcome\\.${map}\\.${name}: expected `));
+      expect(protocolRefusal(() => receive({ ...welcome, [map]: { ...welcome[map], [name]: wrong } }, MSG.WELCOME)).message).toMatch(new RegExp(`^welcome\\.${map}\\.${name}: expected `));
     }
-    expect(refusal(() => receive({ ...welcome, [map]: { ...welcome[map], extra: 1 } }, MSG.WELCOME)).message).toBe(`welcome.${map}: unexpected field 'extra'`);
+    expect(protocolRefusal(() => receive({ ...welcome, [map]: { ...welcome[map], extra: 1 } }, MSG.WELCOME)).message).toBe(`welcome.${map}: unexpected field 'extra'`);
   });
 });
 
@@ -167,7 +159,7 @@ describe('float vectors: a NaN is refused naming its index', () => {
     for (const i of [0, 17, paramCount - 1]) {
       const v = (EXAMPLES[type] as unknown as Record<string, Float32Array>)[name].slice();
       v[i] = NaN;
-      expect(refusal(() => receive({ ...EXAMPLES[type], [name]: v }, type)).message).toBe(`${type}.${name}[${i}] is NaN, expected a finite number`);
+      expect(protocolRefusal(() => receive({ ...EXAMPLES[type], [name]: v }, type)).message).toBe(`${type}.${name}[${i}] is NaN, expected a finite number`);
     }
   });
 
@@ -178,7 +170,7 @@ describe('float vectors: a NaN is refused naming its index', () => {
     expectIntact(receive(g64, MSG.GRADIENT, exact), g64, 'gradient');
     const nan64 = grad64.slice();
     nan64[30] = NaN;
-    expect(refusal(() => receive({ ...g64, grad: nan64 }, MSG.GRADIENT, exact)).message).toBe('gradient.grad[30] is NaN, expected a finite number');
+    expect(protocolRefusal(() => receive({ ...g64, grad: nan64 }, MSG.GRADIENT, exact)).message).toBe('gradient.grad[30] is NaN, expected a finite number');
 
     const fp16 = wireConfig({ allreduce: 'star', compress: 'fp16' });
     const halves = Uint16Array.from({ length: paramCount }, (_, i) => (i * 997) & 0x7bff);
@@ -186,7 +178,7 @@ describe('float vectors: a NaN is refused naming its index', () => {
     expectIntact(receive(g16, MSG.GRADIENT, fp16), g16, 'gradient');
     const nan16 = halves.slice();
     nan16[4] = 0x7e00;
-    expect(refusal(() => receive({ ...g16, grad: nan16 }, MSG.GRADIENT, fp16)).message).toBe('gradient.grad[4] is the float16 NaN 0x7e00, expected a finite number');
+    expect(protocolRefusal(() => receive({ ...g16, grad: nan16 }, MSG.GRADIENT, fp16)).message).toBe('gradient.grad[4] is the float16 NaN 0x7e00, expected a finite number');
   });
 });
 
@@ -194,24 +186,24 @@ describe('when a message may come', () => {
   it('coordinator messages other than welcome, error and done are refused before the welcome; a second welcome is refused', () => {
     for (const type of TYPES.filter((t) => MESSAGES[t].from === 'coordinator' && MESSAGES[t].stage === 'welcomed')) {
       const decoded = decodeFrame(encodeMessage(EXAMPLES[type]));
-      expect(refusal(() => parseCoordinatorMessage(decoded, null)).message).toBe(`${type}: received before welcome`);
+      expect(protocolRefusal(() => parseCoordinatorMessage(decoded, null)).message).toBe(`${type}: received before welcome`);
     }
     expect(parseCoordinatorMessage(decodeFrame(encodeMessage(EXAMPLES.done)), null)).toStrictEqual(EXAMPLES.done);
     expect(parseCoordinatorMessage(decodeFrame(encodeMessage(EXAMPLES.error)), null)).toStrictEqual(EXAMPLES.error);
-    expect(refusal(() => parseCoordinatorMessage(decodeFrame(encodeMessage(EXAMPLES.welcome)), workerLimits(ring))).message).toBe('welcome: a second welcome on the same connection');
+    expect(protocolRefusal(() => parseCoordinatorMessage(decodeFrame(encodeMessage(EXAMPLES.welcome)), workerLimits(ring))).message).toBe('welcome: a second welcome on the same connection');
   });
 
   it('every mode-bound message is refused in the other mode, from either side', () => {
     for (const type of TYPES.filter((t) => MESSAGES[t].mode !== undefined)) {
       const other = MESSAGES[type].mode === 'ring' ? star : ring;
-      expect(refusal(() => receive(EXAMPLES[type], type, other)).message).toBe(`${type} from ${MESSAGES[type].from}: not part of --allreduce ${other.allreduce}`);
+      expect(protocolRefusal(() => receive(EXAMPLES[type], type, other)).message).toBe(`${type} from ${MESSAGES[type].from}: not part of --allreduce ${other.allreduce}`);
     }
   });
 
   it('a side refuses the other side\'s messages as unknown types', () => {
-    expect(refusal(() => parseWorkerMessage(decodeFrame(encodeMessage(EXAMPLES.welcome)), coordinatorLimits(star))).message).toMatch(/message from worker: unknown type 'welcome' \(expected one of hello, /);
-    expect(refusal(() => parseCoordinatorMessage(decodeFrame(encodeMessage(EXAMPLES.hello)), null)).message).toMatch(/message from coordinator: unknown type 'hello'/);
-    expect(refusal(() => parseWorkerMessage({ type: 'constructor' }, coordinatorLimits(star))).message).toMatch(/unknown type 'constructor'/);
+    expect(protocolRefusal(() => parseWorkerMessage(decodeFrame(encodeMessage(EXAMPLES.welcome)), coordinatorLimits(star))).message).toMatch(/message from worker: unknown type 'welcome' \(expected one of hello, /);
+    expect(protocolRefusal(() => parseCoordinatorMessage(decodeFrame(encodeMessage(EXAMPLES.hello)), null)).message).toMatch(/message from coordinator: unknown type 'hello'/);
+    expect(protocolRefusal(() => parseWorkerMessage({ type: 'constructor' }, coordinatorLimits(star))).message).toMatch(/unknown type 'constructor'/);
   });
 });
 
@@ -219,26 +211,26 @@ describe('cross-field rules', () => {
   const served = workerLimits(star);
   const parse = (m: unknown) => () => parseCoordinatorMessage(decodeFrame(encodeMessage(m as Message)), served);
   it('train_data: the chunk ends inside the split, and the pixels match the labels', () => {
-    expect(refusal(parse({ ...EXAMPLES.train_data, offset: 98 })).message).toBe('train_data.labels: expected a Uint8Array of 1..2 labels, got Uint8Array of 3 elements');
-    expect(refusal(parse({ ...EXAMPLES.train_data, offset: 100 })).message).toBe('train_data.offset: expected an integer in [0, 99], got 100');
-    expect(refusal(parse({ ...EXAMPLES.train_data, labels: new Uint8Array(0), images: new Uint8Array(0) })).message).toBe('train_data.labels: expected a Uint8Array of 1..3 labels, got Uint8Array of 0 elements');
-    expect(refusal(parse({ ...EXAMPLES.train_data, images: null })).message).toBe('train_data.images: expected a Uint8Array of 48 bytes, got null');
-    expect(refusal(parse({ ...EXAMPLES.train_data, images: new Uint8Array(47) })).message).toBe('train_data.images: expected a Uint8Array of 48 bytes, got Uint8Array of 47 elements');
-    expect(refusal(() => parseCoordinatorMessage(decodeFrame(encodeMessage(EXAMPLES.train_data)), { ...served, serveData: false })).message).toBe('train_data: unexpected without --serve-data');
+    expect(protocolRefusal(parse({ ...EXAMPLES.train_data, offset: 98 })).message).toBe('train_data.labels: expected a Uint8Array of 1..2 labels, got Uint8Array of 3 elements');
+    expect(protocolRefusal(parse({ ...EXAMPLES.train_data, offset: 100 })).message).toBe('train_data.offset: expected an integer in [0, 99], got 100');
+    expect(protocolRefusal(parse({ ...EXAMPLES.train_data, labels: new Uint8Array(0), images: new Uint8Array(0) })).message).toBe('train_data.labels: expected a Uint8Array of 1..3 labels, got Uint8Array of 0 elements');
+    expect(protocolRefusal(parse({ ...EXAMPLES.train_data, images: null })).message).toBe('train_data.images: expected a Uint8Array of 48 bytes, got null');
+    expect(protocolRefusal(parse({ ...EXAMPLES.train_data, images: new Uint8Array(47) })).message).toBe('train_data.images: expected a Uint8Array of 48 bytes, got Uint8Array of 47 elements');
+    expect(protocolRefusal(() => parseCoordinatorMessage(decodeFrame(encodeMessage(EXAMPLES.train_data)), { ...served, serveData: false })).message).toBe('train_data: unexpected without --serve-data');
   });
   it('ring_listen.position is below size; ring_run.until is past from; adamM and adamV come together', () => {
     const r = workerLimits(ring);
     const p = (m: unknown) => () => parseCoordinatorMessage(decodeFrame(encodeMessage(m as Message)), r);
-    expect(refusal(p({ ...EXAMPLES.ring_listen, size: 3 })).message).toBe('ring_listen.position: expected an integer in [0, 2], got 3');
-    expect(refusal(p({ ...EXAMPLES.ring_listen, size: 3, position: 'first' })).message).toBe("ring_listen.position: expected an integer in [0, 2], got a string of 5 characters");
-    expect(refusal(p({ ...EXAMPLES.ring_run, until: 12 })).message).toBe('ring_run: until (12) must be greater than from (12)');
+    expect(protocolRefusal(p({ ...EXAMPLES.ring_listen, size: 3 })).message).toBe('ring_listen.position: expected an integer in [0, 2], got 3');
+    expect(protocolRefusal(p({ ...EXAMPLES.ring_listen, size: 3, position: 'first' })).message).toBe("ring_listen.position: expected an integer in [0, 2], got a string of 5 characters");
+    expect(protocolRefusal(p({ ...EXAMPLES.ring_run, until: 12 })).message).toBe('ring_run: until (12) must be greater than from (12)');
     const { adamV: _v, ...onlyM } = EXAMPLES.replica;
-    expect(refusal(p(onlyM)).message).toBe('replica: adamM and adamV come together or not at all');
+    expect(protocolRefusal(p(onlyM)).message).toBe('replica: adamM and adamV come together or not at all');
     const { adamM: _m, adamV: _w, ...neither } = EXAMPLES.replica;
     expect(parseCoordinatorMessage(decodeFrame(encodeMessage(neither)), r)).toStrictEqual(neither);
   });
   it('a hello of another version is DDP_VERSION before any field is looked at', () => {
-    const err = refusal(() => parseWorkerMessage(decodeFrame(encodeMessage({ type: 'hello', protocolVersion: 3, tokn: 1 } as never)), coordinatorLimits(star)));
+    const err = protocolRefusal(() => parseWorkerMessage(decodeFrame(encodeMessage({ type: 'hello', protocolVersion: 3, tokn: 1 } as never)), coordinatorLimits(star)));
     expect(err.code).toBe('DDP_VERSION');
     expect(err.message).toMatch(/worker speaks version 3, this coordinator speaks 4/);
   });

@@ -25,15 +25,6 @@ function goodHello(): Record<string, unknown> {
 /** Goes through the real codec, as a frame would. */
 const wire = (v: unknown) => decodeFrame(encodeMessage(v as never));
 
-function refusal(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ProtocolError);
-    return err as ProtocolError;
-  }
-  throw new Error('expected a ProtocolError, the message was accepted');
-}
 
 const fromWorker = (v: unknown) => () => parseWorkerMessage(wire(v), coordStar);
 const fromCoordinator = (v: unknown, l: WorkerInboundLimits | null = limits) => () => parseCoordinatorMessage(wire(v), l);
@@ -58,7 +49,7 @@ describe('messages from workers', () => {
     ['an error with an unknown code', { type: 'error', code: 'E_WHATEVER', message: 'x' }, 'DDP_BAD_MESSAGE', /error\.code/],
   ];
   it.each(cases)('refuses %s', (_what, msg, code, pattern) => {
-    const err = refusal(fromWorker(msg));
+    const err = protocolRefusal(fromWorker(msg));
     expect(err.code).toBe(code);
     expect(err.message).toMatch(pattern);
   });
@@ -71,31 +62,31 @@ describe('messages from workers', () => {
 
 describe('messages from the coordinator', () => {
   it('refuses work before the welcome', () => {
-    expect(refusal(fromCoordinator(goodWork(), null)).message).toMatch(/work: received before welcome/);
+    expect(protocolRefusal(fromCoordinator(goodWork(), null)).message).toMatch(/work: received before welcome/);
   });
   it('refuses indices outside the training set', () => {
-    expect(refusal(fromCoordinator({ ...goodWork(), indices: Uint32Array.from([3, 100]) })).message).toMatch(/work\.indices\[1\] = 100 is not in \[0, 99\]/);
+    expect(protocolRefusal(fromCoordinator({ ...goodWork(), indices: Uint32Array.from([3, 100]) })).message).toMatch(/work\.indices\[1\] = 100 is not in \[0, 99\]/);
   });
   it('refuses weights with a NaN', () => {
     const params = new Float32Array(paramCount);
     params[3] = NaN;
-    expect(refusal(fromCoordinator({ ...goodWork(), params })).message).toMatch(/work\.params\[3\] is NaN/);
+    expect(protocolRefusal(fromCoordinator({ ...goodWork(), params })).message).toMatch(/work\.params\[3\] is NaN/);
   });
   it('with --serve-data, train_data: refuses pixels of the wrong size, labels out of range, and chunks past the split', () => {
     const served = { ...limits, serveData: true };
     const images = new Uint8Array(3 * 16);
     const chunk = { type: 'train_data', offset: 0, images, labels: new Uint8Array(3) };
-    expect(refusal(fromCoordinator({ ...chunk, images: images.subarray(1) }, served)).message).toMatch(
+    expect(protocolRefusal(fromCoordinator({ ...chunk, images: images.subarray(1) }, served)).message).toMatch(
       /train_data\.images: expected a Uint8Array of 48 bytes, got Uint8Array of 47/,
     );
-    expect(refusal(fromCoordinator({ ...chunk, labels: Uint8Array.from([1, 10, 2]) }, served)).message).toMatch(/train_data\.labels\[1\] = 10/);
-    expect(refusal(fromCoordinator({ ...chunk, offset: 98 }, served)).message).toMatch(/train_data\.labels: expected a Uint8Array of 1\.\.2 labels/);
-    expect(refusal(fromCoordinator(chunk)).message).toMatch(/train_data: unexpected without --serve-data/);
-    expect(refusal(fromCoordinator(chunk, null)).message).toMatch(/train_data: received before welcome/);
+    expect(protocolRefusal(fromCoordinator({ ...chunk, labels: Uint8Array.from([1, 10, 2]) }, served)).message).toMatch(/train_data\.labels\[1\] = 10/);
+    expect(protocolRefusal(fromCoordinator({ ...chunk, offset: 98 }, served)).message).toMatch(/train_data\.labels: expected a Uint8Array of 1\.\.2 labels/);
+    expect(protocolRefusal(fromCoordinator(chunk)).message).toMatch(/train_data: unexpected without --serve-data/);
+    expect(protocolRefusal(fromCoordinator(chunk, null)).message).toMatch(/train_data: received before welcome/);
     expect(parseCoordinatorMessage(wire(chunk), served).type).toBe(MSG.TRAIN_DATA);
   });
   it('refuses a welcome of another version with DDP_VERSION', () => {
-    const err = refusal(fromCoordinator({ type: 'welcome', protocolVersion: 99 }, null));
+    const err = protocolRefusal(fromCoordinator({ type: 'welcome', protocolVersion: 99 }, null));
     expect(err.code).toBe('DDP_VERSION');
   });
 });
@@ -110,24 +101,24 @@ describe('--compress fp16 and ring mode', () => {
 
   it('with fp16, a gradient must be half bits, and a half Infinity or NaN is refused', () => {
     const fp16 = { paramCount, config: wireConfig({ allreduce: 'star', compress: 'fp16' }) };
-    expect(refusal(() => parseWorkerMessage(wire(goodGradient()), fp16)).message).toMatch(/gradient\.grad: expected a Uint16Array of 50 float16 values \(--compress fp16\), got Float32Array/);
+    expect(protocolRefusal(() => parseWorkerMessage(wire(goodGradient()), fp16)).message).toMatch(/gradient\.grad: expected a Uint16Array of 50 float16 values \(--compress fp16\), got Float32Array/);
     const grad = new Uint16Array(paramCount);
     grad[5] = 0x7c00;
-    expect(refusal(() => parseWorkerMessage(wire({ ...goodGradient(), grad }), fp16)).message).toMatch(/gradient\.grad\[5\] is the float16 Infinity/);
+    expect(protocolRefusal(() => parseWorkerMessage(wire({ ...goodGradient(), grad }), fp16)).message).toMatch(/gradient\.grad\[5\] is the float16 Infinity/);
     grad[5] = 0xfe00;
-    expect(refusal(() => parseWorkerMessage(wire({ ...goodGradient(), grad }), fp16)).message).toMatch(/gradient\.grad\[5\] is the float16 NaN/);
+    expect(protocolRefusal(() => parseWorkerMessage(wire({ ...goodGradient(), grad }), fp16)).message).toMatch(/gradient\.grad\[5\] is the float16 NaN/);
     grad[5] = 0x3c00; // 1.0
     expect(parseWorkerMessage(wire({ ...goodGradient(), grad }), fp16).type).toBe(MSG.GRADIENT);
   });
 
   it('ring messages are refused in star mode, and gradients and work in ring mode', () => {
-    expect(refusal(fromWorker(goodProgress())).message).toMatch(/ring_progress from worker: not part of --allreduce star/);
-    expect(refusal(() => parseWorkerMessage(wire(goodGradient()), ringLimits)).message).toMatch(/gradient from worker: not part of --allreduce ring/);
+    expect(protocolRefusal(fromWorker(goodProgress())).message).toMatch(/ring_progress from worker: not part of --allreduce star/);
+    expect(protocolRefusal(() => parseWorkerMessage(wire(goodGradient()), ringLimits)).message).toMatch(/gradient from worker: not part of --allreduce ring/);
     expect(parseWorkerMessage(wire(goodProgress()), ringLimits).type).toBe(MSG.RING_PROGRESS);
     const ringRun = { type: 'ring_run', generation: 1, from: 0, until: 10 };
-    expect(refusal(fromCoordinator(ringRun)).message).toMatch(/ring_run from coordinator: not part of --allreduce star/);
+    expect(protocolRefusal(fromCoordinator(ringRun)).message).toMatch(/ring_run from coordinator: not part of --allreduce star/);
     expect(parseCoordinatorMessage(wire(ringRun), ring).type).toBe(MSG.RING_RUN);
-    expect(refusal(fromCoordinator(goodWork(), ring)).message).toMatch(/work from coordinator: not part of --allreduce ring/);
+    expect(protocolRefusal(fromCoordinator(goodWork(), ring)).message).toMatch(/work from coordinator: not part of --allreduce ring/);
   });
 
   it('refuses malformed ring messages, naming the field', () => {
@@ -143,7 +134,7 @@ describe('--compress fp16 and ring mode', () => {
       [() => parseCoordinatorMessage(wire({ type: 'fetch', request: 1 }), ring), /fetch: missing field 'steps'/],
     ];
     for (const [fn, pattern] of cases) {
-      const err = refusal(fn);
+      const err = protocolRefusal(fn);
       expect(err.code).toBe('DDP_BAD_MESSAGE');
       expect(err.message).toMatch(pattern);
     }
@@ -155,11 +146,11 @@ describe('--compress fp16 and ring mode', () => {
       type: 'welcome', protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 2, paramCount, heartbeatMs: 1000, config, plan: { seed: 1, batchSize: 64 },
       data: { dataset: 'mnist', trainCount: 100, fingerprint: 'f', serveData: false, rows: 4, cols: 4, numClasses: 10 },
     };
-    expect(refusal(fromCoordinator(welcome, null)).message).toMatch(/welcome\.config\.allreduce: expected one of star, ring, got 'tree'/);
-    expect(refusal(fromCoordinator({ ...welcome, config: { ...config, allreduce: 'ring', compress: 'int8' } }, null)).message).toMatch(/welcome\.config\.compress: expected one of none, fp16/);
-    expect(refusal(fromCoordinator({ ...welcome, config: { ...config, allreduce: 'star', reduction: 'sloppy' } }, null)).message).toMatch(/welcome\.config\.reduction: expected one of fast, exact/);
-    expect(refusal(fromCoordinator({ ...welcome, config: { ...config, allreduce: 'ring', hashEvery: 0 } }, null)).message).toMatch(/welcome\.config\.hashEvery: expected an integer in \[1, 1000000\], got 0/);
-    expect(refusal(fromCoordinator({ ...welcome, config: { ...config, allreduce: 'ring' } })).message).toMatch(/welcome: a second welcome/);
+    expect(protocolRefusal(fromCoordinator(welcome, null)).message).toMatch(/welcome\.config\.allreduce: expected one of star, ring, got 'tree'/);
+    expect(protocolRefusal(fromCoordinator({ ...welcome, config: { ...config, allreduce: 'ring', compress: 'int8' } }, null)).message).toMatch(/welcome\.config\.compress: expected one of none, fp16/);
+    expect(protocolRefusal(fromCoordinator({ ...welcome, config: { ...config, allreduce: 'star', reduction: 'sloppy' } }, null)).message).toMatch(/welcome\.config\.reduction: expected one of fast, exact/);
+    expect(protocolRefusal(fromCoordinator({ ...welcome, config: { ...config, allreduce: 'ring', hashEvery: 0 } }, null)).message).toMatch(/welcome\.config\.hashEvery: expected an integer in \[1, 1000000\], got 0/);
+    expect(protocolRefusal(fromCoordinator({ ...welcome, config: { ...config, allreduce: 'ring' } })).message).toMatch(/welcome: a second welcome/);
     expect(parseCoordinatorMessage(wire({ ...welcome, config: { ...config, allreduce: 'ring' } }), null).type).toBe(MSG.WELCOME);
   });
 

@@ -27,15 +27,13 @@ import {
   type WorkerToCoordinator,
 } from '@ddp/core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { randomSplit } from '@ddp/core/testing';
 import { RingMember } from './ring-member.js';
 
 const P = SEED_CNN_PARAM_COUNT;
 const PLAN = { seed: 23, batchSize: 4 };
 const LR = 1e-3;
 
-function randomSplit(count: number): Split {
-  return { images: new Uint8Array(randomBytes(count * 784)), labels: new Uint8Array(randomBytes(count).map((b) => b % 10)), count, rows: 28, cols: 28 };
-}
 
 function welcomeFor(train: Split, hashEvery: number): WelcomeMessage {
   return {

@@ -15,11 +15,9 @@ import {
   type WireConfig,
 } from '@ddp/core';
 import { describe, expect, it } from 'vitest';
+import { randomSplit } from '@ddp/core/testing';
 import { WORKER_EXIT, WorkerSession } from './worker-session.js';
 
-function randomSplit(count: number): Split {
-  return { images: new Uint8Array(randomBytes(count * 784)), labels: new Uint8Array(randomBytes(count).map((b) => b % 10)), count, rows: 28, cols: 28 };
-}
 
 const frame = (m: Message) => encodeMessage(m);
 

@@ -30,12 +30,10 @@ import {
   type WorkerToCoordinator,
 } from '@ddp/core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { randomSplit } from '@ddp/core/testing';
 import { WorkerSession } from '../session/worker-session.js';
 import { StarMember } from './star-member.js';
 
-function randomSplit(count: number): Split {
-  return { images: new Uint8Array(randomBytes(count * 784)), labels: new Uint8Array(randomBytes(count).map((b) => b % 10)), count, rows: 28, cols: 28 };
-}
 
 const train = randomSplit(12);
 const params = initSeedCnnParams(randomBytes(4).readUInt32LE());
