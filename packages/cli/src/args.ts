@@ -126,4 +126,14 @@ export function formatFlags(specs: readonly FlagSpec[]): string {
 }
 
 export const str = (v: FlagValues, k: string): string | undefined => (v[k] === undefined ? undefined : String(v[k]));
+
+/** A flag that has a default in its table: parseFlags always set it (its default is written there, once). */
+export function numOf(v: FlagValues, k: string): number {
+  if (v[k] === undefined) throw new Error(`--${k} has no value and no default: the flag table must give one`);
+  return Number(v[k]);
+}
+export function strOf(v: FlagValues, k: string): string {
+  if (v[k] === undefined) throw new Error(`--${k} has no value and no default: the flag table must give one`);
+  return String(v[k]);
+}
 export const num = (v: FlagValues, k: string): number | undefined => (v[k] === undefined ? undefined : Number(v[k]));

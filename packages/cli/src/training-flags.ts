@@ -1,6 +1,6 @@
 import { BACKEND_CHOICES, DATASET_NAMES, LOG_FORMATS, WIRE_SETTINGS, WIRE_SETTING_NAMES, type BackendChoice, type DatasetName, type LogFormat, type WireConfig } from '@ddp/core';
 import { DEFAULT_JOB, type JobConfig } from '@ddp/coordinator';
-import { num, str, UsageError, type FlagSpec, type FlagValues } from './args.js';
+import { num, str, strOf, UsageError, type FlagSpec, type FlagValues } from './args.js';
 
 /** The flags of the seed job, shared by `ddp train` and `ddp coordinator start`. */
 export const TRAINING_FLAGS: readonly FlagSpec[] = [
@@ -70,5 +70,5 @@ export function wireConfigFromFlags(v: FlagValues): WireConfig {
   return out as WireConfig;
 }
 
-export const backendFrom = (v: FlagValues): BackendChoice => (str(v, 'backend') ?? 'auto') as BackendChoice;
-export const logFormatFrom = (v: FlagValues): LogFormat => (str(v, 'log-format') ?? 'text') as LogFormat;
+export const backendFrom = (v: FlagValues): BackendChoice => strOf(v, 'backend') as BackendChoice;
+export const logFormatFrom = (v: FlagValues): LogFormat => strOf(v, 'log-format') as LogFormat;

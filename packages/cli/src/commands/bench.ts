@@ -60,16 +60,19 @@ const MEMBER_FLAGS: readonly FlagSpec[] = [
   { name: 'connect-timeout-ms', type: 'int', min: 1, default: 30000, help: 'link-up timeout' },
 ];
 
+/** `ddp bench scaling`'s defaults that depend on the mode (--weak or not), written once. */
+const SCALING_DEFAULTS = { steps: 60, warmupSteps: 10, maxSteps: 300, rounds: 3 } as const;
+
 const SCALING_FLAGS: readonly FlagSpec[] = [
   { name: 'weak', type: 'bool', help: 'weak scaling: the batch per worker stays --batch-size; rounds of one process vs N workers (see above)' },
   { name: 'workers', type: 'string', metavar: 'N[,N..]', help: 'worker counts to run, each a `ddp train --workers N` (default: 1,2; with --weak: 2)' },
   { name: 'algo', type: 'string', metavar: 'A[,A..]', help: "values for `ddp train --allreduce` (e.g. star,ring); default: train's own" },
   { name: 'batch-size', type: 'int', min: 1, default: 64, help: 'global batch, split across the workers; with --weak: the batch per worker B' },
-  { name: 'steps', type: 'int', min: 1, help: 'timed optimizer steps per run (default: 60; not with --weak)' },
-  { name: 'warmup-steps', type: 'int', min: 1, help: 'steps before the timed window (default: 10; not with --weak)' },
+  { name: 'steps', type: 'int', min: 1, help: `timed optimizer steps per run (default: ${SCALING_DEFAULTS.steps}; not with --weak)` },
+  { name: 'warmup-steps', type: 'int', min: 1, help: `steps before the timed window (default: ${SCALING_DEFAULTS.warmupSteps}; not with --weak)` },
   { name: 'no-reference', type: 'bool', help: 'skip the single-process run (--workers 0; not with --weak)' },
-  { name: 'max-steps', type: 'int', min: 1, help: 'with --weak: optimizer steps per run (default: 300)' },
-  { name: 'rounds', type: 'int', min: 1, help: 'with --weak: interleaved rounds, the median is reported (default: 3)' },
+  { name: 'max-steps', type: 'int', min: 1, help: `with --weak: optimizer steps per run (default: ${SCALING_DEFAULTS.maxSteps})` },
+  { name: 'rounds', type: 'int', min: 1, help: `with --weak: interleaved rounds, the median is reported (default: ${SCALING_DEFAULTS.rounds})` },
   { name: 'run-timeout', type: 'number', min: 1, default: 900, metavar: 'SECONDS', help: 'kill a run that takes longer' },
   { name: 'dataset', type: 'string', help: 'passed to ddp train' },
   { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'passed to ddp train' },
@@ -273,12 +276,12 @@ async function benchScaling(rest: string[]): Promise<number> {
     log: print,
   };
   if (weak) {
-    await runWeakScalingBench({ ...common, perWorkerBatch: num(v, 'batch-size')!, maxSteps: num(v, 'max-steps') ?? 300, rounds: num(v, 'rounds') ?? 3 });
+    await runWeakScalingBench({ ...common, perWorkerBatch: num(v, 'batch-size')!, maxSteps: num(v, 'max-steps') ?? SCALING_DEFAULTS.maxSteps, rounds: num(v, 'rounds') ?? SCALING_DEFAULTS.rounds });
   } else {
     await runScalingBench({
       ...common,
-      steps: num(v, 'steps') ?? 60,
-      warmupSteps: num(v, 'warmup-steps') ?? 10,
+      steps: num(v, 'steps') ?? SCALING_DEFAULTS.steps,
+      warmupSteps: num(v, 'warmup-steps') ?? SCALING_DEFAULTS.warmupSteps,
       batchSize: num(v, 'batch-size')!,
       reference: v['no-reference'] !== true,
     });

@@ -15,7 +15,7 @@ import {
   type WireConfig,
 } from '@ddp/core';
 import { CoordinatorServer, RingTrainer, StarTrainer, WorkerPool, runJob, type Trainer } from '@ddp/coordinator';
-import { formatFlags, num, parseFlags, str, UsageError, type FlagSpec, type FlagValues } from '../args.js';
+import { formatFlags, num, numOf, parseFlags, str, strOf, UsageError, type FlagSpec, type FlagValues } from '../args.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
 import { exitWithLauncher, notifyListening } from '../launch/parent-link.js';
 import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, WIRE_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom, wireConfigFromFlags } from '../training-flags.js';
@@ -81,7 +81,7 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
   if (cfg.batchSize > MAX_SHARD_SAMPLES) {
     throw new UsageError(`--batch-size must be at most ${MAX_SHARD_SAMPLES} with workers (the largest shard a worker accepts), got ${cfg.batchSize}`);
   }
-  const host = str(values, 'host') ?? '127.0.0.1';
+  const host = strOf(values, 'host');
   const token = str(values, 'token') ?? '';
   if (!isLoopback(host) && token === '') {
     throw new UsageError(`--host ${host} exposes the coordinator beyond this machine: give a shared token with --token or ${TOKEN_ENV}`);
@@ -141,7 +141,7 @@ async function serveJob({ values, workers, host, token, config, logFormat, repor
     maxWorkers: workers,
     paramCount: SEED_CNN_PARAM_COUNT,
     data: spec,
-    heartbeatTimeoutMs: (num(values, 'heartbeat-timeout') ?? 10) * 1000,
+    heartbeatTimeoutMs: numOf(values, 'heartbeat-timeout') * 1000,
     config,
     plan,
     serveSplit: serveData ? data.train : undefined,
@@ -157,7 +157,7 @@ async function serveJob({ values, workers, host, token, config, logFormat, repor
     }
   };
   const pool = new WorkerPool(server, { onEvent, onInfo: (m: string) => reporter.info(m) });
-  const workerTimeoutMs = (num(values, 'worker-timeout') ?? 60) * 1000;
+  const workerTimeoutMs = numOf(values, 'worker-timeout') * 1000;
   const trainer: Trainer =
     config.allreduce === 'ring'
       ? new RingTrainer(pool, { workerTimeoutMs, plan, train: data.train, serveData, onEvent })
@@ -177,7 +177,7 @@ async function serveJob({ values, workers, host, token, config, logFormat, repor
     const backend = await backendReady;
     backendName = backend.name;
     reporter.info(`backend: ${backend.name} (${backend.reason})`);
-    const joinTimeout = num(values, 'join-timeout') ?? 300;
+    const joinTimeout = numOf(values, 'join-timeout');
     await pool.waitForWorkers(workers, joinTimeout * 1000, abort.signal).catch((err: Error) => {
       if (abort.signal.aborted) throw err;
       throw new RunError('DDP_JOIN_TIMEOUT', err.message);

@@ -1,6 +1,6 @@
 import { DEFAULT_WIRE, initBackend, loadDataset, Reporter, WIRE_SETTINGS, wireConflict } from '@ddp/core';
 import { LocalTrainer, runJob } from '@ddp/coordinator';
-import { formatFlags, num, parseFlags, UsageError, type FlagSpec } from '../args.js';
+import { formatFlags, numOf, parseFlags, UsageError, type FlagSpec } from '../args.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
 import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom, wireConfigFromFlags } from '../training-flags.js';
 import { runLocalCluster } from '../launch/index.js';
@@ -56,7 +56,7 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const cfg = jobConfigFromFlags(values);
-  const workers = num(values, 'workers') ?? 2;
+  const workers = numOf(values, 'workers');
   const logFormat = logFormatFrom(values);
   const config = wireConfigFromFlags(values);
   const conflict = wireConflict(config);

@@ -1,6 +1,6 @@
 import { TOKEN_ENV, initBackend, Reporter } from '@ddp/core';
 import { runWorker, WORKER_EXIT } from '@ddp/worker';
-import { formatFlags, num, parseFlags, str, UsageError, type FlagSpec } from '../args.js';
+import { formatFlags, numOf, parseFlags, str, UsageError, type FlagSpec } from '../args.js';
 import { exitWithLauncher, urlFromLauncher } from '../launch/parent-link.js';
 import { BACKEND_FLAG, LOG_FORMAT_FLAG, backendFrom, logFormatFrom } from '../training-flags.js';
 
@@ -52,8 +52,8 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
       url,
       token: str(values, 'token') ?? '',
       backend: backend.then((b) => (backendName = b.name)),
-      connectTimeoutMs: (num(values, 'connect-timeout') ?? 60) * 1000,
-      heartbeatTimeoutMs: (num(values, 'heartbeat-timeout') ?? 120) * 1000,
+      connectTimeoutMs: numOf(values, 'connect-timeout') * 1000,
+      heartbeatTimeoutMs: numOf(values, 'heartbeat-timeout') * 1000,
       dataDir: str(values, 'data-dir'),
       peerHost: str(values, 'peer-host'),
       peerAdvertise: str(values, 'peer-advertise'),

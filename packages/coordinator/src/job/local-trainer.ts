@@ -1,5 +1,5 @@
 // `--workers 0`: the whole global batch in this process, exactly as one worker would compute it.
-import { TrainingPlan, gatherImages, gatherLabels, gradientSum, gradientSumExact, type Reduction, type Split } from '@ddp/core';
+import { TrainingPlan, gatherShard, gradientSum, gradientSumExact, type Reduction, type Split } from '@ddp/core';
 import { HeldWeightsTrainer } from './held-weights.js';
 import type { StepReport } from './trainer.js';
 
@@ -24,7 +24,8 @@ export class LocalTrainer extends HeldWeightsTrainer {
     while (adam.steps < until && !signal?.aborted) {
       const { step, epoch, batch } = this.plan.at(adam.steps);
       const t0 = performance.now();
-      const r = compute(params, gatherImages(this.train, batch), gatherLabels(this.train, batch), batch.length);
+      const { images, labels } = gatherShard(this.train, batch);
+      const r = compute(params, images, labels, batch.length);
       const t1 = performance.now();
       adam.stepFromSum(params, r.grad, batch.length);
       const t2 = performance.now();

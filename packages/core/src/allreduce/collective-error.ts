@@ -3,15 +3,17 @@
  * as opposed to a bad argument, which throws a TypeError/RangeError at once). Tests and
  * callers branch on the stable `code`, never on the message text.
  */
-export type CollectiveErrorCode =
+export const COLLECTIVE_ERROR_CODES = [
   /** A member of the group died or was disconnected; `rank` is that member. */
-  | 'PEER_FAILED'
+  'PEER_FAILED',
   /** No matching message arrived in time; `rank` is the peer that was awaited. */
-  | 'RECV_TIMEOUT'
+  'RECV_TIMEOUT',
   /** A payload had the wrong size (ranks disagree on the vector length); `rank` is its sender. */
-  | 'PAYLOAD_SIZE'
+  'PAYLOAD_SIZE',
   /** The local transport was closed. */
-  | 'TRANSPORT_CLOSED';
+  'TRANSPORT_CLOSED',
+] as const;
+export type CollectiveErrorCode = (typeof COLLECTIVE_ERROR_CODES)[number];
 
 export class CollectiveError extends Error {
   readonly code: CollectiveErrorCode;

@@ -1,6 +1,6 @@
 // The public surface of allreduce/: algorithms, the Transport they run over, and their helpers.
 export type { Transport } from './transport.js';
-export { CollectiveError, type CollectiveErrorCode } from './collective-error.js';
+export { COLLECTIVE_ERROR_CODES, CollectiveError, type CollectiveErrorCode } from './collective-error.js';
 export { TagMailbox, type TagMailboxOptions, type TransportFailure } from './tag-mailbox.js';
 export { createMemoryTransports, type MemoryTransport, type MemoryTransportOptions } from './memory-transport.js';
 export type { AllreduceOptions, Compression } from './allreduce-options.js';

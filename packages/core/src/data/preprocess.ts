@@ -41,3 +41,15 @@ export function gatherLabels(split: Split, indices: ArrayLike<number>): Int32Arr
   }
   return out;
 }
+
+/** A shard's model inputs: its indices, pixels scaled to [0, 1] and int32 labels. */
+export interface ShardInputs {
+  indices: Uint32Array;
+  images: Float32Array;
+  labels: Int32Array;
+}
+
+/** THE way a shard's inputs are gathered from a split, for every mode and the evaluation. */
+export function gatherShard(split: Split, indices: Uint32Array): ShardInputs {
+  return { indices, images: gatherImages(split, indices), labels: gatherLabels(split, indices) };
+}

@@ -1,4 +1,4 @@
-import { gatherImages, gatherLabels } from '../data/preprocess.js';
+import { gatherShard } from '../data/preprocess.js';
 import type { Split } from '../data/datasets.js';
 import { evaluateBatch } from './seed-cnn.js';
 
@@ -35,7 +35,8 @@ export function evaluateRange(params: Float32Array, split: Split, start: number,
     const n = Math.min(EVAL_BATCH, end - at);
     const indices = idx.subarray(0, n);
     for (let i = 0; i < n; i++) indices[i] = at + i;
-    const r = evaluateBatch(params, gatherImages(split, indices), gatherLabels(split, indices), n);
+    const { images, labels } = gatherShard(split, indices);
+    const r = evaluateBatch(params, images, labels, n);
     lossSums[b] = r.lossSum;
     correct += r.correct;
     onBatch?.(at + n);

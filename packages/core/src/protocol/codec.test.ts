@@ -43,7 +43,7 @@ const sameBits = (a: Float32Array, b: Float32Array) => expect(new Uint32Array(b.
 describe('codec round trip', () => {
   const paramCount = 1000 + (randomBytes(2).readUInt16LE() % 5000);
   const star = { paramCount, config: wireConfig({ allreduce: 'star' }) };
-  const limits: WorkerInboundLimits = { paramCount, trainCount: 60000, rows: 28, cols: 28, numClasses: 10, serveData: false, config: star.config };
+  const limits: WorkerInboundLimits = { paramCount, trainCount: 60000, testCount: 50, rows: 28, cols: 28, numClasses: 10, serveData: false, config: star.config };
 
   it('gradient: the Float32Array comes back bit for bit, as a Float32Array', () => {
     const msg: GradientMessage = {
@@ -86,7 +86,7 @@ describe('codec round trip', () => {
   it('the small messages round-trip', () => {
     const welcome: WelcomeMessage = {
       type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 2, workers: 3, paramCount, heartbeatMs: 1000,
-      data: { dataset: 'mnist', limitTrain: 512, trainCount: 512, fingerprint: 'ab'.repeat(32), serveData: false, rows: 28, cols: 28, numClasses: 10 },
+      data: { dataset: 'mnist', limitTrain: 512, trainCount: 512, fingerprint: 'ab'.repeat(32), testCount: 50, testFingerprint: 'cd'.repeat(32), serveData: false, rows: 28, cols: 28, numClasses: 10 },
       config: wireConfig({ allreduce: 'ring', compress: 'fp16', hashEvery: 7 }),
       plan: { seed: 3, batchSize: 96 },
     };

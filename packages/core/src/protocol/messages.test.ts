@@ -23,7 +23,7 @@ const EXAMPLES: { [K in MessageType]: MessageOf<K> } = {
   hello: { type: MSG.HELLO, protocolVersion: PROTOCOL_VERSION, token: 't0k', backend: 'wasm', host: 'box', pid: 4242 },
   welcome: {
     type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 2, workers: 3, paramCount, heartbeatMs: 1000,
-    data: { dataset: 'mnist', dataDir: '/data', limitTrain: 100, trainCount: 100, fingerprint: 'ab'.repeat(32), serveData: true, rows: 4, cols: 4, numClasses: 10 },
+    data: { dataset: 'mnist', dataDir: '/data', limitTrain: 100, trainCount: 100, fingerprint: 'ab'.repeat(32), testCount: 50, testFingerprint: 'cd'.repeat(32), serveData: true, rows: 4, cols: 4, numClasses: 10 },
     config: wireConfig({ allreduce: 'ring', compress: 'fp16', hashEvery: 7 }),
     plan: { seed: 0xfffffffe, batchSize: 96 },
   },
@@ -47,13 +47,15 @@ const EXAMPLES: { [K in MessageType]: MessageOf<K> } = {
   ring_failed: { type: MSG.RING_FAILED, generation: 3, step: -1, code: 'CONNECT', position: -1, message: 'ECONNREFUSED' },
   ring_stop: { type: MSG.RING_STOP, generation: 3 },
   ring_stopped: { type: MSG.RING_STOPPED, generation: 3, steps: 12 },
+  evaluate: { type: MSG.EVALUATE, request: 2, steps: 11, params: floats(paramCount), start: 0, end: 50 },
+  evaluation: { type: MSG.EVALUATION, request: 2, batches: 2, lossSums: Float64Array.from([1.5, 2.25]), correct: 40 },
   fetch: { type: MSG.FETCH, request: 5, steps: 11, optimizer: true },
   state: { type: MSG.STATE, request: 5, steps: 11, hash, params: floats(paramCount), adamM: floats(paramCount, 2), adamV: floats(paramCount, 4) },
 };
 
 /** The examples' mode: ring messages need ring mode, work and gradient star mode. */
 const configFor = (type: MessageType): WireConfig => (MESSAGES[type].mode === 'ring' ? ring : star);
-const workerLimits = (config: WireConfig): WorkerInboundLimits => ({ paramCount, trainCount: 100, rows: 4, cols: 4, numClasses: 10, serveData: true, config });
+const workerLimits = (config: WireConfig): WorkerInboundLimits => ({ paramCount, trainCount: 100, testCount: 50, rows: 4, cols: 4, numClasses: 10, serveData: true, config });
 const coordinatorLimits = (config: WireConfig): CoordinatorInboundLimits => ({ paramCount, config });
 
 /** Through the real codec and the parser of the receiving side (the welcome before any limits). */
@@ -152,7 +154,7 @@ describe('float vectors: a NaN is refused naming its index', () => {
   );
   it('covers every Float32Array field of the examples', () => {
     expect(vectors.map(([t, n]) => `${t}.${n}`).sort()).toEqual(
-      ['gradient.grad', 'replica.adamM', 'replica.adamV', 'replica.params', 'state.adamM', 'state.adamV', 'state.params', 'work.params'].sort(),
+      ['evaluate.params', 'gradient.grad', 'replica.adamM', 'replica.adamV', 'replica.params', 'state.adamM', 'state.adamV', 'state.params', 'work.params'].sort(),
     );
   });
   it.each(vectors)('%s.%s', (type, name) => {

@@ -33,6 +33,7 @@
  *   coord  -> done       (the job is over; the worker exits 0)
  */
 import type { Compression } from '../allreduce/allreduce-options.js';
+import { COLLECTIVE_ERROR_CODES } from '../allreduce/collective-error.js';
 import { PROTOCOL_ERROR_CODES, ProtocolError } from './protocol-error.js';
 import { REPLICA_HASH_PATTERN } from './replica-hash.js';
 import {
@@ -199,8 +200,12 @@ const PLAN_SPEC = {
   batchSize: int(1, MAX_U32),
 };
 
-/** The codes of ring_failed: a CollectiveError code, or one of the ring's own. */
-export const RING_FAILURE_CODES = ['PEER_FAILED', 'RECV_TIMEOUT', 'TRANSPORT_CLOSED', 'HANDSHAKE', 'LISTEN', 'CONNECT', 'NON_FINITE'] as const;
+/**
+ * The codes of ring_failed: the allreduce's CollectiveError codes (PEER_FAILED, RECV_TIMEOUT,
+ * PAYLOAD_SIZE, TRANSPORT_CLOSED), LISTEN or CONNECT when forming a ring failed, NON_FINITE when the
+ * reduced gradient is not finite (the run cannot go on).
+ */
+export const RING_FAILURE_CODES = [...COLLECTIVE_ERROR_CODES, 'LISTEN', 'CONNECT', 'NON_FINITE'] as const;
 
 /** Every message, by its wire name: its fields and the rules it is accepted under. */
 export const MESSAGES = {
@@ -419,11 +424,8 @@ export const MESSAGES = {
       generation: int(),
       /** The step whose allreduce failed, or -1 when the ring failed while forming. */
       step: int(-1),
-      /**
-       * What failed: a CollectiveError code (PEER_FAILED, RECV_TIMEOUT, ...), LISTEN or CONNECT while
-       * forming, NON_FINITE when the reduced gradient is not finite (the run cannot go on).
-       */
-      code: text(64),
+      /** What failed (RING_FAILURE_CODES, above). */
+      code: oneOf(RING_FAILURE_CODES),
       /** The ring position at fault (-1: unknown). */
       position: int(-1, 65535),
       message: text(),
@@ -470,9 +472,8 @@ export const MESSAGES = {
       end: int(1, (l: WorkerInboundLimits) => l.testCount),
     },
     {
-      check: ({ start, end }, l) => {
+      check: ({ start, end }) => {
         if (end <= start) throw bad(`evaluate: end (${end}) must be greater than start (${start})`);
-        if (l.serveData) throw bad('evaluate: unexpected with --serve-data (the workers have no test split)');
       },
     },
   ),

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { protocolRefusal } from '../test-support.js';
 import { decodeFrame, encodeMessage } from './codec.js';
 import { MSG, type GradientMessage } from './messages.js';
 import { ProtocolError, type ProtocolErrorCode } from './protocol-error.js';
@@ -9,7 +10,7 @@ import { wireConfig } from './wire-config.js';
 const paramCount = 50;
 const star = wireConfig({ allreduce: 'star' });
 const ringConfig = wireConfig({ allreduce: 'ring' });
-const limits: WorkerInboundLimits = { paramCount, trainCount: 100, rows: 4, cols: 4, numClasses: 10, serveData: false, config: star };
+const limits: WorkerInboundLimits = { paramCount, trainCount: 100, testCount: 50, rows: 4, cols: 4, numClasses: 10, serveData: false, config: star };
 const coordStar = { paramCount, config: star };
 
 function goodGradient(): Record<string, unknown> {
@@ -144,7 +145,7 @@ describe('--compress fp16 and ring mode', () => {
     const config = { allreduce: 'tree', compress: 'none', reduction: 'fast', hashEvery: 50 };
     const welcome = {
       type: 'welcome', protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 2, paramCount, heartbeatMs: 1000, config, plan: { seed: 1, batchSize: 64 },
-      data: { dataset: 'mnist', trainCount: 100, fingerprint: 'f', serveData: false, rows: 4, cols: 4, numClasses: 10 },
+      data: { dataset: 'mnist', trainCount: 100, fingerprint: 'f', testCount: 50, testFingerprint: 'g', serveData: false, rows: 4, cols: 4, numClasses: 10 },
     };
     expect(protocolRefusal(fromCoordinator(welcome, null)).message).toMatch(/welcome\.config\.allreduce: expected one of star, ring, got 'tree'/);
     expect(protocolRefusal(fromCoordinator({ ...welcome, config: { ...config, allreduce: 'ring', compress: 'int8' } }, null)).message).toMatch(/welcome\.config\.compress: expected one of none, fp16/);

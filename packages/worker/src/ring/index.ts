@@ -2,4 +2,4 @@
 export { RingMember, type RingMemberOptions } from './ring-member.js';
 export { NonFiniteGradient, Replica, type ReplicaSnapshot } from './replica.js';
 export { CountingTransport } from './counting-transport.js';
-export { ShardPrefetch, gatherShard, type ShardInputs } from './shard-inputs.js';
+export { ShardPrefetch } from './shard-inputs.js';

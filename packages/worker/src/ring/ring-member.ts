@@ -28,13 +28,14 @@ import {
   type RingCoordinatorMessage,
   type RingListenMessage,
   type RingRunMessage,
+  type ShardInputs,
 } from '@ddp/core';
 import { PeerEndpoint, type WsTransport } from '../peer/index.js';
 import type { Member, MemberContext } from '../member.js';
 import { answerEvaluate } from '../evaluate-shard.js';
 import { CountingTransport } from './counting-transport.js';
 import { Replica } from './replica.js';
-import { ShardPrefetch, type ShardInputs } from './shard-inputs.js';
+import { ShardPrefetch } from './shard-inputs.js';
 
 export interface RingMemberOptions {
   /** The shared token: ring peers present it to each other. */

@@ -3,17 +3,7 @@
  * member knows its next shard from the plan, and gathers it while its allreduce waits on the
  * network, so that the next step starts with its inputs ready.
  */
-import { gatherImages, gatherLabels, type Split } from '@ddp/core';
-
-export interface ShardInputs {
-  indices: Uint32Array;
-  images: Float32Array;
-  labels: Int32Array;
-}
-
-export function gatherShard(indices: Uint32Array, train: Split): ShardInputs {
-  return { indices, images: gatherImages(train, indices), labels: gatherLabels(train, indices) };
-}
+import { gatherShard, type ShardInputs, type Split } from '@ddp/core';
 
 const sameIndices = (a: Uint32Array, b: Uint32Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
@@ -28,7 +18,7 @@ export class ShardPrefetch {
 
   /** Gathers `indices` now (a copy: the caller's array may be a view that changes). */
   prepare(indices: Uint32Array): void {
-    this.ready = gatherShard(indices.slice(), this.train);
+    this.ready = gatherShard(this.train, indices.slice());
   }
 
   /** The inputs of `indices`: the prepared ones when they match, else gathered now. */
@@ -40,7 +30,7 @@ export class ShardPrefetch {
       return r;
     }
     this.misses++;
-    return gatherShard(indices, this.train);
+    return gatherShard(this.train, indices);
   }
 
   clear(): void {

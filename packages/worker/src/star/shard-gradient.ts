@@ -1,6 +1,6 @@
 // One work order's arithmetic: the shard's images and labels, then the gradient SUM over the shard
 // at the given weights.
-import { gatherImages, gatherLabels, gradientSum, gradientSumExact, SEED_CNN_PARAM_COUNT, type Reduction, type Split } from '@ddp/core';
+import { gatherShard, gradientSum, gradientSumExact, SEED_CNN_PARAM_COUNT, type Reduction, type Split } from '@ddp/core';
 
 export interface ShardGradient {
   lossSum: number;
@@ -13,6 +13,7 @@ export function shardGradient(params: Float32Array, indices: Uint32Array, train:
   const t0 = performance.now();
   const n = indices.length;
   if (n === 0) return { lossSum: 0, grad: reduction === 'exact' ? new Float64Array(SEED_CNN_PARAM_COUNT) : new Float32Array(SEED_CNN_PARAM_COUNT), computeMs: 0 };
-  const r = (reduction === 'exact' ? gradientSumExact : gradientSum)(params, gatherImages(train, indices), gatherLabels(train, indices), n);
+  const { images, labels } = gatherShard(train, indices);
+  const r = (reduction === 'exact' ? gradientSumExact : gradientSum)(params, images, labels, n);
   return { lossSum: r.lossSum, grad: r.grad, computeMs: performance.now() - t0 };
 }
