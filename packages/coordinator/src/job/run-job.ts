@@ -127,6 +127,7 @@ export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, re
     reporter.endProgress();
     if (trainer.steps < (epoch + 1) * perEpoch) break; // cut short by --max-steps or Ctrl-C: evaluate once, below
     if (cfg.evalEveryEpoch || epoch === cfg.epochs - 1) {
+      await fetchWeights(); // the replicas' hashes go in the epoch event (ring mode)
       const ev = await evaluate(`evaluating epoch ${epoch + 1}`);
       const e: EpochEvent = {
         event: 'epoch',
