@@ -98,9 +98,14 @@ export class WorkerPool {
     }
   }
 
+  /** How long a step may take before the ranks it waits for are named (default 30000 ms). */
+  get stallWarnMs(): number {
+    return this.opts.stallWarnMs ?? 30000;
+  }
+
   /** Until the returned function is called, names every stallWarnMs the ranks `waiting()` returns. */
   watchStall(what: () => string, waiting: () => number[]): () => void {
-    const ms = this.opts.stallWarnMs ?? 30000;
+    const ms = this.stallWarnMs;
     const timer = setInterval(() => {
       const ranks = waiting();
       if (ranks.length > 0) this.opts.onInfo?.(`${what()}: still waiting for rank(s) ${ranks.join(', ')} after ${(ms / 1000).toFixed(0)} s or more`);

@@ -255,14 +255,14 @@ afterEach(async () => {
   barriers = new Map();
 });
 
-async function setup(maxWorkers: number, opts: Partial<RingTrainerOptions> = {}, hashEvery = 1) {
+async function setup(maxWorkers: number, opts: Partial<RingTrainerOptions> = {}, hashEvery = 1, stallWarnMs?: number) {
   const server = new CoordinatorServer({
     port: 0, token: 'secret', maxWorkers, paramCount: P, data: DATA, heartbeatMs: 50,
     config: wireConfig({ allreduce: 'ring', hashEvery }), plan: PLAN,
   });
   const events: DdpEvent[] = [];
   const notes: string[] = [];
-  const pool = new WorkerPool(server, { onEvent: (e) => events.push(e), onInfo: (m) => notes.push(m) });
+  const pool = new WorkerPool(server, { onEvent: (e) => events.push(e), onInfo: (m) => notes.push(m), stallWarnMs });
   pools.push(pool);
   const trainer = new RingTrainer(pool, { workerTimeoutMs: 1000, plan: PLAN, train: TRAIN, onEvent: (e) => events.push(e), formTimeoutMs: 5000, ...opts });
   const port = await server.listen();
@@ -531,5 +531,25 @@ describe('RingTrainer', () => {
       expect(w.replica!.steps).toBe(4);
       expect(w.of<RingConnectMessage>('ring_connect').at(-1)).toMatchObject({ resume: 1 });
     }
+  });
+
+  it('names the ranks a run waits for only once no step was committed for a whole stall period', async () => {
+    const { trainer, pool, port, notes, onStep } = await setup(2, {}, 1, 150);
+    const workers = await inOrder(port, [
+      { delayMs: 40, onStep: (step) => (step === 12 ? 'silent' : 'apply') },
+      { delayMs: 40 },
+    ]);
+    await pool.waitForWorkers(2, 1000);
+    await trainer.start(init(), { lr: 0.001 });
+    // 10 steps 40 ms apart: a run far longer than the stall period, but never stalled.
+    await trainer.run(10, onStep);
+    expect(notes.filter((n) => n.includes('still waiting'))).toEqual([]);
+    // Rank 0 stops reporting at step 13: rank 0 is named (rank 1 waits at the barrier, so both are).
+    const stuck = trainer.run(20, onStep);
+    stuck.catch(() => {});
+    await new Promise((r) => setTimeout(r, 700));
+    expect(notes.some((n) => /step 13: still waiting for rank\(s\) 0/.test(n))).toBe(true);
+    expect(workers[0]!.replica!.steps).toBe(12);
+    await trainer.close();
   });
 });

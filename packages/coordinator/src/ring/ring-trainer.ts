@@ -472,9 +472,11 @@ export class RingTrainer implements Trainer {
       this.watches.add(watch);
     });
     finished.catch(() => {});
+    // A run is long (an epoch): it stalls only when no step was committed for a whole stall period.
+    const runStart = performance.now();
     const stopWatch = this.pool.watchStall(
       () => `step ${this.committed + 1}`,
-      () => steps.waitingFor,
+      () => (performance.now() - Math.max(runStart, this.lastCommitAt) < this.pool.stallWarnMs ? [] : steps.waitingFor),
     );
     try {
       for (const rank of members) this.send(rank, { type: MSG.RING_RUN, generation: g, from: this.committed, until });
