@@ -126,3 +126,44 @@ describe('Replica', () => {
     expect(replica.snapshot(1, true)).toEqual(before);
   });
 });
+
+describe('Replica, a step applied in chunks', () => {
+  it('applied range by range in any order, it is bitwise the step applied whole', () => {
+    const n = 3001;
+    const params = randomSum(n);
+    const whole = new Replica({ type: MSG.REPLICA, steps: 0, params, lr: 0.001 });
+    const chunked = new Replica({ type: MSG.REPLICA, steps: 0, params, lr: 0.001 });
+    for (let step = 0; step < 5; step++) {
+      const sum = randomSum(n);
+      whole.apply(sum, 64);
+      const update = chunked.begin(64);
+      for (const [a, b] of [[1500, 3001], [0, 700], [700, 1500]] as const) update.apply(sum, a, b);
+      update.finish(sum);
+      expect(bits(chunked.params).equals(bits(whole.params))).toBe(true);
+    }
+    expect(chunked.snapshot(5, true)).toEqual(whole.snapshot(5, true));
+  });
+
+  it('a step that applied nothing yet leaves the roll-back possible; once a chunk is applied it is not', () => {
+    const n = 100;
+    const r = new Replica({ type: MSG.REPLICA, steps: 0, params: randomSum(n), lr: 0.001 });
+    r.apply(randomSum(n), 8);
+    const before = r.snapshot(0, false);
+    r.begin(8); // its allreduce failed before any chunk was final
+    expect(r.snapshot(0, false)).toEqual(before);
+    r.rollTo(0);
+    expect(r.steps).toBe(0);
+    r.apply(randomSum(n), 8);
+    r.begin(8).apply(randomSum(n), 0, 10); // one chunk of the next step overwrote the older state
+    expect(() => r.rollTo(0)).toThrow(/cannot resume at step 0/);
+    expect(r.steps).toBe(1);
+  });
+
+  it('finishing a step that did not cover every value is refused', () => {
+    const r = new Replica({ type: MSG.REPLICA, steps: 0, params: randomSum(10), lr: 0.001 });
+    const sum = randomSum(10);
+    const u = r.begin(4);
+    u.apply(sum, 0, 5);
+    expect(() => u.finish(sum)).toThrow(/applied to 5 of 10 values/);
+  });
+});
