@@ -81,8 +81,7 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
   process.on('SIGINT', onSigint);
   try {
     const trainer = new LocalTrainer(data.train, { seed: cfg.seed, batchSize: cfg.batchSize }, config.reduction);
-    const result = await runJob(cfg, data, trainer, reporter, { backend: backend.name, signal: abort.signal });
-    if (logFormat === 'text') console.log(`test accuracy: ${(result.test.accuracy * 100).toFixed(2)}%`);
+    await runJob(cfg, data, trainer, reporter, { backend: backend.name, signal: abort.signal });
     return abort.signal.aborted ? 130 : 0;
   } finally {
     process.off('SIGINT', onSigint);

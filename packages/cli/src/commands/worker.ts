@@ -1,7 +1,7 @@
 import { TOKEN_ENV, initBackend, Reporter } from '@ddp/core';
 import { runWorker, WORKER_EXIT } from '@ddp/worker';
 import { formatFlags, numOf, parseFlags, str, UsageError, type FlagSpec } from '../args.js';
-import { exitWithLauncher, urlFromLauncher } from '../launch/parent-link.js';
+import { exitWithLauncher, notifyRank, urlFromLauncher } from '../launch/parent-link.js';
 import { BACKEND_FLAG, LOG_FORMAT_FLAG, backendFrom, logFormatFrom } from '../training-flags.js';
 
 const FLAGS: readonly FlagSpec[] = [
@@ -58,11 +58,13 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
       peerHost: str(values, 'peer-host'),
       peerAdvertise: str(values, 'peer-advertise'),
       log: (line) => process.stderr.write(`${line}\n`),
-      onWelcome: (w) =>
+      onWelcome: (w) => {
+        notifyRank(w.rank);
         reporter.info(
           `worker: connected to ${url} as rank ${w.rank} of ${w.workers} (backend ${backendName}, ${w.config.allreduce} allreduce${w.config.compress === 'fp16' ? ', fp16 gradients' : ''}, ` +
             `${w.data.serveData ? `${w.data.dataset}, ${w.data.trainCount} samples sent by the coordinator` : `${w.data.dataset}, ${w.data.trainCount} samples read locally`})`,
-        ),
+        );
+      },
     });
     if (end.exitCode !== WORKER_EXIT.DONE) process.stderr.write(`ddp worker: ${end.message}\n`);
     return end.exitCode;

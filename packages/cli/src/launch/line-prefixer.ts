@@ -7,7 +7,8 @@ import type { Readable, Writable } from 'node:stream';
  * Carriage-return redraws (progress bars) are dropped: they do not survive interleaving.
  * Resolves when `from` ends.
  */
-export function forwardLines(from: Readable, to: Writable, label: string): Promise<void> {
+export function forwardLines(from: Readable, to: Writable, label: string | (() => string)): Promise<void> {
+  const prefix = typeof label === 'string' ? () => label : label;
   return new Promise((resolve) => {
     let partial = '';
     from.setEncoding('utf8');
@@ -15,7 +16,7 @@ export function forwardLines(from: Readable, to: Writable, label: string): Promi
       const cr = line.lastIndexOf('\r');
       const text = cr === -1 ? line : line.slice(cr + 1);
       if (cr !== -1 && text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '') === '') return;
-      to.write(`${label}${text}\n`);
+      to.write(`${prefix()}${text}\n`);
     };
     from.on('data', (chunk: string) => {
       const parts = (partial + chunk).split('\n');

@@ -4,15 +4,20 @@
  * they are killed when the coordinator ends, on an error, on SIGINT/SIGTERM, and (through the IPC
  * channel, see parent-link.ts) even when this process is killed outright.
  *
- * Output: text mode prefixes every line with [coordinator] / [worker K]. In json mode the coordinator's
- * stdout is forwarded unprefixed so that stdout stays pure NDJSON; everything else goes to stderr.
+ * Output: the coordinator always speaks NDJSON to this process. In json mode its stdout is forwarded
+ * as it is, so that stdout stays pure NDJSON; everything else goes to stderr. In text mode this process
+ * reads the events and renders them itself: a line per event, labelled [coordinator], and the live
+ * progress line (redrawn on a terminal, a plain line every few seconds on a pipe), so that `npm start`
+ * shows progress from the first step. Worker lines are labelled by rank ([rank K]) once the worker
+ * says which rank it got ([worker K], by launch order, before that).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { TOKEN_ENV, newToken } from '@ddp/core';
+import { createInterface } from 'node:readline';
+import { TOKEN_ENV, newToken, Reporter, type DdpEvent } from '@ddp/core';
 import { forwardLines } from './line-prefixer.js';
-import { CONNECT_FROM_LAUNCHER_ENV, connectNotice, isListeningNotice } from './parent-link.js';
+import { CONNECT_FROM_LAUNCHER_ENV, connectNotice, isListeningNotice, isRankNotice } from './parent-link.js';
 
 export interface LocalClusterOptions {
   workers: number;
@@ -40,6 +45,8 @@ function flagValue(argv: readonly string[], name: string): string | undefined {
 
 interface Child {
   label: string;
+  /** How its lines are labelled (a worker's changes to its rank once it knows it). */
+  tag: { text: string };
   proc: ChildProcess;
   exited: Promise<number>;
   /** Both output streams drained. */
@@ -48,12 +55,16 @@ interface Child {
 
 const SIGNAL_CODES: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143, SIGKILL: 137 };
 
-function start(label: string, args: string[], env: NodeJS.ProcessEnv, out: Writable, err: Writable, prefix: boolean): Child {
+/** Where a child's stdout goes: forwarded line by line (labelled or not), or handed to `events` as NDJSON. */
+type StdoutSink = { to: Writable; prefix: boolean } | { events: (e: DdpEvent) => void; other: Writable };
+
+function start(label: string, args: string[], env: NodeJS.ProcessEnv, stdout: StdoutSink, err: Writable): Child {
   const proc = spawn(process.execPath, [MAIN_JS, ...args], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-  const tag = `[${label}] `;
+  const tag = { text: `[${label}] ` };
+  const label_ = () => tag.text;
   const drained = Promise.all([
-    forwardLines(proc.stdout!, out, prefix ? tag : ''),
-    forwardLines(proc.stderr!, err, tag),
+    'events' in stdout ? readEvents(proc.stdout!, stdout.events, stdout.other, label_) : forwardLines(proc.stdout!, stdout.to, stdout.prefix ? label_ : ''),
+    forwardLines(proc.stderr!, err, label_),
   ]).then(() => undefined);
   const exited = new Promise<number>((resolve) => {
     proc.once('error', (e) => {
@@ -62,7 +73,39 @@ function start(label: string, args: string[], env: NodeJS.ProcessEnv, out: Writa
     });
     proc.once('exit', (code, signal) => resolve(code ?? (signal ? (SIGNAL_CODES[signal] ?? 1) : 1)));
   });
-  return { label, proc, exited, drained };
+  return { label, tag, proc, exited, drained };
+}
+
+/** Reads a child's NDJSON events; a line that is not an event is forwarded, labelled. */
+function readEvents(from: NodeJS.ReadableStream, onEvent: (e: DdpEvent) => void, other: Writable, label: () => string): Promise<void> {
+  return new Promise((resolve) => {
+    const lines = createInterface({ input: from, crlfDelay: Infinity });
+    lines.on('line', (line) => {
+      let e: unknown;
+      try {
+        e = JSON.parse(line);
+      } catch {
+        e = null;
+      }
+      if (e && typeof e === 'object' && typeof (e as DdpEvent).event === 'string') onEvent(e as DdpEvent);
+      else if (line.trim() !== '') other.write(`${label()}${line}\n`);
+    });
+    lines.on('close', () => resolve());
+  });
+}
+
+/** The pass-through flags with the coordinator's log format set to `format` (replacing any given). */
+function withLogFormat(args: readonly string[], format: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--log-format') {
+      i++;
+      continue;
+    }
+    if (args[i]!.startsWith('--log-format=')) continue;
+    out.push(args[i]!);
+  }
+  return [...out, '--log-format', format];
 }
 
 const alive = (c: Child) => c.proc.exitCode === null && c.proc.signalCode === null;
@@ -107,14 +150,22 @@ export async function runLocalCluster(opts: LocalClusterOptions): Promise<number
   process.on('exit', killAllNow);
 
   try {
-    const coordinator = start('coordinator', ['coordinator', 'start', '--workers', String(opts.workers), '--port', '0', ...opts.passThroughArgs], env, process.stdout, process.stderr, !json);
+    // The coordinator speaks NDJSON to us; in text mode we render its events (and the live line).
+    const reporter = json ? null : new Reporter('text', process.stdout, process.stderr, '[coordinator] ');
+    const coordinatorArgs = ['coordinator', 'start', '--workers', String(opts.workers), '--port', '0', ...withLogFormat(opts.passThroughArgs, 'json')];
+    const sink: StdoutSink = reporter ? { events: (e) => reporter.event(e), other: process.stdout } : { to: process.stdout, prefix: false };
+    const coordinator = start('coordinator', coordinatorArgs, env, sink, process.stderr);
     children.push(coordinator);
     // The workers start at once, so that they load and initialise while the coordinator does; they
     // learn its URL over IPC when it has bound its port (--port 0: a free one).
     const workerArgs = ['worker', '--log-format', opts.logFormat, ...(backend ? ['--backend', backend] : [])];
     const workerEnv = { ...env, [CONNECT_FROM_LAUNCHER_ENV]: '1' };
     for (let k = 1; k <= opts.workers; k++) {
-      children.push(start(`worker ${k}`, workerArgs, workerEnv, json ? process.stderr : process.stdout, process.stderr, true));
+      const w = start(`worker ${k}`, workerArgs, workerEnv, { to: json ? process.stderr : process.stdout, prefix: true }, process.stderr);
+      w.proc.on('message', (m) => {
+        if (isRankNotice(m)) w.tag.text = `[rank ${m.rank}] `;
+      });
+      children.push(w);
     }
     const url = await new Promise<string | null>((resolve) => {
       coordinator.proc.on('message', (m) => isListeningNotice(m) && resolve(m.url));

@@ -29,6 +29,20 @@ export interface ConnectNotice {
   url: string;
 }
 
+/** A worker tells the launcher the rank it got, so that its output is labelled by rank. */
+export interface RankNotice {
+  type: 'rank';
+  rank: number;
+}
+
+export function notifyRank(rank: number): void {
+  if (process.send && process.connected) process.send({ type: 'rank', rank } satisfies RankNotice);
+}
+
+export function isRankNotice(m: unknown): m is RankNotice {
+  return typeof m === 'object' && m !== null && (m as RankNotice).type === 'rank' && Number.isInteger((m as RankNotice).rank);
+}
+
 /** Sends a started worker its coordinator's URL. */
 export function connectNotice(url: string): ConnectNotice {
   return { type: 'connect', url };

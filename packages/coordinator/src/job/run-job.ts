@@ -61,6 +61,8 @@ export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, re
     seed: cfg.seed,
     trainSamples: nTrain,
     testSamples: data.test.count,
+    totalSteps,
+    stepsPerEpoch: perEpoch,
     ...(trainer.mode !== 'local' ? { allreduce: trainer.mode } : {}),
   });
   await trainer.start(init, { lr: cfg.lr });
@@ -82,9 +84,8 @@ export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, re
     epochLoss += r.lossSum;
     epochSamples += r.samples;
     const loss = r.lossSum / r.samples;
+    // The reporter draws the live line from this event (and so does `ddp train`'s launcher).
     reporter.event({ event: 'step', step: r.step + 1, epoch: r.epoch + 1, loss, samples: r.samples });
-    const rate = trainMs + (performance.now() - runStart) > 0 ? (samples / (trainMs + performance.now() - runStart)) * 1000 : 0;
-    reporter.progress(r.step - r.epoch * perEpoch + 1, perEpoch, `epoch ${r.epoch + 1}/${cfg.epochs}`, `loss ${loss.toFixed(4)} ${rate.toFixed(0)} samples/s`);
   };
   let runStart = 0;
 

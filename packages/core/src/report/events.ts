@@ -12,6 +12,9 @@ export interface StartEvent {
   seed: number;
   trainSamples: number;
   testSamples: number;
+  /** Optimizer steps the run will take (--max-steps or the epochs), and per epoch. */
+  totalSteps?: number;
+  stepsPerEpoch?: number;
   allreduce?: string;
 }
 export interface RingFormedEvent {

@@ -2,3 +2,4 @@ export * from './events.js';
 export * from './progress-bar.js';
 export * from './reporter.js';
 export * from './run-error.js';
+export * from './run-progress.js';

@@ -1,5 +1,6 @@
 import type { DdpEvent } from './events.js';
 import { ProgressBar } from './progress-bar.js';
+import { RunProgress } from './run-progress.js';
 
 export const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
@@ -24,8 +25,11 @@ export function describeEvent(e: DdpEvent): string | null {
       return e.generation === 0 ? null : `ring ${e.generation} formed for step ${e.step + 1}: ranks ${e.ranks.join(', ')}`;
     case 'checkpoint':
       return `saved model at step ${e.step} to ${e.path}`;
-    case 'done':
-      return `done: ${e.steps} steps, test loss ${fmt(e.testLoss)}, test accuracy ${pct(e.testAccuracy)}, ${e.samplesPerSec.toFixed(0)} samples/s, ${e.wallSeconds.toFixed(1)} s wall (backend ${e.backend}, ${e.workers === 0 ? 'single process' : `${e.workers} worker(s)`})`;
+    case 'done': {
+      const b = e.breakdown ?? {};
+      const perStep = Object.keys(b).length ? `\nper step: ${Object.entries(b).map(([k, v]) => `${k} ${v.toFixed(1)} ms`).join(', ')}` : '';
+      return `done: ${e.steps} steps, test loss ${fmt(e.testLoss)}, test accuracy ${pct(e.testAccuracy)}, ${e.samplesPerSec.toFixed(0)} samples/s, ${e.wallSeconds.toFixed(1)} s wall (backend ${e.backend}, ${e.workers === 0 ? 'single process' : `${e.workers} worker(s)`})${perStep}\ntest accuracy: ${pct(e.testAccuracy)}`;
+    }
     case 'evaluate':
       return `${e.model} on ${e.dataset} (${e.samples} test samples): loss ${fmt(e.testLoss)}, accuracy ${pct(e.testAccuracy)}`;
     case 'error':
@@ -39,13 +43,18 @@ export function describeEvent(e: DdpEvent): string | null {
  */
 export class Reporter {
   private readonly bar: ProgressBar;
+  private readonly run: RunProgress;
 
   constructor(
     readonly format: LogFormat = 'text',
     private readonly out: NodeJS.WritableStream = process.stdout,
     private readonly err: NodeJS.WriteStream = process.stderr,
+    /** Put before every text line (the launcher labels the coordinator's lines). */
+    private readonly prefix = '',
   ) {
     this.bar = new ProgressBar(err);
+    // On a pipe (no terminal to redraw on) the live line becomes a plain line every few seconds.
+    this.run = new RunProgress(this.bar, { plain: (line) => this.out.write(`${this.prefix}${line}\n`) });
   }
 
   event(e: DdpEvent): void {
@@ -53,10 +62,11 @@ export class Reporter {
       this.out.write(`${JSON.stringify(e)}\n`);
       return;
     }
-    const line = describeEvent(e);
-    if (line !== null) {
+    this.run.event(e);
+    const text = describeEvent(e);
+    if (text !== null) {
       this.bar.clear();
-      this.out.write(`${line}\n`);
+      for (const line of text.split('\n')) this.out.write(`${this.prefix}${line}\n`);
     }
   }
 
