@@ -75,7 +75,7 @@ describe('runJob with the LocalTrainer', () => {
     expect(result.steps).toBe(6);
     expect(bits(result.params).equals(bits(ref.after[6]!))).toBe(true);
     expect(events.map((e) => e.event)).toEqual(['start', 'step', 'step', 'step', 'epoch', 'step', 'step', 'step', 'epoch', 'done']);
-    expect(events[0]).toEqual({ event: 'start', backend: 'wasm', workers: 0, dataset: 'synthetic', epochs: 2, batchSize: 2, seed: 9, trainSamples: 6, testSamples: 4 });
+    expect(events[0]).toEqual({ event: 'start', backend: 'wasm', workers: 0, dataset: 'synthetic', epochs: 2, batchSize: 2, seed: 9, trainSamples: 6, testSamples: 4, totalSteps: 6, stepsPerEpoch: 3 });
     const steps = events.filter((e) => e.event === 'step');
     expect(steps).toEqual(ref.lossSums.map((l, s) => ({ event: 'step', step: s + 1, epoch: s < 3 ? 1 : 2, loss: l / 2, samples: 2 })));
     const epochs = events.filter((e) => e.event === 'epoch') as Array<Extract<DdpEvent, { event: 'epoch' }>>;
