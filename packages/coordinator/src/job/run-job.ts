@@ -9,6 +9,7 @@ import {
   type EpochEvent,
   type Evaluation,
   type Reporter,
+  type StepEvent,
 } from '@ddp/core';
 import type { JobConfig } from './job-config.js';
 import type { StepReport, Trainer, TrainerParams } from './trainer.js';
@@ -82,7 +83,10 @@ export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, re
     epochLoss += r.lossSum;
     epochSamples += r.samples;
     const loss = r.lossSum / r.samples;
-    reporter.event({ event: 'step', step: r.step + 1, epoch: r.epoch + 1, loss, samples: r.samples });
+    const ev: StepEvent = { event: 'step', step: r.step + 1, epoch: r.epoch + 1, loss, samples: r.samples };
+    if (r.ranks) ev.ranks = r.ranks;
+    if (r.gradientBytes !== undefined) ev.bytesSent = r.gradientBytes * (r.ranks?.length ?? trainer.workers);
+    reporter.event(ev);
     const rate = trainMs + (performance.now() - runStart) > 0 ? (samples / (trainMs + performance.now() - runStart)) * 1000 : 0;
     reporter.progress(r.step - r.epoch * perEpoch + 1, perEpoch, `epoch ${r.epoch + 1}/${cfg.epochs}`, `loss ${loss.toFixed(4)} ${rate.toFixed(0)} samples/s`);
   };
