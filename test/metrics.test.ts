@@ -5,6 +5,7 @@
  * when it is installed (.ci/run installs it).
  */
 import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { startCoordinator, startWorker } from './distributed-helpers.js';
 
@@ -56,6 +57,7 @@ describe('coordinator HTTP endpoints on a real run', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     metricsText = await res.text();
+    if (process.env.DDP_METRICS_DUMP) fs.writeFileSync(process.env.DDP_METRICS_DUMP, metricsText); // to look at by hand
     expect((await fetch(`${base}/metrics`)).status).toBe(401);
     expect((await fetch(`${base}/readyz`, { headers: auth })).status).toBe(200);
     expect((await fetch(`${base}/nothing-here`, { headers: auth })).status).toBe(404);

@@ -21,6 +21,7 @@ describe('Metrics', () => {
     let now = 100;
     const m = new Metrics({ version: '9.9.9', workers: 2, defaultMetrics: false, clock: () => now });
     expect(m.readiness()).toBe('not ready: waiting for workers (0/2 joined)');
+    expect(await value(m, 'ddp_test_accuracy')).toBeNaN(); // no evaluation yet
     const events: DdpEvent[] = [
       { event: 'worker_joined', rank: 0, workers: 1 },
       { event: 'worker_joined', rank: 1, workers: 2 },

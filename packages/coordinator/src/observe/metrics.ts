@@ -59,9 +59,12 @@ export class Metrics {
     this.allreduceDuration = new Histogram({ name: 'ddp_allreduce_duration_seconds', help: 'Allreduce time per step, waiting for slower workers excluded (mean over the workers).', buckets: PART_BUCKETS, registers });
     this.compute = new Histogram({ name: 'ddp_worker_compute_seconds', help: 'Gradient compute time per step, by worker rank.', labelNames: ['rank'], buckets: PART_BUCKETS, registers });
     this.workers = new Gauge({ name: 'ddp_workers', help: 'Workers connected to the job.', registers });
-    this.trainLoss = new Gauge({ name: 'ddp_train_loss', help: 'Mean training loss of the last committed step.', registers });
-    this.testAccuracy = new Gauge({ name: 'ddp_test_accuracy', help: 'Test accuracy of the last evaluation (0..1).', registers });
+    this.trainLoss = new Gauge({ name: 'ddp_train_loss', help: 'Mean training loss of the last committed step (NaN before the first).', registers });
+    this.testAccuracy = new Gauge({ name: 'ddp_test_accuracy', help: 'Test accuracy of the last evaluation, 0..1 (NaN before the first).', registers });
     this.buildInfo = new Gauge({ name: 'ddp_build_info', help: 'Always 1; the labels say which ddp, Node and compute backend run the job.', labelNames: ['version', 'node', 'backend'], registers });
+    // NaN until there is a figure: a 0 would read as a real loss or accuracy.
+    this.trainLoss.set(NaN);
+    this.testAccuracy.set(NaN);
     this.setBuildInfo();
     if (opts.defaultMetrics !== false) {
       collectDefaultMetrics({ register: this.registry });
