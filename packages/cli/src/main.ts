@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { DatasetError, IdxError, ModelFileError, ResultFileError, RunError } from '@ddp/core';
+import { DDP_VERSION, DatasetError, IdxError, ModelFileError, ResultFileError, RunError } from '@ddp/core';
 import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { UsageError } from './args.js';
 import { runTrainCommand } from './commands/train.js';
@@ -49,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === '--version') {
-    console.log('ddp 0.1.0');
+    console.log(`ddp ${DDP_VERSION}`);
     return 0;
   }
   const command = COMMANDS[name];

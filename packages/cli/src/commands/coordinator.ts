@@ -4,6 +4,7 @@ import {
   RunError,
   SEED_CNN_PARAM_COUNT,
   TOKEN_ENV,
+  DDP_VERSION,
   initBackend,
   loadDataset,
   Reporter,
@@ -14,7 +15,7 @@ import {
   type LogFormat,
   type WireConfig,
 } from '@ddp/core';
-import { CoordinatorServer, RingTrainer, StarTrainer, WorkerPool, runJob, type Trainer } from '@ddp/coordinator';
+import { CoordinatorServer, Metrics, RingTrainer, StarTrainer, WorkerPool, runJob, type Trainer } from '@ddp/coordinator';
 import { formatFlags, num, numOf, parseFlags, str, strOf, UsageError, type FlagSpec, type FlagValues } from '../args.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
 import { exitWithLauncher, notifyListening } from '../launch/parent-link.js';
@@ -134,6 +135,9 @@ async function serveJob({ values, workers, host, token, config, logFormat, repor
   if (cfg.limitTest !== undefined) spec.limitTest = cfg.limitTest;
 
   const plan = { seed: cfg.seed, batchSize: cfg.batchSize };
+  // GET /metrics and /readyz read the same events as the output (Reporter.subscribe).
+  const metrics = new Metrics({ version: DDP_VERSION, workers });
+  const unsubscribe = reporter.subscribe((e) => metrics.observe(e));
   const server = new CoordinatorServer({
     host,
     port: num(values, 'port'),
@@ -145,6 +149,7 @@ async function serveJob({ values, workers, host, token, config, logFormat, repor
     config,
     plan,
     serveSplit: serveData ? data.train : undefined,
+    http: { readiness: () => metrics.readiness(), metrics },
   });
   // The coordinator computes only to evaluate: its backend starts while the workers join.
   const backendReady = initBackend(backendFrom(values));
@@ -171,8 +176,11 @@ async function serveJob({ values, workers, host, token, config, logFormat, repor
   process.on('SIGINT', onSignal);
   try {
     const port = await server.listen();
-    const url = `ws://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    reporter.info(`coordinator: listening on ${url}, waiting for ${workers} worker(s)${token ? ' (token required)' : ' (no token: any local process may join)'}`);
+    const hostPort = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const url = `ws://${hostPort}`;
+    reporter.info(
+      `coordinator: listening on ${url}, waiting for ${workers} worker(s)${token ? ' (token required)' : ' (no token: any local process may join)'}; metrics on http://${hostPort}/metrics`,
+    );
     notifyListening(url);
     const backend = await backendReady;
     backendName = backend.name;
@@ -187,6 +195,7 @@ async function serveJob({ values, workers, host, token, config, logFormat, repor
     return abort.signal.aborted ? 130 : 0;
   } finally {
     process.off('SIGINT', onSignal);
+    unsubscribe();
     await trainer.close();
   }
 }

@@ -9,6 +9,7 @@ import {
   type EpochEvent,
   type Evaluation,
   type Reporter,
+  type StepEvent,
 } from '@ddp/core';
 import type { JobConfig } from './job-config.js';
 import type { StepReport, Trainer, TrainerParams } from './trainer.js';
@@ -84,8 +85,11 @@ export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, re
     epochLoss += r.lossSum;
     epochSamples += r.samples;
     const loss = r.lossSum / r.samples;
+    const ev: StepEvent = { event: 'step', step: r.step + 1, epoch: r.epoch + 1, loss, samples: r.samples };
+    if (r.ranks) ev.ranks = r.ranks;
+    if (r.gradientBytes !== undefined) ev.bytesSent = r.gradientBytes * (r.ranks?.length ?? trainer.workers);
     // The reporter draws the live line from this event (and so does `ddp train`'s launcher).
-    reporter.event({ event: 'step', step: r.step + 1, epoch: r.epoch + 1, loss, samples: r.samples });
+    reporter.event(ev);
   };
   let runStart = 0;
 

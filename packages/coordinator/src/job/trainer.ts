@@ -5,7 +5,7 @@
  * their own shards and reduce among themselves) are its implementations; the loop asks a trainer to
  * run up to the next boundary (an evaluation, the end) and for the weights when it needs them.
  */
-import type { Evaluation, Split } from '@ddp/core';
+import type { Evaluation, RankTiming, Split } from '@ddp/core';
 
 export interface StepReport {
   /** Global step number, from 0. */
@@ -18,6 +18,11 @@ export interface StepReport {
   timing?: Record<string, number>;
   /** Mean bytes of gradient each worker sent for this step, where the trainer counts them. */
   gradientBytes?: number;
+  /**
+   * Per worker, in ms, where the trainer measures them: compute (the gradient), allreduce (the
+   * exchange, waiting excluded), waiting (idle for slower workers). In rank order.
+   */
+  ranks?: RankTiming[];
 }
 
 /** The weights after the steps applied so far, and (ring mode) every replica's hash of them. */

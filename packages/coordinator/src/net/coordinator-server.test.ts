@@ -2,6 +2,7 @@
 // tfjs, no child processes. (The trainers over the server: star/star-trainer.test.ts, ring/ring-trainer.test.ts.)
 import { randomBytes } from 'node:crypto';
 import {
+  CLOSE_DONE,
   PROTOCOL_VERSION,
   TRAIN_DATA_CHUNK,
   decodeFrame,
@@ -265,5 +266,72 @@ describe('CoordinatorServer messages and --serve-data', () => {
       expect(Buffer.concat(chunks.map((ch) => ch.labels)).equals(Buffer.from(split.labels))).toBe(true);
       expect(Object.keys(chunks[0]!).sort()).toEqual(['images', 'labels', 'offset', 'type']);
     }
+  });
+});
+
+describe('CoordinatorServer HTTP endpoints on the same port', () => {
+  const get = async (port: number, path: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers });
+    return { status: res.status, body: await res.text(), type: res.headers.get('content-type') };
+  };
+  const metrics = { contentType: 'text/plain; version=0.0.4; charset=utf-8', text: async () => '# HELP ddp_up Up.\n# TYPE ddp_up gauge\nddp_up 1\n' };
+
+  it('/healthz needs no token; /metrics and /readyz need it (bearer or ?token=); anything else is 404', async () => {
+    const { port } = await serve({ http: { metrics } });
+    expect(await get(port, '/healthz')).toMatchObject({ status: 200, body: 'ok\n' });
+    expect(await get(port, '/metrics')).toMatchObject({ status: 401 });
+    expect(await get(port, '/metrics', { authorization: 'Bearer nope' })).toMatchObject({ status: 401 });
+    expect(await get(port, '/metrics?token=nope')).toMatchObject({ status: 401 });
+    expect(await get(port, '/readyz')).toMatchObject({ status: 401 });
+    expect(await get(port, '/metrics', { authorization: 'Bearer secret' })).toEqual({ status: 200, body: await metrics.text(), type: metrics.contentType });
+    expect(await get(port, '/metrics?token=secret')).toMatchObject({ status: 200 });
+    expect(await get(port, '/')).toMatchObject({ status: 404 });
+    expect(await get(port, '/metricsx?token=secret')).toMatchObject({ status: 404 });
+  });
+
+  it('without a token every endpoint is open; /metrics is 404 when the server has no metrics', async () => {
+    const { port } = await serve({ token: '' });
+    expect(await get(port, '/readyz')).toMatchObject({ status: 503 });
+    expect(await get(port, '/metrics')).toMatchObject({ status: 404 });
+  });
+
+  it('/readyz is 503 with a one-line reason until every seat is taken, then 200', async () => {
+    const { port } = await serve();
+    const auth = { authorization: 'Bearer secret' };
+    const before = await get(port, '/readyz', auth);
+    expect(before).toMatchObject({ status: 503, body: 'not ready: waiting for workers (0/2 joined)\n' });
+    await fakeWorker(port);
+    expect(await get(port, '/readyz', auth)).toMatchObject({ status: 503, body: 'not ready: waiting for workers (1/2 joined)\n' });
+    await fakeWorker(port);
+    expect(await get(port, '/readyz', auth)).toMatchObject({ status: 200, body: 'ready\n' });
+  });
+
+  it('uses the readiness it is given', async () => {
+    let why: string | null = 'not ready: warming up';
+    const { port } = await serve({ token: '', http: { readiness: () => why } });
+    expect(await get(port, '/readyz')).toEqual({ status: 503, body: 'not ready: warming up\n', type: 'text/plain; charset=utf-8' });
+    why = null;
+    expect(await get(port, '/readyz')).toMatchObject({ status: 200 });
+  });
+
+  it('WebSocket clients are still welcomed and refused on the same port, and close() ends HTTP keep-alive clients too', async () => {
+    const { port, server, refused } = await serve({ http: { metrics } });
+    expect(await get(port, '/healthz')).toMatchObject({ status: 200 }); // a keep-alive connection stays open
+    const member = await fakeWorker(port);
+    expect(member.rank).toBe(0);
+    const c = await client(port);
+    c.send(hello('nope'));
+    expect((await c.next('error')).code).toBe('DDP_AUTH');
+    expect((await c.closed).code).toBe(4001);
+    expect(refused.map((r) => r.code)).toEqual(['DDP_AUTH']);
+    await server.close();
+    expect((await member.closed).code).toBe(CLOSE_DONE);
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+  });
+
+  it('a taken port gives the same readable error as before', async () => {
+    const { port } = await serve();
+    const second = new CoordinatorServer({ port, token: 'secret', maxWorkers: 1, paramCount: P, data: DATA, config: STAR, plan: PLAN });
+    await expect(second.listen()).rejects.toThrow(`cannot listen on 127.0.0.1:${port}: address already in use (pick another --port)`);
   });
 });

@@ -1,5 +1,6 @@
 /**
- * The coordinator's WebSocket side: accepts connections, runs the handshake (version, token, a free
+ * The coordinator's port: HTTP (/healthz, /readyz, /metrics: http-endpoints.ts) and, on the same
+ * port, the WebSocket side, which accepts connections, runs the handshake (version, token, a free
  * rank), keeps the membership, pings members and drops the silent ones. It knows nothing of steps:
  * it hands validated gradients to its listeners and tells them when a member is lost.
  *
@@ -28,7 +29,9 @@ import {
   type Split,
   type WireConfig,
 } from '@ddp/core';
+import * as http from 'node:http';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { serveHttp, type HttpEndpoints } from './http-endpoints.js';
 
 export interface CoordinatorServerOptions {
   /** Interface to bind (default 127.0.0.1: reachable from this machine only). */
@@ -59,6 +62,11 @@ export interface CoordinatorServerOptions {
   plan: PlanMessageSpec;
   /** --serve-data: the training split, sent to every worker in train_data chunks after its welcome. */
   serveSplit?: Split;
+  /**
+   * The HTTP endpoints on the same port. /healthz is always there; /readyz defaults to "every seat
+   * taken" (maxWorkers members); /metrics is there when given. Both need the token when one is set.
+   */
+  http?: HttpEndpoints;
 }
 
 export interface WorkerInfo {
@@ -103,6 +111,7 @@ const CLOSE_GRACE_MS = 1000;
 
 export class CoordinatorServer {
   private wss: WebSocketServer | null = null;
+  private httpServer: http.Server | null = null;
   private readonly members = new Map<number, Connection>();
   private readonly connections = new Set<Connection>();
   private readonly listeners: ServerListener[] = [];
@@ -137,23 +146,37 @@ export class CoordinatorServer {
     return this.members.get(rank)?.info ?? undefined;
   }
 
-  /** Binds the port. Rejects with a readable message (e.g. the port is taken). */
+  /** Binds the port (HTTP and WebSocket). Rejects with a readable message (e.g. the port is taken). */
   listen(): Promise<number> {
     const port = this.opts.port ?? 7070;
     return new Promise((resolve, reject) => {
-      const wss = new WebSocketServer({ host: this.host, port, maxPayload: this.maxPayload, perMessageDeflate: false, clientTracking: false });
+      const wss = new WebSocketServer({ noServer: true, maxPayload: this.maxPayload, perMessageDeflate: false, clientTracking: false });
+      const httpServer = http.createServer((req, res) =>
+        serveHttp(req, res, {
+          token: this.opts.token ?? '',
+          ...this.opts.http,
+          defaultReadiness: () => (this.members.size >= this.opts.maxWorkers ? null : `not ready: waiting for workers (${this.members.size}/${this.opts.maxWorkers} joined)`),
+        }),
+      );
+      httpServer.on('upgrade', (req, socket, head) => {
+        if (this.closed) return socket.destroy();
+        wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+      });
       const onError = (err: NodeJS.ErrnoException) => {
         wss.close();
+        httpServer.close();
         const why = err.code === 'EADDRINUSE' ? 'address already in use (pick another --port)' : err.code === 'EADDRNOTAVAIL' ? 'no such local address (check --host)' : err.message;
         reject(new Error(`cannot listen on ${this.host}:${port}: ${why}`));
       };
-      wss.once('error', onError);
-      wss.once('listening', () => {
-        wss.off('error', onError);
-        wss.on('error', () => {}); // after listening, errors surface per connection
-        const addr = wss.address();
+      httpServer.once('error', onError);
+      httpServer.listen(port, this.host, () => {
+        httpServer.off('error', onError);
+        httpServer.on('error', () => {}); // after listening, errors surface per connection
+        wss.on('error', () => {});
+        const addr = httpServer.address();
         this.boundPort = typeof addr === 'object' && addr ? addr.port : port;
         this.wss = wss;
+        this.httpServer = httpServer;
         wss.on('connection', (ws, req) => this.accept(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
         const every = this.opts.heartbeatMs ?? 1000;
         this.heartbeat = setInterval(() => this.beat(), every);
@@ -198,6 +221,12 @@ export class CoordinatorServer {
     this.members.clear(); // a finished job loses no one: no `lost` events from here on
     await Promise.all(waits);
     await new Promise<void>((resolve) => (this.wss ? this.wss.close(() => resolve()) : resolve()));
+    const httpServer = this.httpServer;
+    if (httpServer) {
+      const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      httpServer.closeAllConnections(); // idle keep-alive HTTP clients would hold the port open
+      await closed;
+    }
   }
 
   private emit<K extends keyof ServerListener>(name: K, ...args: Parameters<NonNullable<ServerListener[K]>>): void {

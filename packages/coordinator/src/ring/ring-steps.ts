@@ -10,7 +10,7 @@
  *     hashEvery steps and at the run's end), they must all be equal (else ReplicaMismatchError,
  *     naming the ranks). The loss sums are added in position order.
  */
-import { ProtocolError, type RingProgressMessage } from '@ddp/core';
+import { ProtocolError, type RankTiming, type RingProgressMessage } from '@ddp/core';
 
 export interface RingCommit {
   step: number;
@@ -29,6 +29,8 @@ export interface RingCommit {
   timing: Record<'prepare' | 'compute' | 'allreduce' | 'waiting' | 'optimizer' | 'other', number>;
   /** Mean payload bytes each member sent to its neighbour in the allreduce. */
   gradientBytes: number;
+  /** Per member, in rank order: its compute, the transfer (the fastest member's allreduce) and its wait for slower members. */
+  ranks: RankTiming[];
 }
 
 /** The replicas differ after a step: the one fault ring mode cannot recover from. */
@@ -124,6 +126,9 @@ export class RingSteps {
         other: mean((r) => (r.cycleMs > 0 ? Math.max(0, r.cycleMs - parts(r)) : 0)),
       },
       gradientBytes: mean((r) => r.bytesSent),
+      ranks: reports
+        .map((r, p) => ({ rank: this.members[p]!, computeMs: r.computeMs, allreduceMs: transfer, waitingMs: r.allreduceMs - transfer }))
+        .sort((a, b) => a.rank - b.rank),
     };
     if (hashes) {
       commit.hash = hashes[0]!.hash;

@@ -283,7 +283,7 @@ export class RingTrainer implements Trainer {
         this.hashAt = this.committed;
         this.lastHashes = c.hashes!;
       }
-      run.onStep({ step: c.step, epoch: this.plan.epochOf(c.step), lossSum: c.lossSum, samples: c.samples, timing: c.timing, gradientBytes: c.gradientBytes });
+      run.onStep({ step: c.step, epoch: this.plan.epochOf(c.step), lossSum: c.lossSum, samples: c.samples, timing: c.timing, gradientBytes: c.gradientBytes, ranks: c.ranks });
     }
     if (run.steps.complete) for (const w of [...this.watches]) w.onMessage(rank, msg);
   }

@@ -128,7 +128,11 @@ describe('StarStep', () => {
     round.onGradient(0, answer(a.task, 0, 8));
     now = 1030; // rank 1 after 30 ms, 20 computing
     round.onGradient(1, answer(b.task, 0, 20));
-    const t = round.result().timing;
+    const { timing: t, ranks } = round.result();
+    expect(ranks).toEqual([
+      { rank: 0, computeMs: 8, allreduceMs: 4, waitingMs: 18 },
+      { rank: 1, computeMs: 20, allreduceMs: 10, waitingMs: 0 },
+    ]);
     expect(t.compute).toBeCloseTo((8 + 20) / 2, 9);
     expect(t.communication).toBeCloseTo((4 + 10) / 2, 9);
     expect(t.waiting).toBeCloseTo((18 + 0) / 2, 9);

@@ -17,7 +17,7 @@
  *      arrived. The round completes exactly once; the job loop then applies Adam once. With
  *      --compress fp16 the answers are float16 bits, widened and added in float32 in the same order.
  */
-import { ProtocolError, addFp16Into, shardBatch, type GradientMessage } from '@ddp/core';
+import { ProtocolError, addFp16Into, shardBatch, type GradientMessage, type RankTiming } from '@ddp/core';
 
 export interface StepTask {
   /** Unique across the run. */
@@ -50,6 +50,8 @@ export interface RoundResult {
    * worker idled while the slowest finished). Per task they add up to the round's duration.
    */
   timing: { compute: number; communication: number; waiting: number };
+  /** The same per rank that answered (a rank that took over a lost rank's task adds both), in rank order. */
+  ranks: RankTiming[];
 }
 
 /** Hands out task ids that stay unique across rounds. */
@@ -164,15 +166,25 @@ export class StarStep {
     let compute = 0;
     let communication = 0;
     let waiting = 0;
+    const ranks: RankTiming[] = [];
     for (const t of ordered) {
       const a = t.answer as GradientMessage;
       const roundTrip = t.answeredAt - t.assignedAt;
+      const comm = Math.max(0, roundTrip - a.computeMs);
+      const wait = this.finishedAt - t.answeredAt;
       compute += a.computeMs;
-      communication += Math.max(0, roundTrip - a.computeMs);
-      waiting += this.finishedAt - t.answeredAt;
+      communication += comm;
+      waiting += wait;
+      const mine = ranks.find((r) => r.rank === t.rank);
+      if (mine) {
+        mine.computeMs += a.computeMs;
+        mine.allreduceMs += comm;
+        mine.waitingMs = Math.min(mine.waitingMs, wait);
+      } else ranks.push({ rank: t.rank as number, computeMs: a.computeMs, allreduceMs: comm, waitingMs: wait });
     }
+    ranks.sort((a, b) => a.rank - b.rank);
     const n = ordered.length;
-    return { grad, lossSum, timing: { compute: compute / n, communication: communication / n, waiting: waiting / n } };
+    return { grad, lossSum, timing: { compute: compute / n, communication: communication / n, waiting: waiting / n }, ranks };
   }
 
   private leastLoaded(): number | null {

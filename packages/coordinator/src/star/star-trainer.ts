@@ -75,7 +75,7 @@ export class StarTrainer extends HeldWeightsTrainer {
       const r = await this.gradientSum(params, step, epoch, batch);
       const t0 = performance.now();
       adam.stepFromSum(params, r.grad, batch.length);
-      onStep({ step, epoch, lossSum: r.lossSum, samples: batch.length, timing: { ...r.timing, optimizer: performance.now() - t0 }, gradientBytes: r.gradientBytes });
+      onStep({ step, epoch, lossSum: r.lossSum, samples: batch.length, timing: { ...r.timing, optimizer: performance.now() - t0 }, gradientBytes: r.gradientBytes, ranks: r.ranks });
     }
   }
 
@@ -122,6 +122,7 @@ export class StarTrainer extends HeldWeightsTrainer {
       lossSum: r.lossSum,
       timing: { ...r.timing, communication: r.timing.communication + reduceMs } as Record<string, number>,
       gradientBytes: this.frames > 0 ? this.frameBytes / this.frames : 0,
+      ranks: r.ranks,
     };
   }
 

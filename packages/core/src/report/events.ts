@@ -32,12 +32,23 @@ export interface WorkerJoinedEvent {
   workers: number;
   backend?: string;
 }
+/** One worker's share of a step, in ms: compute (its gradient), allreduce (transfer, waiting excluded), waiting (for slower workers). */
+export interface RankTiming {
+  rank: number;
+  computeMs: number;
+  allreduceMs: number;
+  waitingMs: number;
+}
 export interface StepEvent {
   event: 'step';
   step: number;
   epoch: number;
   loss: number;
   samples: number;
+  /** Per worker, where the trainer measured it (star and ring modes). */
+  ranks?: RankTiming[];
+  /** Bytes of gradient all the workers sent for this step (mean per worker x workers), where counted. */
+  bytesSent?: number;
 }
 export interface EpochEvent {
   event: 'epoch';

@@ -44,6 +44,7 @@ export function describeEvent(e: DdpEvent): string | null {
 export class Reporter {
   private readonly bar: ProgressBar;
   private readonly run: RunProgress;
+  private listeners: Array<(e: DdpEvent) => void> = [];
 
   constructor(
     readonly format: LogFormat = 'text',
@@ -57,7 +58,23 @@ export class Reporter {
     this.run = new RunProgress(this.bar, { plain: (line) => this.out.write(`${this.prefix}${line}\n`) });
   }
 
+  /**
+   * Every event this reporter emits also goes to `listener` (metrics, dashboards), in both formats,
+   * after it is written. Returns the function that unsubscribes it.
+   */
+  subscribe(listener: (e: DdpEvent) => void): () => void {
+    this.listeners = [...this.listeners, listener];
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    };
+  }
+
   event(e: DdpEvent): void {
+    this.write(e);
+    for (const l of this.listeners) l(e);
+  }
+
+  private write(e: DdpEvent): void {
     if (this.format === 'json') {
       this.out.write(`${JSON.stringify(e)}\n`);
       return;
