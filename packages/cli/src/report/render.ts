@@ -76,3 +76,15 @@ export async function writeChart(spec: TopLevelSpec, base: string, font: FontCho
   fs.writeFileSync(files.png, svgToPng(svg, font));
   return files;
 }
+
+/**
+ * A benchmark's plot beside its JSON result: bench/results/x.json gets x.svg and x.png. Returns the
+ * lines to log (the files, and the font warning if any).
+ */
+export async function writePlotBeside(jsonFile: string, spec: TopLevelSpec): Promise<string[]> {
+  const font = chooseFont();
+  const base = jsonFile.endsWith('.json') ? jsonFile.slice(0, -'.json'.length) : jsonFile;
+  const files = await writeChart(spec, base, font);
+  const warning = fontWarning(font);
+  return [`plotted ${files.svg} and ${path.basename(files.png)}`, ...(warning ? [`warning: ${warning}`] : [])];
+}

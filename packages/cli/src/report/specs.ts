@@ -179,7 +179,7 @@ interface ScalingPoint {
 /** Two panels side by side: samples/s against N with the ideal dashed, and an efficiency against N with the ideal rule at 1. */
 function scalingPanels(o: {
   title: string;
-  subtitle: string;
+  subtitle: string[];
   measured: ScalingPoint[];
   ideal: ScalingPoint[];
   idealLabel: string;
@@ -203,7 +203,12 @@ function scalingPanels(o: {
           {
             data: { values: o.ideal.map((p) => ({ ...p, line: o.idealLabel })) },
             mark: { type: 'line', strokeDash: [5, 4], color: '#888', strokeWidth: 1.5 },
-            encoding: { x, y: { field: 'samplesPerSec', type: 'quantitative', title: 'samples/s' }, detail: { field: 'series' }, strokeDash: { field: 'line', type: 'nominal', title: null, legend: { orient: 'bottom', symbolStrokeColor: '#888' } } },
+            encoding: {
+              x,
+              y: { field: 'samplesPerSec', type: 'quantitative', title: 'samples/s' },
+              detail: { field: 'series' },
+              strokeDash: { field: 'line', type: 'nominal', title: null, scale: { range: [[5, 4]] }, legend: { orient: 'bottom', symbolStrokeColor: '#888', symbolStrokeWidth: 1.5 } },
+            },
           },
           {
             data: { values: o.measured },
@@ -255,7 +260,10 @@ export function scalingSpec(result: { batchSize: number; runs: readonly ScalingR
   ]);
   return scalingPanels({
     title: 'Strong scaling',
-    subtitle: `global batch ${result.batchSize} split over N workers; efficiency = samples/s_N / (N x samples/s of 1 worker or of one process); dashed: ideal`,
+    subtitle: [
+      `global batch ${result.batchSize} split over the N workers; samples/s over the timed steps`,
+      'efficiency = samples/s_N / (N x samples/s of 1 worker, or of one process); dashed: ideal',
+    ],
     measured,
     ideal,
     idealLabel: 'ideal: N x samples/s of 1 worker',
@@ -276,7 +284,10 @@ export function weakScalingSpec(result: { perWorkerBatch: number; rounds: number
     .map((s) => ({ series: seriesOf(s.workers, s.allreduce), workers: s.workers, value: s.medianRatio!, against: 'one process' }));
   return scalingPanels({
     title: 'Weak scaling',
-    subtitle: `batch ${result.perWorkerBatch} per worker (N x ${result.perWorkerBatch} on N workers), median of ${result.rounds} round${result.rounds === 1 ? '' : 's'}; ratio = samples/s_N / (N x samples/s of one process); dashed: ideal`,
+    subtitle: [
+      `batch ${result.perWorkerBatch} per worker (N x ${result.perWorkerBatch} on N workers), median of ${result.rounds} round${result.rounds === 1 ? '' : 's'}`,
+      'ratio = samples/s_N / (N x samples/s of one process); dashed: ideal',
+    ],
     measured,
     ideal,
     idealLabel: 'ideal: N x samples/s of one process',
