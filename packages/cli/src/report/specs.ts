@@ -140,7 +140,7 @@ export function breakdownSpec(events: RunEvents): TopLevelSpec | undefined {
     data: { values: phases.map((phase, order) => ({ run: label, phase, ms: b[phase], order })) },
     mark: { type: 'bar', height: { band: 0.7 } },
     encoding: {
-      y: { field: 'run', type: 'nominal', title: null },
+      y: { field: 'run', type: 'nominal', title: null, axis: { labelLimit: 400 } },
       x: { field: 'ms', type: 'quantitative', title: 'ms per step', stack: 'zero' },
       color: { field: 'phase', type: 'nominal', title: 'phase', scale: { domain: phases }, legend: { orient: 'bottom', direction: 'horizontal' } },
       order: { field: 'order', type: 'quantitative' },
