@@ -7,6 +7,7 @@ import { runEvaluateCommand } from './commands/evaluate.js';
 import { runCoordinatorCommand } from './commands/coordinator.js';
 import { runWorkerCommand } from './commands/worker.js';
 import { runBenchCommand } from './commands/bench.js';
+import { runReportCommand } from './commands/report.js';
 
 const HELP = `ddp: distributed data-parallel training for TensorFlow.js
 
@@ -22,6 +23,9 @@ Commands:
   evaluate --model DIR         test loss and accuracy of a saved model
   bench step|memory|allreduce|scaling|simulate
                                benchmarks (see ddp bench --help)
+  report RUN.ndjson [--out DIR]
+                               plot a run's --log-format json events: loss, test accuracy,
+                               samples/s and the step breakdown, as SVG and PNG
 
 Backends: tensorflow (@tensorflow/tfjs-node, optional) when installed, else wasm with ddp's own
 training kernels, else cpu. --backend overrides; the choice is printed at start.
@@ -35,6 +39,7 @@ const COMMANDS: Record<string, Command> = {
   coordinator: runCoordinatorCommand,
   worker: runWorkerCommand,
   bench: runBenchCommand,
+  report: runReportCommand,
 };
 
 /** Errors a user can fix (a flag, a missing file, a bad data set) print one line and exit 2. */

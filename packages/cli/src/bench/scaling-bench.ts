@@ -10,11 +10,15 @@
  *   breakdown    the `done` event's mean ms per step by phase (compute, communication, waiting, ...),
  *                as the run measured them (over all its steps, warm-up included)
  *
+ * and plots samples/s and efficiency against N, beside the ideal, next to its JSON result (.svg, .png).
+ *
  * The global batch is the same for every N (ddp splits it across workers): strong scaling.
  */
 import os from 'node:os';
 import { defaultResultFile, resultHeader, writeResultFile, type ResultHeader } from '@ddp/core';
 import { doneFigures, runTrain, type DoneFigures, type StepArrival } from './train-run.js';
+import { writePlotBeside } from '../report/render.js';
+import { scalingSpec } from '../report/specs.js';
 
 export interface ScalingOptions {
   workers: number[];
@@ -144,5 +148,6 @@ export async function runScalingBench(o: ScalingOptions): Promise<ScalingResult>
   o.log(`load average (1 min) at the end: ${os.loadavg()[0]!.toFixed(2)} on ${os.availableParallelism()} cores`);
   const file = writeResultFile(o.out ?? defaultResultFile('scaling'), result);
   o.log(`written ${file}`);
+  for (const line of await writePlotBeside(file, scalingSpec(result))) o.log(line);
   return { ...result, file };
 }

@@ -7,12 +7,15 @@
  *   ratio = samplesPerSec(N workers) / (N x samplesPerSec(one process, same round))
  *
  * with samplesPerSec from each run's `done` event (training samples over training time, evaluation
- * excluded). 1 means N workers do N times the work of one process in the same time. Interleaving the
+ * excluded). 1 means N workers do N times the work of one process in the same time. Beside the JSON
+ * result it plots samples/s and the ratio against N with the ideal (.svg, .png). Interleaving the
  * rounds spreads slow spells of a shared machine over every configuration instead of one.
  */
 import os from 'node:os';
 import { defaultResultFile, median, resultHeader, writeResultFile, type ResultHeader } from '@ddp/core';
 import { doneFigures, runTrain, type DoneFigures } from './train-run.js';
+import { writePlotBeside } from '../report/render.js';
+import { weakScalingSpec } from '../report/specs.js';
 
 export interface WeakScalingOptions {
   /** Worker counts N (each >= 1). */
@@ -155,5 +158,6 @@ export async function runWeakScalingBench(o: WeakScalingOptions): Promise<WeakSc
   const result = { ...resultHeader('scaling-weak'), perWorkerBatch: o.perWorkerBatch, maxSteps: o.maxSteps, rounds: o.rounds, summary, runs };
   const file = writeResultFile(o.out ?? defaultResultFile('scaling-weak'), result);
   o.log(`written ${file}`);
+  for (const line of await writePlotBeside(file, weakScalingSpec(result))) o.log(line);
   return { ...result, file };
 }

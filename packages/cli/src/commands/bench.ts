@@ -166,13 +166,16 @@ Strong scaling (default): runs \`ddp train --workers N --max-steps W+K --batch-s
 for N = 0 (one process, the reference) and each --workers value, with the same global batch B (split
 across the workers), and reports throughput over the K timed steps (from the arrival times of the step
 events, warm-up and evaluation excluded), efficiency tput_N / (N x tput_1) against the 1-worker run and
-against the single process, and the run's own per-step breakdown by phase.
+against the single process, and the run's own per-step breakdown by phase. Writes
+bench/results/scaling-<time>.json, and beside it .svg and .png: samples/s and efficiency against N,
+with the ideal (N x samples/s of 1 worker) dashed.
 
 Weak scaling (--weak): for R interleaved rounds (--rounds) runs \`ddp train --workers 0 --batch-size B\`
 and, for each N in --workers (and each --algo), \`ddp train --workers N --batch-size N*B\`, all with
 \`--max-steps S --no-eval --limit-test 200 --seed 42 --log-format json\`, and reports per round and as the
 median the ratio samples/s(N workers) / (N x samples/s(one process)), samples/s from each run's done
-event. Writes bench/results/scaling-weak-<time>.json.
+event. Writes bench/results/scaling-weak-<time>.json, and beside it .svg and .png: median samples/s
+and ratio against N, with the ideal (N x samples/s of one process) dashed.
 
 Flags:
 ${formatFlags(SCALING_FLAGS)}`;
