@@ -28,6 +28,8 @@ export function describeEvent(e: DdpEvent): string | null {
       return `done: ${e.steps} steps, test loss ${fmt(e.testLoss)}, test accuracy ${pct(e.testAccuracy)}, ${e.samplesPerSec.toFixed(0)} samples/s, ${e.wallSeconds.toFixed(1)} s wall (backend ${e.backend}, ${e.workers === 0 ? 'single process' : `${e.workers} worker(s)`})`;
     case 'evaluate':
       return `${e.model} on ${e.dataset} (${e.samples} test samples): loss ${fmt(e.testLoss)}, accuracy ${pct(e.testAccuracy)}`;
+    case 'predict':
+      return `${e.format === 'idx' ? `${e.input}[${e.index}]` : e.input}: ${e.top.map((t) => `${t.class} (${(t.probability * 100).toFixed(1)}%)`).join(', ')}`;
     case 'error':
       return `error: ${e.code ? `${e.code}: ` : ''}${e.message}`;
   }
