@@ -41,8 +41,10 @@ export interface ImageOptions {
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const startsWith = (bytes: Uint8Array, sig: readonly number[]) => bytes.length >= sig.length && sig.every((b, i) => bytes[i] === b);
 const isPng = (bytes: Uint8Array) => startsWith(bytes, PNG_SIGNATURE);
-/** gzip (an IDX .gz) or the uint8 IDX images magic 0x00000803. */
-const isIdx = (bytes: Uint8Array) => startsWith(bytes, [0x1f, 0x8b]) || startsWith(bytes, [0x00, 0x00, 0x08, 0x03]);
+/** gzip (an IDX .gz) or an uint8 IDX magic (0x00000803 images; parseIdx explains any other). */
+const isIdx = (bytes: Uint8Array) => startsWith(bytes, [0x1f, 0x8b]) || startsWith(bytes, [0x00, 0x00, 0x08]);
+const firstBytes = (bytes: Uint8Array) =>
+  bytes.length === 0 ? 'it is empty' : `it starts with bytes ${Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ')}`;
 
 function readBytes(file: string): Uint8Array {
   try {
@@ -59,12 +61,10 @@ function readBytes(file: string): Uint8Array {
 /** Reads one command-line input: one image for a PNG, every image (or the first --limit) of an IDX file. */
 export function readInputImages(file: string, opts: ImageOptions): InputImage[] {
   const bytes = readBytes(file);
-  if (isPng(bytes) || (!isIdx(bytes) && file.toLowerCase().endsWith('.png'))) {
-    return [{ input: file, index: 0, format: 'png', pixels: pngToMnist(bytes, file, opts) }];
-  }
+  if (isPng(bytes)) return [{ input: file, index: 0, format: 'png', pixels: pngToMnist(bytes, file, opts) }];
   if (!isIdx(bytes)) {
-    const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
-    throw new UsageError(`${file}: neither a PNG nor an IDX images file (it starts with bytes ${head || '(empty file)'})`);
+    if (file.toLowerCase().endsWith('.png')) throw new UsageError(`${file}: not a valid PNG (no PNG signature; ${firstBytes(bytes)})`);
+    throw new UsageError(`${file}: neither a PNG nor an IDX images file (${firstBytes(bytes)})`);
   }
   const { dims, data } = parseIdx(bytes, file, 3);
   const [count, rows, cols] = dims;
@@ -91,7 +91,10 @@ export function pngToMnist(bytes: Uint8Array, file: string, opts: ImageOptions):
   try {
     png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (err) {
-    throw new UsageError(`${file}: not a valid PNG (${err instanceof Error ? err.message : String(err)})`);
+    const message = err instanceof Error ? err.message : String(err);
+    // pngjs's words for image data that ends early, a file cut short or damaged ("There are some read requests waitng on finished stream").
+    const why = /finished stream|end of (input|stream)/i.test(message) ? 'truncated or corrupt: the image data ends early' : message;
+    throw new UsageError(`${file}: not a valid PNG (${why})`);
   }
   const { width, height, data } = png;
   checkSize(file, `image is ${width}x${height}`, width, height, opts);
