@@ -4,6 +4,7 @@ import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { UsageError } from './args.js';
 import { runTrainCommand } from './commands/train.js';
 import { runEvaluateCommand } from './commands/evaluate.js';
+import { runPredictCommand } from './commands/predict.js';
 import { runCoordinatorCommand } from './commands/coordinator.js';
 import { runWorkerCommand } from './commands/worker.js';
 import { runBenchCommand } from './commands/bench.js';
@@ -21,6 +22,7 @@ Commands:
   worker --connect ws://HOST:PORT
                                join a coordinator and compute gradients until it is done
   evaluate --model DIR         test loss and accuracy of a saved model
+  predict --model DIR IMAGE... most probable classes of PNG images or an IDX images file
   bench step|memory|allreduce|scaling|simulate
                                benchmarks (see ddp bench --help)
   report RUN.ndjson [--out DIR]
@@ -36,6 +38,7 @@ type Command = (argv: string[]) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   train: runTrainCommand,
   evaluate: runEvaluateCommand,
+  predict: runPredictCommand,
   coordinator: runCoordinatorCommand,
   worker: runWorkerCommand,
   bench: runBenchCommand,

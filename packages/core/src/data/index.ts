@@ -8,7 +8,7 @@ export { createRng, deriveSeed, mix32 } from './random.js';
 export type { Rng } from './random.js';
 export { epochPermutation, globalBatch, stepsPerEpoch } from './sampler.js';
 export { shardBatch, shardSizes } from './shard.js';
-export { gatherImages, gatherLabels, gatherShard } from './preprocess.js';
+export { gatherImages, gatherLabels, gatherShard, scalePixels } from './preprocess.js';
 export type { ShardInputs } from './preprocess.js';
 export { TrainingPlan } from './plan.js';
 export type { PlanSpec, PlannedStep } from './plan.js';

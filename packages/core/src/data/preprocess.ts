@@ -10,6 +10,16 @@ function badIndex(where: string, indices: ArrayLike<number>, i: number, count: n
 }
 
 /**
+ * Raw uint8 pixels (any number of images, row-major) as model inputs: p / 255 in float32, exactly
+ * as gatherImages scales the training and test images. For images that come from elsewhere (ddp predict).
+ */
+export function scalePixels(bytes: Uint8Array): Float32Array {
+  const out = new Float32Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) out[i] = PIXEL_SCALE[bytes[i]];
+  return out;
+}
+
+/**
  * The images at `indices`, as n*rows*cols float32 pixels / 255, row-major
  * (an NHWC tensor [n, rows, cols, 1]).
  */

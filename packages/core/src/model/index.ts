@@ -5,3 +5,4 @@ export * from './keras-model.js';
 export * from './save.js';
 export * from './evaluate.js';
 export * from './exact-gradient.js';
+export * from './predict.js';

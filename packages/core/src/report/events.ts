@@ -100,6 +100,18 @@ export interface EvaluateEvent {
   testLoss: number;
   testAccuracy: number;
 }
+/** `ddp predict`: the most probable classes of one input image. */
+export interface PredictEvent {
+  event: 'predict';
+  /** The file the image came from, as given on the command line. */
+  input: string;
+  /** The image's index in that file: 0 for a PNG, the sample index for an IDX images file. */
+  index: number;
+  /** What the file is: one PNG image, or an IDX images file (one event per image in it). */
+  format: 'png' | 'idx';
+  /** The --top K most probable classes, most probable first (softmax probabilities of all 10 sum to 1). */
+  top: Array<{ class: number; probability: number }>;
+}
 export interface ErrorEvent {
   event: 'error';
   /** A RunError code (DDP_NO_WORKERS, DDP_MISMATCH, ...), or DDP_INTERNAL for a bug. */
@@ -117,4 +129,5 @@ export type DdpEvent =
   | CheckpointEvent
   | DoneEvent
   | EvaluateEvent
+  | PredictEvent
   | ErrorEvent;

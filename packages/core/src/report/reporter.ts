@@ -32,6 +32,8 @@ export function describeEvent(e: DdpEvent): string | null {
     }
     case 'evaluate':
       return `${e.model} on ${e.dataset} (${e.samples} test samples): loss ${fmt(e.testLoss)}, accuracy ${pct(e.testAccuracy)}`;
+    case 'predict':
+      return `${e.format === 'idx' ? `${e.input}[${e.index}]` : e.input}: ${e.top.map((t) => `${t.class} (${(t.probability * 100).toFixed(1)}%)`).join(', ')}`;
     case 'error':
       return `error: ${e.code ? `${e.code}: ` : ''}${e.message}`;
   }
