@@ -4,6 +4,7 @@ import {
   RunError,
   SEED_CNN_PARAM_COUNT,
   TOKEN_ENV,
+  VIEW_TOKEN_ENV,
   DDP_VERSION,
   initBackend,
   loadDataset,
@@ -15,7 +16,7 @@ import {
   type LogFormat,
   type WireConfig,
 } from '@ddp/core';
-import { CoordinatorServer, Metrics, RingTrainer, StarTrainer, WorkerPool, runJob, type Trainer } from '@ddp/coordinator';
+import { CoordinatorServer, EventStream, Metrics, RingTrainer, StarTrainer, WorkerPool, runJob, type Trainer } from '@ddp/coordinator';
 import { formatFlags, num, numOf, parseFlags, str, strOf, UsageError, type FlagSpec, type FlagValues } from '../args.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
 import { exitWithLauncher, notifyListening } from '../launch/parent-link.js';
@@ -34,6 +35,7 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'port', type: 'int', min: 0, max: 65535, default: 7070, help: 'TCP port to listen on (0 picks a free one)' },
   { name: 'host', type: 'string', metavar: 'ADDR', default: '127.0.0.1', help: 'interface to bind; anything but loopback needs a token' },
   { name: 'token', type: 'string', metavar: 'T', env: TOKEN_ENV, help: 'shared secret workers must present' },
+  { name: 'view-token', type: 'string', metavar: 'T', env: VIEW_TOKEN_ENV, help: 'read-only token: opens the dashboard, /events, /metrics and /readyz, but cannot join as a worker' },
   ...CLUSTER_FLAGS,
   { name: 'join-timeout', type: 'number', min: 0.1, default: 300, metavar: 'SECONDS', help: 'wait this long for the first --workers workers to join, then fail' },
   ...TRAINING_FLAGS,
@@ -84,6 +86,9 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
   }
   const host = strOf(values, 'host');
   const token = str(values, 'token') ?? '';
+  const viewToken = str(values, 'view-token') ?? '';
+  if (viewToken !== '' && token === '') throw new UsageError('--view-token only makes sense with --token (without a token every endpoint is open)');
+  if (viewToken !== '' && viewToken === token) throw new UsageError('--view-token must differ from --token (the view token cannot join as a worker)');
   if (!isLoopback(host) && token === '') {
     throw new UsageError(`--host ${host} exposes the coordinator beyond this machine: give a shared token with --token or ${TOKEN_ENV}`);
   }
@@ -95,7 +100,7 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
 
   const releaseLauncher = exitWithLauncher('coordinator');
   try {
-    return await serveJob({ values, workers, host, token, config, logFormat, reporter });
+    return await serveJob({ values, workers, host, token, viewToken, config, logFormat, reporter });
   } catch (err) {
     if (err instanceof RunError) reporter.event({ event: 'error', code: err.code, message: err.message });
     throw err;
@@ -109,13 +114,14 @@ interface ServeOptions {
   workers: number;
   host: string;
   token: string;
+  viewToken: string;
   config: WireConfig;
   logFormat: LogFormat;
   reporter: Reporter;
 }
 
 /** Loads the data, listens, waits for the workers, runs the job; closes the server whatever happens. */
-async function serveJob({ values, workers, host, token, config, logFormat, reporter }: ServeOptions): Promise<number> {
+async function serveJob({ values, workers, host, token, viewToken, config, logFormat, reporter }: ServeOptions): Promise<number> {
   const cfg = jobConfigFromFlags(values);
   const data = loadDataset(cfg);
   const serveData = values['serve-data'] === true;
@@ -135,9 +141,13 @@ async function serveJob({ values, workers, host, token, config, logFormat, repor
   if (cfg.limitTest !== undefined) spec.limitTest = cfg.limitTest;
 
   const plan = { seed: cfg.seed, batchSize: cfg.batchSize };
-  // GET /metrics and /readyz read the same events as the output (Reporter.subscribe).
+  // GET /metrics, /readyz and /events (the dashboard's) read the same events as the output (Reporter.subscribe).
   const metrics = new Metrics({ version: DDP_VERSION, workers });
-  const unsubscribe = reporter.subscribe((e) => metrics.observe(e));
+  const events = new EventStream();
+  const unsubscribe = reporter.subscribe((e) => {
+    metrics.observe(e);
+    events.observe(e);
+  });
   const server = new CoordinatorServer({
     host,
     port: num(values, 'port'),
@@ -149,7 +159,7 @@ async function serveJob({ values, workers, host, token, config, logFormat, repor
     config,
     plan,
     serveSplit: serveData ? data.train : undefined,
-    http: { readiness: () => metrics.readiness(), metrics },
+    http: { readiness: () => metrics.readiness(), metrics, events, viewToken },
   });
   // The coordinator computes only to evaluate: its backend starts while the workers join.
   const backendReady = initBackend(backendFrom(values));
@@ -179,7 +189,7 @@ async function serveJob({ values, workers, host, token, config, logFormat, repor
     const hostPort = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     const url = `ws://${hostPort}`;
     reporter.info(
-      `coordinator: listening on ${url}, waiting for ${workers} worker(s)${token ? ' (token required)' : ' (no token: any local process may join)'}; metrics on http://${hostPort}/metrics`,
+      `coordinator: listening on ${url}, waiting for ${workers} worker(s)${token ? ' (token required)' : ' (no token: any local process may join)'}; dashboard on http://${hostPort}/, metrics on http://${hostPort}/metrics`,
     );
     notifyListening(url);
     const backend = await backendReady;
@@ -196,6 +206,7 @@ async function serveJob({ values, workers, host, token, config, logFormat, repor
   } finally {
     process.off('SIGINT', onSignal);
     unsubscribe();
+    events.close();
     await trainer.close();
   }
 }

@@ -15,7 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { TOKEN_ENV, newToken, Reporter, type DdpEvent } from '@ddp/core';
+import { TOKEN_ENV, VIEW_TOKEN_ENV, newToken, Reporter, type DdpEvent } from '@ddp/core';
 import { forwardLines } from './line-prefixer.js';
 import { CONNECT_FROM_LAUNCHER_ENV, connectNotice, isListeningNotice, isRankNotice } from './parent-link.js';
 
@@ -124,6 +124,9 @@ export async function runLocalCluster(opts: LocalClusterOptions): Promise<number
   const json = opts.logFormat === 'json';
   // One token per run, handed over in the environment (not argv, which `ps` shows to everyone).
   const env = { ...process.env, [TOKEN_ENV]: newToken() };
+  // The dashboard gets its own read-only token, printed once: it shows the run but cannot join it.
+  const viewToken = newToken();
+  const coordinatorEnv = { ...env, [VIEW_TOKEN_ENV]: viewToken };
   const backend = flagValue(opts.passThroughArgs, 'backend');
   const children: Child[] = [];
 
@@ -154,7 +157,7 @@ export async function runLocalCluster(opts: LocalClusterOptions): Promise<number
     const reporter = json ? null : new Reporter('text', process.stdout, process.stderr, '[coordinator] ');
     const coordinatorArgs = ['coordinator', 'start', '--workers', String(opts.workers), '--port', '0', ...withLogFormat(opts.passThroughArgs, 'json')];
     const sink: StdoutSink = reporter ? { events: (e) => reporter.event(e), other: process.stdout } : { to: process.stdout, prefix: false };
-    const coordinator = start('coordinator', coordinatorArgs, env, sink, process.stderr);
+    const coordinator = start('coordinator', coordinatorArgs, coordinatorEnv, sink, process.stderr);
     children.push(coordinator);
     // The workers start at once, so that they load and initialise while the coordinator does; they
     // learn its URL over IPC when it has bound its port (--port 0: a free one).
@@ -173,6 +176,7 @@ export async function runLocalCluster(opts: LocalClusterOptions): Promise<number
       void interruptedP.then(() => resolve(null));
     });
     if (url !== null) {
+      process.stderr.write(`dashboard: ${url.replace(/^ws:/, 'http:')}/?token=${viewToken}\n`);
       for (const w of children.slice(1)) if (alive(w) && w.proc.connected) w.proc.send(connectNotice(url));
     }
 

@@ -64,7 +64,8 @@ export interface CoordinatorServerOptions {
   serveSplit?: Split;
   /**
    * The HTTP endpoints on the same port. /healthz is always there; /readyz defaults to "every seat
-   * taken" (maxWorkers members); /metrics is there when given. Both need the token when one is set.
+   * taken" (maxWorkers members); /metrics is there when given, and /, /events, /assets/* when `events`
+   * is. All but /healthz need the token (or `viewToken`, which never lets a worker join) when one is set.
    */
   http?: HttpEndpoints;
 }

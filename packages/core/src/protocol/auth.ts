@@ -16,3 +16,5 @@ export function newToken(): string {
 
 /** The environment variable both commands read the token from when --token is absent. */
 export const TOKEN_ENV = 'DDP_TOKEN';
+/** The coordinator's read-only token for its HTTP endpoints (--view-token): never accepted from a worker. */
+export const VIEW_TOKEN_ENV = 'DDP_VIEW_TOKEN';

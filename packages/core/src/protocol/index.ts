@@ -42,7 +42,7 @@ export type { ProtocolErrorCode } from './protocol-error.js';
 export { decodeFrame, encodeMessage } from './codec.js';
 export { parseCoordinatorMessage, parseWorkerMessage } from './validate.js';
 export type { CoordinatorInboundLimits, WorkerInboundLimits } from './messages.js';
-export { TOKEN_ENV, newToken, tokensMatch } from './auth.js';
+export { TOKEN_ENV, VIEW_TOKEN_ENV, newToken, tokensMatch } from './auth.js';
 export { splitFingerprint } from './fingerprint.js';
 export { replicaHash, REPLICA_HASH_PATTERN } from './replica-hash.js';
 export { MAX_SHARD_SAMPLES, TRAIN_DATA_CHUNK, coordinatorMaxPayload, workerMaxPayload } from './frame-limits.js';
