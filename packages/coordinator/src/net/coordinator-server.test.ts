@@ -14,6 +14,7 @@ import {
 } from '@ddp/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { EventStream } from '../observe/event-stream.js';
 import { CoordinatorServer, type LossCode, type ModeMessage, type WorkerInfo } from './coordinator-server.js';
 
 const P = 64;
@@ -327,6 +328,82 @@ describe('CoordinatorServer HTTP endpoints on the same port', () => {
     await server.close();
     expect((await member.closed).code).toBe(CLOSE_DONE);
     await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+  });
+
+  it('/, /events and /assets/* need the token or the view token; /healthz neither; the page passes the token on', async () => {
+    const events = new EventStream();
+    const { port } = await serve({ http: { metrics, events, viewToken: 'viewer' } });
+    for (const path of ['/', '/events', '/assets/dashboard.js', '/assets/uplot.iife.min.js', '/assets/uPlot.min.css', '/metrics', '/readyz']) {
+      expect((await get(port, path)).status, path).toBe(401);
+      expect((await get(port, `${path}?token=nope`)).status, path).toBe(401);
+      expect((await get(port, path, { authorization: 'Bearer nope' })).status, path).toBe(401);
+    }
+    expect(await get(port, '/healthz')).toMatchObject({ status: 200 });
+    for (const token of ['secret', 'viewer']) {
+      const page = await get(port, `/?token=${token}`);
+      expect(page).toMatchObject({ status: 200, type: 'text/html; charset=utf-8' });
+      expect(page.body).toContain(`src="assets/dashboard.js?token=${token}"`);
+      expect(page.body).toContain(`data-qs="?token=${token}"`);
+      expect(page.body).not.toContain('{{QS}}');
+      const uplot = await get(port, `/assets/uplot.iife.min.js?token=${token}`);
+      expect(uplot).toMatchObject({ status: 200, type: 'text/javascript; charset=utf-8' });
+      expect(uplot.body).toContain('uPlot');
+      expect(await get(port, '/assets/uPlot.min.css', { authorization: `Bearer ${token}` })).toMatchObject({ status: 200, type: 'text/css; charset=utf-8' });
+      expect(await get(port, `/assets/dashboard.js?token=${token}`)).toMatchObject({ status: 200 });
+      expect(await get(port, `/metrics?token=${token}`)).toMatchObject({ status: 200 });
+      expect(await get(port, `/readyz?token=${token}`)).toMatchObject({ status: 503 });
+    }
+    expect(await get(port, '/assets/nope.js?token=viewer')).toMatchObject({ status: 404 });
+    expect(await get(port, '/assets/../package.json?token=viewer')).toMatchObject({ status: 404 });
+  });
+
+  it('without a token the page is open and carries no token', async () => {
+    const { port } = await serve({ token: '', http: { events: new EventStream() } });
+    const page = await get(port, '/');
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('src="assets/dashboard.js"');
+  });
+
+  it('a view token cannot join as a worker: its hello is refused with DDP_AUTH', async () => {
+    const { port, refused, server } = await serve({ http: { events: new EventStream(), viewToken: 'viewer' } });
+    const c = await client(port);
+    c.send(hello('viewer'));
+    expect((await c.next('error')).code).toBe('DDP_AUTH');
+    expect((await c.closed).code).toBe(4001);
+    expect(refused.map((r) => r.code)).toEqual(['DDP_AUTH']);
+    expect(server.ranks()).toEqual([]);
+  });
+
+  it('GET /events replays the history, then streams new events as they happen', async () => {
+    const events = new EventStream();
+    const { port } = await serve({ http: { events, viewToken: 'viewer' } });
+    events.observe({ event: 'worker_joined', rank: 0, workers: 1 });
+    events.observe({ event: 'step', step: 1, epoch: 0, loss: 2.3, samples: 64 });
+    const ctl = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${port}/events?token=viewer`, { signal: ctl.signal });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const received = () => [...text.matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]!) as { event: string; step?: number });
+    const readUntil = async (n: number) => {
+      while (received().length < n) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended after ${received().length} events`);
+        text += decoder.decode(value, { stream: true });
+      }
+    };
+    await readUntil(2);
+    expect(received().map((e) => e.event)).toEqual(['worker_joined', 'step']);
+    expect(events.clientCount).toBe(1);
+    events.observe({ event: 'step', step: 2, epoch: 0, loss: 2.1, samples: 64 });
+    events.observe({ event: 'checkpoint', step: 2, path: 'runs/x' });
+    await readUntil(4);
+    expect(received().map((e) => [e.event, e.step])).toEqual([['worker_joined', undefined], ['step', 1], ['step', 2], ['checkpoint', 2]]);
+    ctl.abort();
+    await reader.cancel().catch(() => {});
+    await expect.poll(() => events.clientCount).toBe(0);
   });
 
   it('a taken port gives the same readable error as before', async () => {
