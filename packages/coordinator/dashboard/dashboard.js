@@ -21,11 +21,11 @@
   window.ddpDashboard = state;
 
   // ---- charts
-  function chart(el, series, xLabel, yLabel) {
+  function chart(el, series, xLabel, yLabel, scales = {}) {
     const opts = {
       width: el.clientWidth || 560,
       height: 240,
-      scales: { x: { time: false } },
+      scales: { x: { time: false }, ...scales },
       axes: [{ label: xLabel }, { label: yLabel }],
       series: [{ label: xLabel }, ...series],
       legend: { live: true },
@@ -33,7 +33,10 @@
     return new uPlot(opts, [[], ...series.map(() => [])], el);
   }
   const lossChart = chart($('loss-chart'), [{ label: 'loss', stroke: COLORS[0], width: 1.5 }], 'step', 'loss');
-  const accChart = chart($('accuracy-chart'), [{ label: 'test accuracy', stroke: COLORS[2], width: 2, points: { size: 7 } }], 'epoch', 'accuracy');
+  const accChart = chart($('accuracy-chart'), [{ label: 'test accuracy', stroke: COLORS[2], width: 2, points: { size: 7 } }], 'epoch', 'accuracy', {
+    x: { time: false, range: (u, min, max) => [0, Math.max(max || 1, state.start?.epochs ?? 1)] },
+    y: { range: [0, 1] },
+  });
   let rankChart = null;
   let rankChartRanks = '';
 
