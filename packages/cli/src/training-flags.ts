@@ -1,4 +1,4 @@
-import { BACKEND_CHOICES, DATASET_NAMES, LOG_FORMATS, WIRE_SETTINGS, WIRE_SETTING_NAMES, type BackendChoice, type DatasetName, type LogFormat, type WireConfig } from '@ddp/core';
+import { BACKEND_CHOICES, DATASET_NAMES, LOG_FORMATS, TraceTimeline, WIRE_SETTINGS, type Reporter, WIRE_SETTING_NAMES, type BackendChoice, type DatasetName, type LogFormat, type WireConfig } from '@ddp/core';
 import { DEFAULT_JOB, type JobConfig } from '@ddp/coordinator';
 import { num, str, strOf, UsageError, type FlagSpec, type FlagValues } from './args.js';
 
@@ -15,6 +15,7 @@ export const TRAINING_FLAGS: readonly FlagSpec[] = [
   { name: 'limit-test', type: 'int', min: 1, help: 'use only the first N test samples' },
   { name: 'out', type: 'string', metavar: 'DIR', help: 'save the model (model.json + weights.bin) here after each epoch and at the end' },
   { name: 'no-eval', type: 'bool', help: 'evaluate only at the end, not after every epoch' },
+  { name: 'timeline', type: 'string', metavar: 'FILE', help: 'write the run as a Chrome trace (Perfetto, chrome://tracing): a track per worker with each step\'s phases, and the coordinator\'s evaluations and checkpoints' },
 ];
 
 export const BACKEND_FLAG: FlagSpec = {
@@ -72,3 +73,18 @@ export function wireConfigFromFlags(v: FlagValues): WireConfig {
 
 export const backendFrom = (v: FlagValues): BackendChoice => strOf(v, 'backend') as BackendChoice;
 export const logFormatFrom = (v: FlagValues): LogFormat => strOf(v, 'log-format') as LogFormat;
+
+/**
+ * --timeline FILE: records the reporter's events as a trace (core's TraceTimeline); the returned
+ * function writes the file (call it when the run ends, however it ends). A no-op without the flag.
+ */
+export function timelineFromFlags(v: FlagValues, reporter: Reporter): () => void {
+  const file = str(v, 'timeline');
+  if (!file) return () => {};
+  const timeline = new TraceTimeline();
+  const unsubscribe = reporter.subscribe((e) => timeline.event(e));
+  return () => {
+    unsubscribe();
+    timeline.write(file);
+  };
+}

@@ -20,7 +20,7 @@ import { CoordinatorServer, EventStream, Metrics, RingTrainer, StarTrainer, Work
 import { formatFlags, num, numOf, parseFlags, str, strOf, UsageError, type FlagSpec, type FlagValues } from '../args.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
 import { exitWithLauncher, notifyListening } from '../launch/parent-link.js';
-import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, WIRE_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom, wireConfigFromFlags } from '../training-flags.js';
+import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, WIRE_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom, timelineFromFlags, wireConfigFromFlags } from '../training-flags.js';
 
 /** Flags of a multi-worker job that `ddp train --workers N` passes on to its coordinator. */
 export const CLUSTER_FLAGS: readonly FlagSpec[] = [
@@ -97,6 +97,7 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
   if (conflict) throw new UsageError(conflict);
   const logFormat = logFormatFrom(values);
   const reporter = new Reporter(logFormat);
+  const writeTimeline = timelineFromFlags(values, reporter);
 
   const releaseLauncher = exitWithLauncher('coordinator');
   try {
@@ -105,6 +106,7 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
     if (err instanceof RunError) reporter.event({ event: 'error', code: err.code, message: err.message });
     throw err;
   } finally {
+    writeTimeline();
     releaseLauncher();
   }
 }

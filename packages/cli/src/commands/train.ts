@@ -2,7 +2,7 @@ import { DEFAULT_WIRE, initBackend, loadDataset, Reporter, WIRE_SETTINGS, wireCo
 import { LocalTrainer, runJob } from '@ddp/coordinator';
 import { formatFlags, numOf, parseFlags, UsageError, type FlagSpec } from '../args.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
-import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom, wireConfigFromFlags } from '../training-flags.js';
+import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom, timelineFromFlags, wireConfigFromFlags } from '../training-flags.js';
 import { runLocalCluster } from '../launch/index.js';
 import { CLUSTER_FLAGS } from './coordinator.js';
 
@@ -69,6 +69,7 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
   if (workers > 0) return runLocalCluster({ workers, passThroughArgs: passThrough(argv), logFormat });
 
   const reporter = new Reporter(logFormat);
+  const writeTimeline = timelineFromFlags(values, reporter);
   const data = loadDataset(cfg);
   const backend = await initBackend(backendFrom(values));
   reporter.info(`backend: ${backend.name} (${backend.reason})`);
@@ -85,5 +86,6 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
     return abort.signal.aborted ? 130 : 0;
   } finally {
     process.off('SIGINT', onSigint);
+    writeTimeline();
   }
 }

@@ -29,7 +29,10 @@ export class LocalTrainer extends HeldWeightsTrainer {
       const t1 = performance.now();
       adam.stepFromSum(params, r.grad, batch.length);
       const t2 = performance.now();
-      onStep({ step, epoch, lossSum: r.lossSum, samples: batch.length, timing: { compute: t1 - t0, optimizer: t2 - t1 } });
+      onStep({
+        step, epoch, lossSum: r.lossSum, samples: batch.length, timing: { compute: t1 - t0, optimizer: t2 - t1 },
+        ranks: [{ rank: 0, computeMs: t1 - t0, allreduceMs: 0, waitingMs: 0, optimizerMs: t2 - t1 }],
+      });
       // Let a Ctrl-C (and the event loop) in between steps.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }

@@ -77,7 +77,13 @@ describe('runJob with the LocalTrainer', () => {
     expect(events.map((e) => e.event)).toEqual(['start', 'step', 'step', 'step', 'epoch', 'step', 'step', 'step', 'epoch', 'done']);
     expect(events[0]).toEqual({ event: 'start', backend: 'wasm', workers: 0, dataset: 'synthetic', epochs: 2, batchSize: 2, seed: 9, trainSamples: 6, testSamples: 4, totalSteps: 6, stepsPerEpoch: 3 });
     const steps = events.filter((e) => e.event === 'step');
-    expect(steps).toEqual(ref.lossSums.map((l, s) => ({ event: 'step', step: s + 1, epoch: s < 3 ? 1 : 2, loss: l / 2, samples: 2 })));
+    expect(steps).toMatchObject(ref.lossSums.map((l, s) => ({ event: 'step', step: s + 1, epoch: s < 3 ? 1 : 2, loss: l / 2, samples: 2 })));
+    // One process reports its own timing as rank 0 (the timeline's one worker track).
+    for (const e of steps as Array<Extract<DdpEvent, { event: 'step' }>>) {
+      expect(e.ranks).toHaveLength(1);
+      expect(e.ranks![0]).toMatchObject({ rank: 0, allreduceMs: 0, waitingMs: 0 });
+      expect(e.ranks![0]!.computeMs).toBeGreaterThan(0);
+    }
     const epochs = events.filter((e) => e.event === 'epoch') as Array<Extract<DdpEvent, { event: 'epoch' }>>;
     for (const [k, e] of epochs.entries()) {
       const test = evaluateSplit(ref.after[3 * (k + 1)]!, data.test);

@@ -127,7 +127,7 @@ export class RingSteps {
       },
       gradientBytes: mean((r) => r.bytesSent),
       ranks: reports
-        .map((r, p) => ({ rank: this.members[p]!, computeMs: r.computeMs, allreduceMs: transfer, waitingMs: r.allreduceMs - transfer }))
+        .map((r, p) => ({ rank: this.members[p]!, computeMs: r.computeMs, allreduceMs: transfer, waitingMs: r.allreduceMs - transfer, prepareMs: r.prepareMs, optimizerMs: r.optimizerMs }))
         .sort((a, b) => a.rank - b.rank),
     };
     if (hashes) {

@@ -38,6 +38,9 @@ export interface RankTiming {
   computeMs: number;
   allreduceMs: number;
   waitingMs: number;
+  /** Gathering the shard's pixels, and the optimizer (ring mode: on the worker), where measured. */
+  prepareMs?: number;
+  optimizerMs?: number;
 }
 export interface StepEvent {
   event: 'step';
