@@ -4,6 +4,7 @@
  * page draws the steps the NDJSON output reports, lists both workers, and writes a screenshot to
  * test/artifacts/dashboard.png. Skips when /usr/bin/chromium is missing (.ci/run installs it).
  */
+import { hostname } from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
@@ -71,6 +72,10 @@ describe('the live dashboard', () => {
     expect(inked).toBeGreaterThan(3);
 
     const ranks = await page.$$eval('#workers tbody tr', (rows) => rows.map((r) => r.querySelector('td')!.textContent));
+    // The host column: host:pid as each worker reported it in its hello.
+    const hosts = await page.$$eval('#workers tbody tr', (rows) => rows.map((r) => r.querySelectorAll('td')[1]!.textContent ?? ''));
+    expect(hosts.length).toBe(2);
+    for (const h of hosts) expect(h.startsWith(`${hostname()}:`), h).toBe(true);
     expect(ranks).toEqual(['0', '1']);
     expect(await page.textContent('#config')).toContain('batchSize');
     expect(await page.textContent('#log')).toContain('worker_joined');

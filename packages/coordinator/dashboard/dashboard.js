@@ -86,7 +86,7 @@
       const t = w.last;
       const sum = t ? t.computeMs + t.allreduceMs + t.waitingMs || 1 : 1;
       const bar = t ? ['compute', 'allreduce', 'waiting'].map((p) => `<span class="${p}" style="width:${(100 * t[p + 'Ms']) / sum}%"></span>`).join('') : '';
-      return `<tr class="${w.state === 'lost' ? 'bad' : ''}" data-rank="${rank}"><td>${rank}</td><td>${esc(w.backend ?? '?')}</td><td>${esc(w.state)}</td>` +
+      return `<tr class="${w.state === 'lost' ? 'bad' : ''}" data-rank="${rank}"><td>${rank}</td><td>${esc(w.host ?? '?')}</td><td>${esc(w.backend ?? '?')}</td><td>${esc(w.state)}</td>` +
         `<td>${fmt(t?.computeMs, 1)}</td><td>${fmt(t?.allreduceMs, 1)}</td><td>${fmt(t?.waitingMs, 1)}</td><td><div class="bar">${bar}</div></td></tr>`;
     });
     $('workers').tBodies[0].innerHTML = rows.join('');
@@ -122,7 +122,7 @@
         log(e, `${e.workers} worker(s), ${e.dataset}, ${e.epochs} epoch(s), batch ${e.batchSize}, ${e.backend}`);
         break;
       case 'worker_joined':
-        Object.assign(rank(e.rank), { backend: e.backend ?? null, state: 'joined' });
+        Object.assign(rank(e.rank), { backend: e.backend ?? null, host: e.host ?? null, state: 'joined' });
         log(e, `rank ${e.rank}${e.backend ? ` (${e.backend})` : ''}; ${e.workers} worker(s)`);
         break;
       case 'worker_lost':

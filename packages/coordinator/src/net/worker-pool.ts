@@ -38,7 +38,7 @@ export class WorkerPool {
   ) {
     server.addListener({
       joined: (info) => {
-        opts.onEvent?.({ event: 'worker_joined', rank: info.rank, workers: this.size, backend: info.backend });
+        opts.onEvent?.({ event: 'worker_joined', rank: info.rank, workers: this.size, backend: info.backend, host: info.name });
         this.joinWaiters.notify();
         this.handler?.joined?.(info);
       },

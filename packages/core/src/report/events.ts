@@ -31,6 +31,8 @@ export interface WorkerJoinedEvent {
   rank: number;
   workers: number;
   backend?: string;
+  /** host:pid as the worker reported it. */
+  host?: string;
 }
 /** One worker's share of a step, in ms: compute (its gradient), allreduce (transfer, waiting excluded), waiting (for slower workers). */
 export interface RankTiming {
