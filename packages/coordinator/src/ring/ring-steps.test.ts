@@ -142,10 +142,11 @@ describe('RingSteps', () => {
     expect(t.other).toBe(((20 - 16.5) + (21 - 19.5)) / 2);
     expect(t.prepare + t.compute + t.allreduce + t.waiting + t.optimizer + t.other).toBeCloseTo((20 + 21) / 2, 12);
     expect(c!.gradientBytes).toBe(2000);
-    // Per rank (the step event's `ranks`): each member's compute, the common transfer, its own wait.
+    // Per rank (the step event's `ranks`): each member's compute, the common transfer, its own wait,
+    // and its own gathering and optimizer times (the timeline lays them out).
     expect(c!.ranks).toEqual([
-      { rank: 0, computeMs: 10, allreduceMs: 2, waitingMs: 3 },
-      { rank: 1, computeMs: 14, allreduceMs: 2, waitingMs: 0 },
+      { rank: 0, computeMs: 10, allreduceMs: 2, waitingMs: 3, prepareMs: 0.5, optimizerMs: 1 },
+      { rank: 1, computeMs: 14, allreduceMs: 2, waitingMs: 0, prepareMs: 1.5, optimizerMs: 2 },
     ]);
     // The first step of a run has no cycle yet (cycleMs 0): nothing is counted as other.
     const [c2] = [0, 1].flatMap((r) => run.onProgress(r, report(0, 1, 2, { cycleMs: 0 })));
