@@ -125,6 +125,19 @@ export function formatFlags(specs: readonly FlagSpec[]): string {
   return rows.map(([a, b]) => (a.length + 2 > width ? `${a}\n${' '.repeat(width)}${b}` : a.padEnd(width) + b)).join('\n');
 }
 
+/** `argv` without flag `--name` (as `--name VALUE` or `--name=VALUE`): for flags passed on to a child command. */
+export function withoutFlag(argv: readonly string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === `--${name}`) {
+      i++;
+      continue;
+    }
+    if (!argv[i]!.startsWith(`--${name}=`)) out.push(argv[i]!);
+  }
+  return out;
+}
+
 export const str = (v: FlagValues, k: string): string | undefined => (v[k] === undefined ? undefined : String(v[k]));
 
 /** A flag that has a default in its table: parseFlags always set it (its default is written there, once). */

@@ -44,21 +44,20 @@ const TICK_MS = 1000;
 
 /** Runs until the job is over for this worker; resolves with the exit code and why (never rejects). */
 export async function runWorker(opts: RunWorkerOptions): Promise<SessionEnd> {
+  const connecting = connectWithRetry(opts.url, {
+    timeoutMs: opts.connectTimeoutMs,
+    maxPayload: workerMaxPayload(SEED_CNN_PARAM_COUNT, 28 * 28),
+    onRetry: (attempt, why) => {
+      if (attempt === 1 || attempt % 10 === 0) opts.log?.(`worker: ${opts.url} not reachable yet (${why}); retrying for up to ${opts.connectTimeoutMs / 1000} s`);
+    },
+  });
   let ws;
   let backend: string;
   try {
-    [ws, backend] = await Promise.all([
-      connectWithRetry(opts.url, {
-        timeoutMs: opts.connectTimeoutMs,
-        maxPayload: workerMaxPayload(SEED_CNN_PARAM_COUNT, 28 * 28),
-        onRetry: (attempt, why) => {
-          if (attempt === 1 || attempt % 10 === 0) opts.log?.(`worker: ${opts.url} not reachable yet (${why}); retrying for up to ${opts.connectTimeoutMs / 1000} s`);
-        },
-      }),
-      opts.backend,
-    ]);
+    [ws, backend] = await Promise.all([connecting, opts.backend]);
   } catch (err) {
-    ws?.terminate();
+    // The backend may fail after the connection opened: do not leave that socket open.
+    connecting.then((w) => w.terminate(), () => {});
     return { exitCode: WORKER_EXIT.FAILED, message: err instanceof Error ? err.message : String(err) };
   }
   const socket = ws;

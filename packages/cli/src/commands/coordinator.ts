@@ -13,7 +13,6 @@ import {
   wireConflict,
   type DdpEvent,
   type DataSpec,
-  type LogFormat,
   type WireConfig,
 } from '@ddp/core';
 import { CoordinatorServer, EventStream, Metrics, RingTrainer, StarTrainer, WorkerPool, runJob, type Trainer } from '@ddp/coordinator';
@@ -101,7 +100,7 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
 
   const releaseLauncher = exitWithLauncher('coordinator');
   try {
-    return await serveJob({ values, workers, host, token, viewToken, config, logFormat, reporter });
+    return await serveJob({ values, workers, host, token, viewToken, config, reporter });
   } catch (err) {
     if (err instanceof RunError) reporter.event({ event: 'error', code: err.code, message: err.message });
     throw err;
@@ -118,12 +117,11 @@ interface ServeOptions {
   token: string;
   viewToken: string;
   config: WireConfig;
-  logFormat: LogFormat;
   reporter: Reporter;
 }
 
 /** Loads the data, listens, waits for the workers, runs the job; closes the server whatever happens. */
-async function serveJob({ values, workers, host, token, viewToken, config, logFormat, reporter }: ServeOptions): Promise<number> {
+async function serveJob({ values, workers, host, token, viewToken, config, reporter }: ServeOptions): Promise<number> {
   const cfg = jobConfigFromFlags(values);
   const data = loadDataset(cfg);
   const serveData = values['serve-data'] === true;

@@ -1,6 +1,6 @@
 import { DEFAULT_WIRE, initBackend, loadDataset, Reporter, WIRE_SETTINGS, wireConflict } from '@ddp/core';
 import { LocalTrainer, runJob } from '@ddp/coordinator';
-import { formatFlags, numOf, parseFlags, UsageError, type FlagSpec } from '../args.js';
+import { formatFlags, numOf, parseFlags, UsageError, withoutFlag, type FlagSpec } from '../args.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
 import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom, timelineFromFlags, wireConfigFromFlags } from '../training-flags.js';
 import { runLocalCluster } from '../launch/index.js';
@@ -34,21 +34,6 @@ Examples:
   ddp train --workers 2 --compress fp16       gradients travel as float16
   ddp train --max-steps 50 --log-format json  NDJSON events on stdout`;
 
-/** Training flags to hand on to `ddp coordinator start` (everything but --workers, which it gets itself). */
-function passThrough(argv: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--workers') {
-      i++;
-      continue;
-    }
-    if (a.startsWith('--workers=')) continue;
-    out.push(a);
-  }
-  return out;
-}
-
 export async function runTrainCommand(argv: string[]): Promise<number> {
   const { values, help } = parseFlags(argv, FLAGS, { positionals: 0 });
   if (help) {
@@ -66,7 +51,7 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
     if (config.compress !== DEFAULT_WIRE.compress) throw new UsageError(`--${WIRE_SETTINGS.compress.flag} needs --workers N with N >= 1 (one process has nothing to send)`);
     if (values['serve-data'] === true) throw new UsageError('--serve-data needs --workers N with N >= 1 (one process has nothing to send)');
   }
-  if (workers > 0) return runLocalCluster({ workers, passThroughArgs: passThrough(argv), logFormat });
+  if (workers > 0) return runLocalCluster({ workers, passThroughArgs: withoutFlag(argv, 'workers'), logFormat });
 
   const reporter = new Reporter(logFormat);
   const writeTimeline = timelineFromFlags(values, reporter);

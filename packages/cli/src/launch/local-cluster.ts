@@ -16,6 +16,7 @@ import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { TOKEN_ENV, VIEW_TOKEN_ENV, newToken, Reporter, type DdpEvent } from '@ddp/core';
+import { withoutFlag } from '../args.js';
 import { forwardLines } from './line-prefixer.js';
 import { CONNECT_FROM_LAUNCHER_ENV, connectNotice, isListeningNotice, isRankNotice } from './parent-link.js';
 
@@ -94,20 +95,6 @@ function readEvents(from: NodeJS.ReadableStream, onEvent: (e: DdpEvent) => void,
   });
 }
 
-/** The pass-through flags with the coordinator's log format set to `format` (replacing any given). */
-function withLogFormat(args: readonly string[], format: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--log-format') {
-      i++;
-      continue;
-    }
-    if (args[i]!.startsWith('--log-format=')) continue;
-    out.push(args[i]!);
-  }
-  return [...out, '--log-format', format];
-}
-
 const alive = (c: Child) => c.proc.exitCode === null && c.proc.signalCode === null;
 
 /** SIGTERM, then SIGKILL after a grace period; resolves when the child is gone. */
@@ -155,7 +142,7 @@ export async function runLocalCluster(opts: LocalClusterOptions): Promise<number
   try {
     // The coordinator speaks NDJSON to us; in text mode we render its events (and the live line).
     const reporter = json ? null : new Reporter('text', process.stdout, process.stderr, '[coordinator] ');
-    const coordinatorArgs = ['coordinator', 'start', '--workers', String(opts.workers), '--port', '0', ...withLogFormat(opts.passThroughArgs, 'json')];
+    const coordinatorArgs = ['coordinator', 'start', '--workers', String(opts.workers), '--port', '0', ...withoutFlag(opts.passThroughArgs, 'log-format'), '--log-format', 'json'];
     const sink: StdoutSink = reporter ? { events: (e) => reporter.event(e), other: process.stdout } : { to: process.stdout, prefix: false };
     const coordinator = start('coordinator', coordinatorArgs, coordinatorEnv, sink, process.stderr);
     children.push(coordinator);

@@ -91,7 +91,6 @@ export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, re
     // The reporter draws the live line from this event (and so does `ddp train`'s launcher).
     reporter.event(ev);
   };
-  let runStart = 0;
 
   let weights: TrainerParams | null = null;
   const fetchWeights = async (): Promise<TrainerParams> => {
@@ -118,16 +117,15 @@ export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, re
     reporter.event({ event: 'checkpoint', step: trainer.steps, path: cfg.out });
   };
 
-  for (let epoch = trainer.steps === 0 ? 0 : Math.floor(trainer.steps / perEpoch); epoch < cfg.epochs; epoch++) {
+  for (let epoch = Math.floor(trainer.steps / perEpoch); epoch < cfg.epochs; epoch++) {
     const epoch0 = performance.now();
     epochLoss = 0;
     epochSamples = 0;
     const until = Math.min(totalSteps, (epoch + 1) * perEpoch);
     if (trainer.steps >= until || opts.signal?.aborted) break;
-    runStart = performance.now();
+    const runStart = performance.now();
     await trainer.run(until, onStep, opts.signal);
     trainMs += performance.now() - runStart;
-    runStart = 0;
     weights = null;
     reporter.endProgress();
     if (trainer.steps < (epoch + 1) * perEpoch) break; // cut short by --max-steps or Ctrl-C: evaluate once, below

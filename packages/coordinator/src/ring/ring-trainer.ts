@@ -413,6 +413,8 @@ export class RingTrainer implements Trainer {
     const got = await addresses;
     // 1b. Every live member's reports are in: the run of the last ring is over.
     const resume = this.committed;
+    // Reports of the last ring are no longer taken; a report for ring g before its ring_run (an empty
+    // run: from = until) is a protocol violation, and the sender is dropped.
     this.active = { steps: new RingSteps(g, members, resume, resume, () => ({ shard: 0, batch: 0 })), onStep };
     const newcomers: number[] = [];
     for (const rank of members) {
