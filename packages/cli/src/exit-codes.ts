@@ -13,6 +13,6 @@ export const EXIT = {
 } as const;
 
 export const EXIT_CODES_HELP = `Exit codes: 0 done; 1 the run failed (the message starts with its code: DDP_NO_WORKERS, DDP_MISMATCH,
-DDP_RING_FORMATION, DDP_STEP_ATTEMPTS, DDP_JOIN_TIMEOUT, DDP_NON_FINITE, DDP_STALLED) or an internal error
+DDP_RING_FORMATION, DDP_STEP_ATTEMPTS, DDP_JOIN_TIMEOUT, DDP_NON_FINITE, DDP_STALLED, DDP_CHECKPOINT, DDP_TOO_FEW_WORKERS) or an internal error
 (a bug in ddp, said as such); 2 a usage error (flag, data or model file); 3 a worker refused by the
 coordinator; 130 interrupted by Ctrl-C (after evaluating and saving).`;

@@ -1,6 +1,7 @@
 import { BACKEND_CHOICES, DATASET_NAMES, LOG_FORMATS, TraceTimeline, WIRE_SETTINGS, type Reporter, WIRE_SETTING_NAMES, type BackendChoice, type DatasetName, type LogFormat, type WireConfig } from '@ddp/core';
 import { DEFAULT_JOB, type JobConfig } from '@ddp/coordinator';
 import { num, str, strOf, UsageError, type FlagSpec, type FlagValues } from './args.js';
+import { CHECKPOINT_FLAGS } from './checkpointing.js';
 
 /** The flags of the seed job, shared by `ddp train` and `ddp coordinator start`. */
 export const TRAINING_FLAGS: readonly FlagSpec[] = [
@@ -15,6 +16,7 @@ export const TRAINING_FLAGS: readonly FlagSpec[] = [
   { name: 'limit-test', type: 'int', min: 1, help: 'use only the first N test samples' },
   { name: 'out', type: 'string', metavar: 'DIR', help: 'save the model (model.json + weights.bin) here after each epoch and at the end' },
   { name: 'no-eval', type: 'bool', help: 'evaluate only at the end, not after every epoch' },
+  ...CHECKPOINT_FLAGS,
   { name: 'timeline', type: 'string', metavar: 'FILE', help: 'write the run as a Chrome trace (Perfetto, chrome://tracing): a track per worker with each step\'s phases, and the coordinator\'s evaluations and checkpoints' },
 ];
 

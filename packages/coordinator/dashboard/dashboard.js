@@ -152,8 +152,14 @@
         state.accuracy.push(e.testAccuracy);
         log(e, `epoch ${e.epoch}: train loss ${fmt(e.trainLoss)}, test loss ${fmt(e.testLoss)}, test accuracy ${fmt(e.testAccuracy * 100, 2)}%`);
         break;
+      case 'saved':
+        log(e, `step ${e.step}: saved to ${e.path}`);
+        break;
       case 'checkpoint':
-        log(e, `step ${e.step}: ${e.path}`);
+        log(e, `step ${e.step}: checkpoint ${e.path} (${fmt(e.bytes / 1e6, 1)} MB, ${fmt(e.seconds, 2)} s)`);
+        break;
+      case 'resumed':
+        log(e, `resumed from ${e.path} after step ${e.step}`);
         break;
       case 'done':
         state.done = e;

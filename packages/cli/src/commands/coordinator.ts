@@ -19,13 +19,16 @@ import { CoordinatorServer, EventStream, Metrics, RingTrainer, StarTrainer, Work
 import { formatFlags, num, numOf, parseFlags, str, strOf, UsageError, type FlagSpec, type FlagValues } from '../args.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
 import { exitWithLauncher, notifyListening } from '../launch/parent-link.js';
+import { checkpointingFromFlags, jobFingerprint } from '../checkpointing.js';
 import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, WIRE_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom, timelineFromFlags, wireConfigFromFlags } from '../training-flags.js';
 
 /** Flags of a multi-worker job that `ddp train --workers N` passes on to its coordinator. */
 export const CLUSTER_FLAGS: readonly FlagSpec[] = [
   ...WIRE_FLAGS,
   { name: 'serve-data', type: 'bool', help: 'send the training set to the workers when they join (for workers without a copy of the data set)' },
-  { name: 'worker-timeout', type: 'number', min: 0.1, default: 60, metavar: 'SECONDS', help: 'with every worker lost, wait this long for a new one, then fail' },
+  { name: 'min-workers', type: 'int', min: 1, default: 1, metavar: 'M', help: 'below M workers the run pauses (and says how many are missing) until enough join' },
+  { name: 'max-workers', type: 'int', min: 1, metavar: 'X', help: 'take at most X workers; more are refused with DDP_FULL (default: --workers)' },
+  { name: 'worker-timeout', type: 'number', min: 0.1, default: 60, metavar: 'SECONDS', help: 'a pause below --min-workers (or with every worker lost) may last this long, then the run fails' },
   { name: 'heartbeat-timeout', type: 'number', min: 0.5, default: 10, metavar: 'SECONDS', help: 'drop a worker silent this long (plus twice its last step\'s compute time; raise it for --backend cpu)' },
 ];
 
@@ -79,6 +82,10 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
   }
   const workers = num(values, 'workers');
   if (workers === undefined) throw new UsageError('--workers N is required (how many workers to wait for)');
+  const minWorkers = numOf(values, 'min-workers');
+  const maxWorkers = num(values, 'max-workers') ?? workers;
+  if (minWorkers > workers) throw new UsageError(`--min-workers ${minWorkers} is more than --workers ${workers} (the workers waited for before the first step)`);
+  if (maxWorkers < workers) throw new UsageError(`--max-workers ${maxWorkers} is less than --workers ${workers}`);
   const cfg = jobConfigFromFlags(values);
   if (cfg.batchSize > MAX_SHARD_SAMPLES) {
     throw new UsageError(`--batch-size must be at most ${MAX_SHARD_SAMPLES} with workers (the largest shard a worker accepts), got ${cfg.batchSize}`);
@@ -100,9 +107,12 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
 
   const releaseLauncher = exitWithLauncher('coordinator');
   try {
-    return await serveJob({ values, workers, host, token, viewToken, config, reporter });
+    return await serveJob({ values, workers, minWorkers, maxWorkers, host, token, viewToken, config, reporter });
   } catch (err) {
+    // Said as an event too, so that a supervising `ddp train` knows the run ended on purpose (a
+    // coordinator that dies without one is restarted).
     if (err instanceof RunError) reporter.event({ event: 'error', code: err.code, message: err.message });
+    else if (!(err instanceof UsageError)) reporter.event({ event: 'error', code: 'DDP_INTERNAL', message: err instanceof Error ? err.message : String(err) });
     throw err;
   } finally {
     writeTimeline();
@@ -113,6 +123,8 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
 interface ServeOptions {
   values: FlagValues;
   workers: number;
+  minWorkers: number;
+  maxWorkers: number;
   host: string;
   token: string;
   viewToken: string;
@@ -121,7 +133,7 @@ interface ServeOptions {
 }
 
 /** Loads the data, listens, waits for the workers, runs the job; closes the server whatever happens. */
-async function serveJob({ values, workers, host, token, viewToken, config, reporter }: ServeOptions): Promise<number> {
+async function serveJob({ values, workers, minWorkers, maxWorkers, host, token, viewToken, config, reporter }: ServeOptions): Promise<number> {
   const cfg = jobConfigFromFlags(values);
   const data = loadDataset(cfg);
   const serveData = values['serve-data'] === true;
@@ -139,6 +151,8 @@ async function serveJob({ values, workers, host, token, viewToken, config, repor
   if (cfg.dataDir !== undefined) spec.dataDir = path.resolve(cfg.dataDir);
   if (cfg.limitTrain !== undefined) spec.limitTrain = cfg.limitTrain;
   if (cfg.limitTest !== undefined) spec.limitTest = cfg.limitTest;
+  const fingerprint = jobFingerprint(cfg, data, config, spec.fingerprint);
+  const checkpointing = await checkpointingFromFlags(values, fingerprint, reporter);
 
   const plan = { seed: cfg.seed, batchSize: cfg.batchSize };
   // GET /metrics, /readyz and /events (the dashboard's) read the same events as the output (Reporter.subscribe).
@@ -152,7 +166,7 @@ async function serveJob({ values, workers, host, token, viewToken, config, repor
     host,
     port: num(values, 'port'),
     token,
-    maxWorkers: workers,
+    maxWorkers,
     paramCount: SEED_CNN_PARAM_COUNT,
     data: spec,
     heartbeatTimeoutMs: numOf(values, 'heartbeat-timeout') * 1000,
@@ -171,7 +185,7 @@ async function serveJob({ values, workers, host, token, viewToken, config, repor
       reporter.info(`note: worker ${e.rank} computes on ${e.backend}, this coordinator on ${backendName}: expect more than rounding differences from a single-process run`);
     }
   };
-  const pool = new WorkerPool(server, { onEvent, onInfo: (m: string) => reporter.info(m) });
+  const pool = new WorkerPool(server, { onEvent, onInfo: (m: string) => reporter.info(m), minWorkers });
   const workerTimeoutMs = numOf(values, 'worker-timeout') * 1000;
   const trainer: Trainer =
     config.allreduce === 'ring'
@@ -201,7 +215,7 @@ async function serveJob({ values, workers, host, token, viewToken, config, repor
       throw new RunError('DDP_JOIN_TIMEOUT', err.message);
     });
     // The done event's text says the test accuracy and the time per step by phase.
-    await runJob(cfg, data, trainer, reporter, { backend: backend.name, signal: abort.signal });
+    await runJob(cfg, data, trainer, reporter, { backend: backend.name, signal: abort.signal, resume: checkpointing.resume, checkpoints: checkpointing.checkpoints });
     return abort.signal.aborted ? 130 : 0;
   } finally {
     process.off('SIGINT', onSignal);

@@ -1,13 +1,18 @@
-import { DEFAULT_WIRE, initBackend, loadDataset, Reporter, WIRE_SETTINGS, wireConflict } from '@ddp/core';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DEFAULT_WIRE, initBackend, newToken, loadDataset, Reporter, WIRE_SETTINGS, wireConflict } from '@ddp/core';
 import { LocalTrainer, runJob } from '@ddp/coordinator';
 import { formatFlags, numOf, parseFlags, UsageError, withoutFlag, type FlagSpec } from '../args.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
 import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom, timelineFromFlags, wireConfigFromFlags } from '../training-flags.js';
 import { runLocalCluster } from '../launch/index.js';
+import { checkpointDirOf, checkpointingFromFlags, jobFingerprint } from '../checkpointing.js';
 import { CLUSTER_FLAGS } from './coordinator.js';
 
 const FLAGS: readonly FlagSpec[] = [
   { name: 'workers', type: 'int', min: 0, default: 2, help: 'worker processes to start on this machine; 0 trains in this one process' },
+  { name: 'max-restarts', type: 'int', min: 0, default: 3, help: 'restart a coordinator that crashed or was killed, with --resume, up to this many times (the workers rejoin it)' },
   ...TRAINING_FLAGS,
   ...CLUSTER_FLAGS,
   BACKEND_FLAG,
@@ -19,6 +24,9 @@ export const TRAIN_HELP = `Usage: ddp train [--workers N] [flags]
 Trains the seed CNN (Conv32-Pool-Conv64-Pool-Conv64-Dense64-Dense10, Adam, sparse categorical
 cross-entropy) on MNIST. With --workers N >= 1 it starts a coordinator and N worker processes on this
 machine (data-parallel; --allreduce ring, the default, or star) and returns the coordinator's exit code;
+a coordinator that crashes or is killed is restarted with --resume (up to --max-restarts times; its
+checkpoints go to --checkpoint-dir, <out>/checkpoints, or a scratch folder removed at the end), and the
+workers rejoin it;
 with --workers 0 it trains in this process. Same seed and batch size give the same model either way, up to
 float rounding (bit for bit with --reduction exact --allreduce star).
 
@@ -51,7 +59,23 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
     if (config.compress !== DEFAULT_WIRE.compress) throw new UsageError(`--${WIRE_SETTINGS.compress.flag} needs --workers N with N >= 1 (one process has nothing to send)`);
     if (values['serve-data'] === true) throw new UsageError('--serve-data needs --workers N with N >= 1 (one process has nothing to send)');
   }
-  if (workers > 0) return runLocalCluster({ workers, passThroughArgs: withoutFlag(argv, 'workers'), logFormat });
+  if (workers > 0) {
+    // A restarted coordinator resumes from its checkpoints and keeps the job's id (its workers
+    // rejoin only that job): both are fixed here when the flags leave them open.
+    const extra = values['job-id'] === undefined ? ['--job-id', newToken().slice(0, 12)] : [];
+    let scratch: string | null = null;
+    if (checkpointDirOf(values) === undefined) {
+      if (values.resume === true) throw new UsageError('--resume needs the checkpoint folder: --checkpoint-dir DIR (or --out DIR, whose checkpoints/ it reads)');
+      scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'ddp-train-'));
+      extra.push('--checkpoint-dir', scratch);
+    }
+    try {
+      const passThroughArgs = [...withoutFlag(withoutFlag(argv, 'workers'), 'max-restarts'), ...extra];
+      return await runLocalCluster({ workers, passThroughArgs, logFormat, maxRestarts: numOf(values, 'max-restarts') });
+    } finally {
+      if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+    }
+  }
 
   const reporter = new Reporter(logFormat);
   const writeTimeline = timelineFromFlags(values, reporter);
@@ -66,8 +90,9 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   try {
+    const checkpointing = await checkpointingFromFlags(values, jobFingerprint(cfg, data, config), reporter);
     const trainer = new LocalTrainer(data.train, { seed: cfg.seed, batchSize: cfg.batchSize }, config.reduction);
-    await runJob(cfg, data, trainer, reporter, { backend: backend.name, signal: abort.signal });
+    await runJob(cfg, data, trainer, reporter, { backend: backend.name, signal: abort.signal, resume: checkpointing.resume, checkpoints: checkpointing.checkpoints });
     return abort.signal.aborted ? 130 : 0;
   } finally {
     process.off('SIGINT', onSigint);

@@ -25,6 +25,8 @@ export interface LocalClusterOptions {
   /** The training flags for `ddp coordinator start` (everything `ddp train` got except --workers). */
   passThroughArgs: string[];
   logFormat: 'text' | 'json';
+  /** Restart a coordinator that ended abnormally (killed, crashed) with --resume, up to this many times. */
+  maxRestarts?: number;
 }
 
 /** The built CLI entry point (this file is dist/launch/local-cluster.js). */
@@ -142,9 +144,21 @@ export async function runLocalCluster(opts: LocalClusterOptions): Promise<number
   try {
     // The coordinator speaks NDJSON to us; in text mode we render its events (and the live line).
     const reporter = json ? null : new Reporter('text', process.stdout, process.stderr, '[coordinator] ');
-    const coordinatorArgs = ['coordinator', 'start', '--workers', String(opts.workers), '--port', '0', ...withoutFlag(opts.passThroughArgs, 'log-format'), '--log-format', 'json'];
-    const sink: StdoutSink = reporter ? { events: (e) => reporter.event(e), other: process.stdout } : { to: process.stdout, prefix: false };
-    const coordinator = start('coordinator', coordinatorArgs, coordinatorEnv, sink, process.stderr);
+    // The coordinator's events: rendered (text) or passed on as they are (json); a `done` or `error`
+    // event means it ended on purpose, whatever its exit code.
+    let finalEvent = false;
+    const emit = (e: DdpEvent) => {
+      if (e.event === 'done' || e.event === 'error') finalEvent = true;
+      if (reporter) reporter.event(e);
+      else process.stdout.write(`${JSON.stringify(e)}\n`);
+    };
+    const sink: StdoutSink = { events: emit, other: json ? process.stderr : process.stdout };
+    const coordinatorArgs = (port: number, resume: boolean) => [
+      'coordinator', 'start', '--workers', String(opts.workers), '--port', String(port),
+      ...withoutFlag(opts.passThroughArgs, 'log-format'), '--log-format', 'json',
+      ...(resume && !opts.passThroughArgs.includes('--resume') ? ['--resume'] : []),
+    ];
+    let coordinator = start('coordinator', coordinatorArgs(0, false), coordinatorEnv, sink, process.stderr);
     children.push(coordinator);
     // The workers start at once, so that they load and initialise while the coordinator does; they
     // learn its URL over IPC when it has bound its port (--port 0: a free one).
@@ -157,17 +171,37 @@ export async function runLocalCluster(opts: LocalClusterOptions): Promise<number
       });
       children.push(w);
     }
-    const url = await new Promise<string | null>((resolve) => {
-      coordinator.proc.on('message', (m) => isListeningNotice(m) && resolve(m.url));
-      void coordinator.exited.then(() => resolve(null));
-      void interruptedP.then(() => resolve(null));
-    });
-    if (url !== null) {
-      process.stderr.write(`dashboard: ${url.replace(/^ws:/, 'http:')}/?token=${viewToken}\n`);
-      for (const w of children.slice(1)) if (alive(w) && w.proc.connected) w.proc.send(connectNotice(url));
-    }
+    let url: string | null = null;
+    const announce = (c: Child) =>
+      new Promise<void>((resolve) => {
+        c.proc.on('message', (m) => {
+          if (!isListeningNotice(m)) return;
+          if (url === null) process.stderr.write(`dashboard: ${m.url.replace(/^ws:/, 'http:')}/?token=${viewToken}\n`);
+          url = m.url;
+          for (const w of children.slice(1)) if (alive(w) && w.proc.connected) w.proc.send(connectNotice(m.url));
+          resolve();
+        });
+        void c.exited.then(() => resolve());
+      });
+    void announce(coordinator);
 
-    const first = await Promise.race([coordinator.exited.then((code) => ({ code })), interruptedP.then((sig) => ({ sig }))]);
+    // Supervision: a coordinator that ends abnormally (killed, crashed: no `done` or `error` event) is
+    // restarted with --resume on the same port; the workers outlive it and rejoin (ddp worker
+    // --reconnect-timeout). A run that failed on purpose (an `error` event) is not retried.
+    const maxRestarts = opts.maxRestarts ?? 0;
+    let first: { code: number } | { sig: NodeJS.Signals };
+    for (let restarts = 0; ; ) {
+      first = await Promise.race([coordinator.exited.then((code) => ({ code })), interruptedP.then((sig) => ({ sig }))]);
+      if ('sig' in first || finalEvent || first.code === 0 || first.code === 2 || restarts >= maxRestarts) break;
+      restarts += 1;
+      const how = coordinator.proc.signalCode ?? `exit code ${first.code}`;
+      emit({ event: 'coordinator_restarted', restart: restarts, maxRestarts, exit: String(how) });
+      await coordinator.drained;
+      const port = url === null ? 0 : Number(new URL(url).port);
+      coordinator = start('coordinator', coordinatorArgs(port, true), coordinatorEnv, sink, process.stderr);
+      children[0] = coordinator;
+      void announce(coordinator);
+    }
     if ('sig' in first) {
       process.stderr.write(`ddp train: ${first.sig}: stopping the coordinator and ${opts.workers} worker(s)\n`);
       await Promise.all(children.map(stop));

@@ -2,7 +2,7 @@
 // coordinator in star mode. (In ring mode the workers hold them: ring/ring-trainer.ts.)
 import { Adam, InvariantError } from '@ddp/core';
 import type { Evaluation, Split } from '@ddp/core';
-import type { StepReport, Trainer, TrainerParams } from './trainer.js';
+import type { StepReport, Trainer, TrainerParams, TrainingState } from './trainer.js';
 
 export class HeldWeights {
   private p: Float32Array | null = null;
@@ -13,9 +13,10 @@ export class HeldWeights {
     return this.a?.steps ?? 0;
   }
 
-  start(params: Float32Array, optim: { lr: number }): void {
-    this.p = params.slice();
-    this.a = new Adam(params.length, { lr: optim.lr });
+  start(state: TrainingState, optim: { lr: number }): void {
+    this.p = state.params.slice();
+    this.a = new Adam(state.params.length, { lr: optim.lr });
+    if (state.steps > 0) this.a.load({ t: state.steps, m: state.adamM, v: state.adamV });
   }
 
   /** The weights, updated in place by `adam`. */
@@ -33,6 +34,12 @@ export class HeldWeights {
   snapshot(): TrainerParams {
     return { params: this.params.slice() };
   }
+
+  /** A copy of the weights and Adam's state. */
+  state(): TrainingState {
+    const a = this.adam.state();
+    return { steps: a.t, params: this.params.slice(), adamM: a.m, adamV: a.v };
+  }
 }
 
 /** A trainer whose weights live in this process: one process, and star mode. */
@@ -45,12 +52,16 @@ export abstract class HeldWeightsTrainer implements Trainer {
     return this.held.steps;
   }
 
-  async start(params: Float32Array, optim: { lr: number }): Promise<void> {
-    this.held.start(params, optim);
+  async start(state: TrainingState, optim: { lr: number }): Promise<void> {
+    this.held.start(state, optim);
   }
 
   async params(): Promise<TrainerParams> {
     return this.held.snapshot();
+  }
+
+  async state(): Promise<TrainingState> {
+    return this.held.state();
   }
 
   abstract run(until: number, onStep: (r: StepReport) => void, signal?: AbortSignal): Promise<void>;

@@ -22,8 +22,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { randomSplit } from '@ddp/core/testing';
 import type { JobConfig } from './job-config.js';
 import { LocalTrainer } from './local-trainer.js';
-import { runJob } from './run-job.js';
-import type { StepReport, Trainer, TrainerParams } from './trainer.js';
+import { runJob, type CheckpointSink } from './run-job.js';
+import type { StepReport, Trainer, TrainerParams, TrainingState } from './trainer.js';
 
 
 const data: Dataset = { name: 'synthetic', source: 'memory', train: randomSplit(6), test: randomSplit(4), numClasses: 10 };
@@ -107,6 +107,31 @@ describe('runJob with the LocalTrainer', () => {
     expect(events.at(-1)).toMatchObject({ event: 'done', steps: 4, testLoss: evaluateSplit(ref.after[4]!, data.test).loss });
   }, 60_000);
 
+  it('checkpoints every N steps and at epoch ends; a run resumed from any of them ends with the same bits and the same epoch losses', async () => {
+    type Saved = { state: TrainingState; position: Parameters<CheckpointSink['schedule']>[1] };
+    const saved: Saved[] = [];
+    const sink: CheckpointSink = { schedule: (state, position) => saved.push({ state, position }), flush: async () => {} };
+    const full = capture();
+    await runJob(CFG, data, new LocalTrainer(data.train, { seed: CFG.seed, batchSize: CFG.batchSize }), full.reporter, { backend: 'wasm', checkpoints: { sink, every: 2 } });
+    // Every 2 steps (2, 4) and at each epoch's end (3, 6).
+    expect(saved.map((c) => c.state.steps)).toEqual([2, 3, 4, 6]);
+    expect(saved.map((c) => [c.position.epoch, c.position.stepInEpoch])).toEqual([[0, 2], [1, 0], [1, 1], [2, 0]]);
+    for (const c of saved) expect(bits(c.state.params).equals(bits(ref.after[c.state.steps]!))).toBe(true);
+    const epochsOf = (events: DdpEvent[]) => events.filter((e) => e.event === 'epoch').map((e) => (e as Extract<DdpEvent, { event: 'epoch' }>).trainLoss);
+
+    for (const from of [saved[0]!, saved[2]!]) {
+      const resumed = capture();
+      const trainer = new LocalTrainer(data.train, { seed: CFG.seed, batchSize: CFG.batchSize });
+      const result = await runJob(CFG, data, trainer, resumed.reporter, { backend: 'wasm', resume: { state: from.state, position: from.position, path: '/ck' } });
+      expect(result.steps).toBe(6);
+      expect(bits(result.params).equals(bits(ref.after[6]!))).toBe(true);
+      expect(resumed.events[1]).toEqual({ event: 'resumed', step: from.state.steps, epoch: from.position.epoch, path: '/ck' });
+      // Only the steps after the checkpoint run; the epoch it stopped in reports the same loss.
+      expect(resumed.events.filter((e) => e.event === 'step').map((e) => (e as { step: number }).step)).toEqual([3, 4, 5, 6].slice(from.state.steps - 2));
+      expect(epochsOf(resumed.events)).toEqual(epochsOf(full.events).slice(from.position.epoch));
+    }
+  }, 60_000);
+
   it('an abort stops after the step in hand and still evaluates what it has', async () => {
     const ac = new AbortController();
     const { reporter, events } = capture((e) => {
@@ -128,8 +153,12 @@ describe('runJob with any Trainer', () => {
     steps = 0;
     private p = new Float32Array(0);
     runs: number[] = [];
-    async start(params: Float32Array): Promise<void> {
-      this.p = params.slice();
+    async start(state: TrainingState): Promise<void> {
+      this.p = state.params.slice();
+      this.steps = state.steps;
+    }
+    async state(): Promise<TrainingState> {
+      return { steps: this.steps, params: this.p.slice(), adamM: new Float32Array(this.p.length), adamV: new Float32Array(this.p.length) };
     }
     async run(until: number, onStep: (r: StepReport) => void): Promise<void> {
       this.runs.push(until);

@@ -1,4 +1,5 @@
 import {
+  RunError,
   SEED_CNN_PARAM_COUNT,
   evaluateSplit,
   initSeedCnnParams,
@@ -12,7 +13,24 @@ import {
   type StepEvent,
 } from '@ddp/core';
 import type { JobConfig } from './job-config.js';
-import type { StepReport, Trainer, TrainerParams } from './trainer.js';
+import type { StepReport, Trainer, TrainerParams, TrainingState } from './trainer.js';
+
+/** Where a run's progress stands, beyond the weights: what a checkpoint records and a resume restores. */
+export interface RunPosition {
+  /** Workers per range of steps (the fast reduction's result depends on it). */
+  worldHistory: Array<{ fromStep: number; workers: number }>;
+  /** The current epoch's training loss so far (a sum over samples) and its samples, so its epoch event comes out the same. */
+  epochLossSum: number;
+  epochSamples: number;
+}
+
+/** What the job loop hands a checkpoint writer (CheckpointWriter in core/checkpoint does it crash-safe, in the background). */
+export interface CheckpointSink {
+  /** Takes copies it may keep; returns at once. */
+  schedule(state: TrainingState, position: RunPosition & { epoch: number; stepInEpoch: number }): void;
+  /** Resolves when every scheduled write is done. */
+  flush(): Promise<void>;
+}
 
 export interface JobResult {
   params: Float32Array;
@@ -33,6 +51,10 @@ export interface RunJobOptions {
   signal?: AbortSignal;
   /** Start from these weights instead of the seeded initialisation (tests use it). */
   initialParams?: Float32Array;
+  /** --resume: continue from this state (a checkpoint's), with the run's position then. */
+  resume?: { state: TrainingState; position: RunPosition; path: string };
+  /** Checkpoints: every `every` steps (when given) and at each epoch's end, and when a run is cut short. */
+  checkpoints?: { sink: CheckpointSink; every?: number };
 }
 
 /**
@@ -47,11 +69,14 @@ export interface RunJobOptions {
  */
 export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, reporter: Reporter, opts: RunJobOptions): Promise<JobResult> {
   const wall0 = performance.now();
-  const init = opts.initialParams ? opts.initialParams.slice() : initSeedCnnParams(cfg.seed);
-  if (init.length !== SEED_CNN_PARAM_COUNT) throw new RangeError(`initial parameters must have ${SEED_CNN_PARAM_COUNT} values`);
+  const init = opts.resume?.state ?? initialState(opts.initialParams ? opts.initialParams.slice() : initSeedCnnParams(cfg.seed));
+  if (init.params.length !== SEED_CNN_PARAM_COUNT) throw new RangeError(`initial parameters must have ${SEED_CNN_PARAM_COUNT} values`);
   const nTrain = data.train.count;
   const perEpoch = stepsPerEpoch(nTrain, cfg.batchSize);
   const totalSteps = Math.min(cfg.maxSteps ?? Infinity, perEpoch * cfg.epochs);
+  if (opts.resume && init.steps > perEpoch * cfg.epochs) {
+    throw new RunError('DDP_CHECKPOINT', `${opts.resume.path} holds ${init.steps} steps, more than the ${perEpoch * cfg.epochs} of ${cfg.epochs} epoch(s): raise --epochs to go on`);
+  }
   reporter.event({
     event: 'start',
     backend: opts.backend,
@@ -66,6 +91,7 @@ export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, re
     stepsPerEpoch: perEpoch,
     ...(trainer.mode !== 'local' ? { allreduce: trainer.mode } : {}),
   });
+  if (opts.resume) reporter.event({ event: 'resumed', step: init.steps, epoch: Math.floor(init.steps / perEpoch), path: opts.resume.path });
   await trainer.start(init, { lr: cfg.lr });
 
   let trainMs = 0;
@@ -73,9 +99,13 @@ export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, re
   const phaseMs: Record<string, number> = {};
   let gradientBytes = 0;
   let countedSteps = 0;
-  let epochLoss = 0;
-  let epochSamples = 0;
+  // A resumed epoch goes on with the loss of its steps before the checkpoint: its epoch event comes out the same.
+  let epochLoss = opts.resume?.position.epochLossSum ?? 0;
+  let epochSamples = opts.resume?.position.epochSamples ?? 0;
+  const worldHistory = opts.resume ? opts.resume.position.worldHistory.map((w) => ({ ...w })) : [];
   const onStep = (r: StepReport) => {
+    const world = r.ranks?.length ?? trainer.workers;
+    if (worldHistory.at(-1)?.workers !== world) worldHistory.push({ fromStep: r.step, workers: world });
     for (const [k, v] of Object.entries(r.timing ?? {})) phaseMs[k] = (phaseMs[k] ?? 0) + v;
     if (r.gradientBytes !== undefined) {
       gradientBytes += r.gradientBytes;
@@ -109,22 +139,37 @@ export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, re
     evaluatedAtStep = trainer.steps;
     return r;
   };
+  let checkpointedAt = init.steps;
+  const checkpoint = async () => {
+    const sink = opts.checkpoints?.sink;
+    if (!sink || trainer.steps === checkpointedAt) return;
+    const state = await trainer.state();
+    checkpointedAt = state.steps;
+    const position = { worldHistory: worldHistory.map((w) => ({ ...w })), epochLossSum: epochLoss, epochSamples };
+    sink.schedule(state, { ...position, epoch: Math.floor(state.steps / perEpoch), stepInEpoch: state.steps % perEpoch });
+  };
+  const every = opts.checkpoints?.every;
   let savedAtStep = -1;
   const save = async () => {
     if (!cfg.out) return;
     await saveSeedCnn((await fetchWeights()).params, cfg.out);
     savedAtStep = trainer.steps;
-    reporter.event({ event: 'checkpoint', step: trainer.steps, path: cfg.out });
+    reporter.event({ event: 'saved', step: trainer.steps, path: cfg.out });
   };
 
   for (let epoch = Math.floor(trainer.steps / perEpoch); epoch < cfg.epochs; epoch++) {
     const epoch0 = performance.now();
-    epochLoss = 0;
-    epochSamples = 0;
     const until = Math.min(totalSteps, (epoch + 1) * perEpoch);
     if (trainer.steps >= until || opts.signal?.aborted) break;
     const runStart = performance.now();
-    await trainer.run(until, onStep, opts.signal);
+    // Runs end at each checkpoint step (--checkpoint-every): the state there is fetched while the
+    // workers wait (ring mode: a member sends it), then written in the background.
+    while (trainer.steps < until && !opts.signal?.aborted) {
+      const stop = every ? Math.min(until, (Math.floor(trainer.steps / every) + 1) * every) : until;
+      await trainer.run(stop, onStep, opts.signal);
+      if (trainer.steps === stop && stop < until && stop % every! === 0) await checkpoint();
+      if (trainer.steps < stop) break;
+    }
     trainMs += performance.now() - runStart;
     weights = null;
     reporter.endProgress();
@@ -143,11 +188,16 @@ export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, re
       reporter.event({ ...e, ...hashes() });
     }
     await save();
+    epochLoss = 0;
+    epochSamples = 0;
+    await checkpoint();
   }
 
   const steps = trainer.steps;
   const final: Evaluation = evaluatedAtStep === steps && lastEval ? lastEval : await evaluate('evaluating');
   if (savedAtStep !== steps) await save();
+  await checkpoint(); // a run cut short (--max-steps, Ctrl-C) can be resumed from where it stopped
+  await opts.checkpoints?.sink.flush();
   const trainSeconds = trainMs / 1000;
   const breakdown: Record<string, number> = {};
   for (const [k, v] of Object.entries(phaseMs)) breakdown[k] = steps > 0 ? v / steps : 0;
@@ -176,4 +226,9 @@ export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, re
   const bytes = result.gradientBytesPerStep !== undefined ? { gradientBytesPerStep: result.gradientBytesPerStep } : {};
   reporter.event({ ...done, ...bytes, ...hashes() });
   return result;
+}
+
+/** Step 0: the given weights, Adam's moments at zero. */
+function initialState(params: Float32Array): TrainingState {
+  return { steps: 0, params, adamM: new Float32Array(params.length), adamV: new Float32Array(params.length) };
 }

@@ -25,6 +25,17 @@ export interface StepReport {
   ranks?: RankTiming[];
 }
 
+/**
+ * Everything a run needs to continue: the weights and Adam's state after `steps` steps (the plan
+ * gives every later step's batch from the seed and the step number alone).
+ */
+export interface TrainingState {
+  steps: number;
+  params: Float32Array;
+  adamM: Float32Array;
+  adamV: Float32Array;
+}
+
 /** The weights after the steps applied so far, and (ring mode) every replica's hash of them. */
 export interface TrainerParams {
   params: Float32Array;
@@ -39,8 +50,8 @@ export interface Trainer {
   readonly workers: number;
   /** Optimizer steps applied so far. */
   readonly steps: number;
-  /** Takes the initial weights and Adam's learning rate. */
-  start(params: Float32Array, optim: { lr: number }): Promise<void>;
+  /** Takes the state to start from (step 0's weights, or a checkpoint's state) and Adam's learning rate. */
+  start(state: TrainingState, optim: { lr: number }): Promise<void>;
   /**
    * Runs the steps of the plan from `steps` up to `until` (exclusive), calling `onStep` for each as
    * it is applied, in order. When `signal` aborts it stops after the step(s) in hand and resolves.
@@ -49,6 +60,8 @@ export interface Trainer {
   run(until: number, onStep: (r: StepReport) => void, signal?: AbortSignal): Promise<void>;
   /** The weights after `steps` steps. */
   params(): Promise<TrainerParams>;
+  /** The weights and Adam's state after `steps` steps (for a checkpoint): copies the caller owns. */
+  state(): Promise<TrainingState>;
   /**
    * Evaluates the weights after `steps` steps on the test split, shared among the workers (the
    * same bits as one process's evaluateSplit); null when it cannot (no workers, or they have no

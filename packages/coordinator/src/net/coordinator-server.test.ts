@@ -398,9 +398,9 @@ describe('CoordinatorServer HTTP endpoints on the same port', () => {
     expect(received().map((e) => e.event)).toEqual(['worker_joined', 'step']);
     expect(events.clientCount).toBe(1);
     events.observe({ event: 'step', step: 2, epoch: 0, loss: 2.1, samples: 64 });
-    events.observe({ event: 'checkpoint', step: 2, path: 'runs/x' });
+    events.observe({ event: 'saved', step: 2, path: 'runs/x' });
     await readUntil(4);
-    expect(received().map((e) => [e.event, e.step])).toEqual([['worker_joined', undefined], ['step', 1], ['step', 2], ['checkpoint', 2]]);
+    expect(received().map((e) => [e.event, e.step])).toEqual([['worker_joined', undefined], ['step', 1], ['step', 2], ['saved', 2]]);
     ctl.abort();
     await reader.cancel().catch(() => {});
     await expect.poll(() => events.clientCount).toBe(0);

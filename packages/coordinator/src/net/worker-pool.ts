@@ -4,7 +4,7 @@
  * worker_joined / worker_lost events. The server (coordinator-server.ts) keeps the sockets and the
  * heartbeats; the trainer of the mode (star/, ring/) receives its messages through one handler.
  */
-import { MSG, type DdpEvent, type EvaluateMessage, type Evaluation, type ProtocolError } from '@ddp/core';
+import { MSG, RunError, type DdpEvent, type EvaluateMessage, type Evaluation, type ProtocolError } from '@ddp/core';
 import type { CoordinatorServer, LossCode, ModeMessage, WorkerInfo } from './coordinator-server.js';
 import { JoinWaiters } from './join-waiters.js';
 import { ShardedEvaluation } from './sharded-evaluation.js';
@@ -22,6 +22,10 @@ export interface WorkerPoolOptions {
   onInfo?: (message: string) => void;
   /** Name the ranks a step still waits for once it has run this long, and again every such period (default 30000 ms). */
   stallWarnMs?: number;
+  /** --min-workers: below this many the run pauses (quorum()); default 1. */
+  minWorkers?: number;
+  /** How often a pause says how many workers are missing (default 5000 ms). */
+  pauseStatusMs?: number;
 }
 
 export class WorkerPool {
@@ -39,11 +43,15 @@ export class WorkerPool {
     server.addListener({
       joined: (info) => {
         opts.onEvent?.({ event: 'worker_joined', rank: info.rank, workers: this.size, backend: info.backend, host: info.name });
+        this.membership();
         this.joinWaiters.notify();
         this.handler?.joined?.(info);
       },
       lost: (info, reason, code) => {
-        if (!this.closed) opts.onEvent?.({ event: 'worker_lost', rank: info.rank, step: this.currentStep(), code, reason, workers: this.size });
+        if (!this.closed) {
+          opts.onEvent?.({ event: 'worker_lost', rank: info.rank, step: this.currentStep(), code, reason, workers: this.size });
+          this.membership();
+        }
         this.evaluation?.onLost(info.rank);
         this.handler?.lost?.(info, reason, code);
       },
@@ -78,6 +86,43 @@ export class WorkerPool {
 
   note(message: string): void {
     this.opts.onInfo?.(message);
+  }
+
+  private membership(): void {
+    this.opts.onEvent?.({ event: 'membership', workers: this.size, ranks: this.ranks(), step: this.currentStep() });
+  }
+
+  get minWorkers(): number {
+    return this.opts.minWorkers ?? 1;
+  }
+
+  /**
+   * Elastic membership: resolves at once with --min-workers workers or more. Below that the run
+   * pauses here: a `paused` event, a line every few seconds naming how many are missing, and
+   * DDP_TOO_FEW_WORKERS after --worker-timeout (DDP_NO_WORKERS when none is left at all).
+   */
+  async quorum(step: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const min = this.minWorkers;
+    if (this.size >= min || signal?.aborted) return;
+    const seconds = timeoutMs / 1000;
+    this.opts.onEvent?.({ event: 'paused', step, workers: this.size, minWorkers: min });
+    const say = () => this.note(`paused at step ${step}: ${this.size} of at least ${min} worker(s) (--min-workers), ${min - this.size} missing; waiting up to ${seconds} s in all (--worker-timeout)`);
+    say();
+    const status = setInterval(say, this.opts.pauseStatusMs ?? 5000);
+    try {
+      await this.joinWaiters.wait(min, timeoutMs, signal);
+    } catch (err) {
+      if (signal?.aborted) return;
+      const none = this.size === 0;
+      throw new RunError(
+        none ? 'DDP_NO_WORKERS' : 'DDP_TOO_FEW_WORKERS',
+        none
+          ? `no worker left at step ${step} and none joined within ${seconds} s (--worker-timeout); the run cannot go on`
+          : `only ${this.size} worker(s) at step ${step}, fewer than --min-workers ${min}, for ${seconds} s (--worker-timeout); the run cannot go on`,
+      );
+    } finally {
+      clearInterval(status);
+    }
   }
 
   /** Resolves once `n` workers are members; rejects after `timeoutMs` (--join-timeout) or when `signal` aborts. */

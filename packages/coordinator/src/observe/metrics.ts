@@ -120,8 +120,8 @@ export class Metrics {
         this.testAccuracy.set(e.testAccuracy);
         this.lastStepAt = this.clock(); // the evaluation was no step's time
         return;
-      case 'checkpoint':
-        this.lastStepAt = this.clock();
+      case 'saved':
+        this.lastStepAt = this.clock(); // saving was no step's time
         return;
       case 'done':
         this.testAccuracy.set(e.testAccuracy);

@@ -281,7 +281,7 @@ async function inOrder(port: number, scripts: Script[]): Promise<FakeWorker[]> {
   return out;
 }
 const range = (from: number, until: number) => Array.from({ length: until - from }, (_, i) => from + i);
-const init = () => Float32Array.from({ length: P }, (_, i) => i / 7);
+const init = () => ({ steps: 0, params: Float32Array.from({ length: P }, (_, i) => i / 7), adamM: new Float32Array(P), adamV: new Float32Array(P) });
 
 /** The code of a RunError the promise rejects with. */
 async function runError(p: Promise<unknown>): Promise<RunError> {

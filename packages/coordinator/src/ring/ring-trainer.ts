@@ -6,7 +6,8 @@
  * the replicas' hashes every hashEvery steps, and fetches the weights to evaluate and save.
  *
  * The ring protocol:
- *   0. Start: every worker gets `replica` (the initial weights, Adam at step 0, the learning rate).
+ *   0. Start: every worker gets `replica`: the weights and Adam's state the job starts from (step 0,
+ *      or a checkpoint's with --resume) and the learning rate.
  *   1. Forming ring generation g (at the start, after a failure or a loss, when a worker joined):
  *      a. Every live worker gets ring_listen{g, position, size, group}. It abandons any earlier ring
  *         at once (a run there stops, an allreduce in flight fails), opens a peer endpoint and
@@ -56,7 +57,7 @@ import {
   type Split,
   type StateMessage,
 } from '@ddp/core';
-import type { StepReport, Trainer, TrainerParams } from '../job/trainer.js';
+import type { StepReport, Trainer, TrainerParams, TrainingState } from '../job/trainer.js';
 import type { LossCode, WorkerInfo } from '../net/coordinator-server.js';
 import type { WorkerPool } from '../net/worker-pool.js';
 import { ReplicaMismatchError, RingSteps, type RingCommit } from './ring-steps.js';
@@ -118,7 +119,8 @@ export class RingTrainer implements Trainer {
   private hashAt = 0;
   private hash = '';
   private lastHashes: Array<{ rank: number; hash: string }> = [];
-  private initial: { params: Float32Array; lr: number } | null = null;
+  /** The state the job started from (step 0, or a checkpoint's) and the learning rate. */
+  private initial: { state: TrainingState; lr: number } | null = null;
   private readonly watches = new Set<Watch>();
   private requests = 0;
   private active: ActiveRun | null = null;
@@ -152,10 +154,17 @@ export class RingTrainer implements Trainer {
     return this.committed;
   }
 
-  async start(params: Float32Array, optim: { lr: number }): Promise<void> {
-    this.initial = { params: params.slice(), lr: optim.lr };
-    this.hash = replicaHash(params);
+  async start(state: TrainingState, optim: { lr: number }): Promise<void> {
+    this.initial = { state, lr: optim.lr };
+    this.committed = state.steps;
+    this.hashAt = state.steps;
+    this.hash = replicaHash(state.params);
     for (const rank of this.pool.ranks()) this.giveInitialReplica(rank);
+  }
+
+  /** No step committed since start(): the coordinator still has the state to hand out. */
+  private get atStart(): boolean {
+    return this.initial !== null && this.committed === this.initial.state.steps;
   }
 
   async run(until: number, onStep: (r: StepReport) => void, signal?: AbortSignal): Promise<void> {
@@ -202,6 +211,24 @@ export class RingTrainer implements Trainer {
     }
   }
 
+  /** Protocol 7, a checkpoint: the weights and Adam's state at committed, from one member. */
+  async state(): Promise<TrainingState> {
+    if (this.atStart) {
+      const s = this.initial!.state;
+      return { steps: s.steps, params: s.params.slice(), adamM: s.adamM.slice(), adamV: s.adamV.slice() };
+    }
+    for (;;) {
+      const from = this.pickHolder();
+      try {
+        const s = await this.fetchState(from, this.committed, true);
+        if (!s.adamM || !s.adamV) throw new RunError('DDP_MISMATCH', `rank ${from} sent the weights without Adam's state`);
+        return { steps: s.steps, params: s.params, adamM: s.adamM, adamV: s.adamV };
+      } catch (err) {
+        if (!(err instanceof RingBroken)) throw err; // lost: ask another
+      }
+    }
+  }
+
   /** Protocol 7, evaluation: the members evaluate shares of the test split at committed steps. */
   async evaluate(test: Split): Promise<Evaluation | null> {
     const live = new Set(this.pool.ranks());
@@ -222,7 +249,7 @@ export class RingTrainer implements Trainer {
   private onJoined(info: WorkerInfo): void {
     // Before the first step is committed the coordinator still has the weights: hand them out now.
     // Later arrivals get the replica from a member when the ring is next formed (protocol 1d).
-    if (this.initial && this.committed === 0 && !this.active) {
+    if (this.atStart && !this.active) {
       this.giveInitialReplica(info.rank);
       return;
     }
@@ -294,8 +321,10 @@ export class RingTrainer implements Trainer {
   }
 
   private giveInitialReplica(rank: number): void {
-    const init = this.initial!;
-    this.send(rank, { type: MSG.REPLICA, steps: 0, params: init.params, lr: init.lr });
+    const { state, lr } = this.initial!;
+    // At step 0 Adam's moments are zeros: the replica makes them.
+    const moments = state.steps > 0 ? { adamM: state.adamM, adamV: state.adamV } : {};
+    this.send(rank, { type: MSG.REPLICA, steps: state.steps, params: state.params, lr, ...moments });
     this.holders.add(rank);
   }
 
@@ -397,10 +426,20 @@ export class RingTrainer implements Trainer {
     let live = this.pool.ranks();
     for (const h of [...this.holders]) if (!live.includes(h)) this.holders.delete(h);
     if (this.holders.size === 0) {
-      if (this.committed > 0) throw this.everyReplicaLost();
+      if (!this.atStart) throw this.everyReplicaLost();
       if (live.length === 0) await this.waitForJoin();
       live = this.pool.ranks();
       for (const rank of live) this.giveInitialReplica(rank);
+    }
+    // Elastic membership: below --min-workers the run pauses here until enough have joined.
+    if (live.length < this.pool.minWorkers) {
+      await this.pool.quorum(this.committed + 1, this.opts.workerTimeoutMs);
+      live = this.pool.ranks();
+      for (const h of [...this.holders]) if (!live.includes(h)) this.holders.delete(h);
+      if (this.holders.size === 0) {
+        if (!this.atStart) throw this.everyReplicaLost();
+        for (const rank of live) this.giveInitialReplica(rank);
+      }
     }
     const members = [...live].sort((a, b) => a - b);
     const g = ++this.generation;

@@ -94,7 +94,7 @@ afterEach(async () => {
   pools = [];
 });
 
-async function setup(maxWorkers: number, opts: Partial<StarTrainerOptions> = {}, poolOpts: { stallWarnMs?: number } = {}, compress: Compression = 'none') {
+async function setup(maxWorkers: number, opts: Partial<StarTrainerOptions> = {}, poolOpts: { stallWarnMs?: number; minWorkers?: number; pauseStatusMs?: number } = {}, compress: Compression = 'none') {
   const server = new CoordinatorServer({
     port: 0, token: 'secret', maxWorkers, paramCount: P, data: DATA, heartbeatMs: 50, config: wireConfig({ allreduce: 'star', compress }), plan: PLAN,
   });
@@ -119,12 +119,12 @@ function rankOrderSum(batch: Uint32Array, parts: number, compress: Compression =
   return out;
 }
 
-const init = () => Float32Array.from({ length: P }, (_, i) => Math.sin(i) / 10);
+const init = () => ({ steps: 0, params: Float32Array.from({ length: P }, (_, i) => Math.sin(i) / 10), adamM: new Float32Array(P), adamV: new Float32Array(P) });
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 /** Adam applied to the rank-order sums, step by step, with the worker count each step ran with. */
 function reference(partsPerStep: number[], lr: number, compress: Compression = 'none'): Float32Array {
-  const params = init();
+  const params = init().params;
   const adam = new Adam(P, { lr });
   partsPerStep.forEach((parts, step) => {
     const { batch } = plan.at(step);
@@ -193,6 +193,31 @@ describe('StarTrainer over sockets', () => {
     expect(w.work).toHaveLength(1);
     expect(Array.from(w.work[0]!.indices as Uint32Array)).toEqual(Array.from(plan.at(0).batch));
     expect(bits((await trainer.params()).params).equals(bits(reference([1], 0.01)))).toBe(true);
+  });
+
+  it('--min-workers: pauses between steps below it, says how many are missing, and goes on when one joins', async () => {
+    const { trainer, port, onStep, notes, events, reports } = await setup(3, {}, { minWorkers: 2, pauseStatusMs: 30 });
+    const a = await fakeWorker(port);
+    await trainer.start(init(), { lr: 0.01 });
+    const running = trainer.run(2, onStep);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(reports).toHaveLength(0);
+    expect(events).toContainEqual({ event: 'paused', step: 1, workers: 1, minWorkers: 2 });
+    expect(notes.filter((n) => n.startsWith('paused at step 1: 1 of at least 2 worker(s) (--min-workers), 1 missing')).length).toBeGreaterThan(1);
+    const b = await fakeWorker(port);
+    await running;
+    expect(reports).toHaveLength(2);
+    expect(a.work).toHaveLength(2);
+    expect(b.work).toHaveLength(2);
+    expect(events.filter((e) => e.event === 'membership').map((e) => (e as { ranks: number[] }).ranks)).toEqual([[0], [0, 1]]);
+    expect(bits((await trainer.params()).params).equals(bits(reference([2, 2], 0.01)))).toBe(true);
+  });
+
+  it('--min-workers: a pause longer than --worker-timeout fails the run with DDP_TOO_FEW_WORKERS', async () => {
+    const { trainer, port, onStep } = await setup(3, { workerTimeoutMs: 200 }, { minWorkers: 2 });
+    await fakeWorker(port);
+    await trainer.start(init(), { lr: 0.01 });
+    await expect(trainer.run(1, onStep)).rejects.toMatchObject({ code: 'DDP_TOO_FEW_WORKERS' });
   });
 
   it('names the ranks a slow step waits for', async () => {

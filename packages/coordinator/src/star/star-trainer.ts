@@ -71,6 +71,12 @@ export class StarTrainer extends HeldWeightsTrainer {
     const { params, adam } = this.held;
     while (adam.steps < until && !signal?.aborted) {
       if (this.closed) throw new Error('StarTrainer: closed');
+      // Elastic membership: below --min-workers the run pauses between steps. (With none left at all
+      // and --min-workers 1, the step starts and waits for a worker to take its shards: checkOrphans.)
+      if (this.pool.minWorkers > 1 && this.pool.size < this.pool.minWorkers) {
+        await this.pool.quorum(adam.steps + 1, this.opts.workerTimeoutMs, signal);
+        if (signal?.aborted) break;
+      }
       const { step, epoch, batch } = this.plan.at(adam.steps);
       const r = await this.gradientSum(params, step, epoch, batch);
       const t0 = performance.now();

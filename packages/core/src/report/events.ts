@@ -75,10 +75,52 @@ export interface WorkerLostEvent {
   reason: string;
   workers: number;
 }
+/** The model saved to --out (model.json + weights.bin), after an epoch and at the end. */
+export interface SavedEvent {
+  event: 'saved';
+  step: number;
+  path: string;
+}
+/** A training checkpoint written (crash-safe, off the step's path): resumable with --resume. */
 export interface CheckpointEvent {
   event: 'checkpoint';
   step: number;
   path: string;
+  bytes: number;
+  /** How long the write took (it runs beside the training). */
+  seconds: number;
+}
+/** A run continued from a checkpoint (--resume). */
+export interface ResumedEvent {
+  event: 'resumed';
+  /** Steps already applied: the next step is step + 1. */
+  step: number;
+  epoch: number;
+  path: string;
+}
+/** The workers of the job changed (a join, a loss): the current world. */
+export interface MembershipEvent {
+  event: 'membership';
+  workers: number;
+  ranks: number[];
+  /** The step (1-based) in hand when it changed. */
+  step: number;
+}
+/** The run paused: fewer workers than --min-workers. */
+export interface PausedEvent {
+  event: 'paused';
+  step: number;
+  workers: number;
+  minWorkers: number;
+}
+/** `ddp train` restarted its coordinator after an abnormal exit, with --resume. */
+export interface CoordinatorRestartedEvent {
+  event: 'coordinator_restarted';
+  /** 1 for the first restart. */
+  restart: number;
+  maxRestarts: number;
+  /** How the coordinator ended: an exit code or a signal name. */
+  exit: string;
 }
 export interface DoneEvent {
   event: 'done';
@@ -131,7 +173,12 @@ export type DdpEvent =
   | EpochEvent
   | WorkerLostEvent
   | RingFormedEvent
+  | SavedEvent
   | CheckpointEvent
+  | ResumedEvent
+  | MembershipEvent
+  | PausedEvent
+  | CoordinatorRestartedEvent
   | DoneEvent
   | EvaluateEvent
   | PredictEvent

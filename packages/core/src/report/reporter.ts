@@ -23,8 +23,18 @@ export function describeEvent(e: DdpEvent): string | null {
       return `worker ${e.rank} lost at step ${e.step}: ${e.code}: ${e.reason}; continuing with ${e.workers}`;
     case 'ring_formed':
       return e.generation === 0 ? null : `ring ${e.generation} formed for step ${e.step + 1}: ranks ${e.ranks.join(', ')}`;
-    case 'checkpoint':
+    case 'saved':
       return `saved model at step ${e.step} to ${e.path}`;
+    case 'checkpoint':
+      return `checkpoint at step ${e.step}: ${e.path} (${(e.bytes / 1e6).toFixed(1)} MB in ${e.seconds.toFixed(2)} s)`;
+    case 'resumed':
+      return `resumed from ${e.path}: ${e.step} step(s) done, continuing at step ${e.step + 1} (epoch ${e.epoch + 1})`;
+    case 'membership':
+      return null; // worker_joined / worker_lost already say it in words
+    case 'paused':
+      return `paused at step ${e.step}: ${e.workers} worker(s), at least ${e.minWorkers} needed (--min-workers)`;
+    case 'coordinator_restarted':
+      return `coordinator ended abnormally (${e.exit}): restarting it with --resume (restart ${e.restart} of ${e.maxRestarts})`;
     case 'done': {
       const b = e.breakdown ?? {};
       const perStep = Object.keys(b).length ? `\nper step: ${Object.entries(b).map(([k, v]) => `${k} ${v.toFixed(1)} ms`).join(', ')}` : '';

@@ -18,6 +18,10 @@ export const RUN_ERROR_CODES = [
   'DDP_NON_FINITE',
   /** A worker did not answer in time (no step progress, weights not sent). */
   'DDP_STALLED',
+  /** --resume: the checkpoint belongs to another job (the fields that differ are named), or cannot go on. */
+  'DDP_CHECKPOINT',
+  /** Fewer than --min-workers workers for longer than --worker-timeout. */
+  'DDP_TOO_FEW_WORKERS',
 ] as const;
 export type RunErrorCode = (typeof RUN_ERROR_CODES)[number];
 

@@ -47,7 +47,13 @@ describe('the run as a Chrome trace', () => {
     now = 9_000;
     t.event({ event: 'epoch', epoch: 1, trainLoss: 1, testLoss: 1, testAccuracy: 0.5, seconds: 1 });
     now = 9_500;
-    t.event({ event: 'checkpoint', step: 1, path: '/tmp/x' });
-    expect(t.traceSpans.filter((s) => s.tid === 0).map((s) => [s.name, s.ts, s.dur])).toEqual([['evaluation', 1_000, 8_000], ['checkpoint', 9_000, 500]]);
+    t.event({ event: 'saved', step: 1, path: '/tmp/x' });
+    now = 20_000;
+    t.event({ event: 'checkpoint', step: 1, path: '/tmp/c', bytes: 10, seconds: 0.004 });
+    expect(t.traceSpans.filter((s) => s.tid === 0).map((s) => [s.name, s.ts, s.dur])).toEqual([
+      ['evaluation', 1_000, 8_000],
+      ['save', 9_000, 500],
+      ['checkpoint', 16_000, 4_000],
+    ]);
   });
 });

@@ -71,10 +71,14 @@ export class TraceTimeline {
         this.lastMark = t;
         this.lastCommit = t;
         return;
-      case 'checkpoint':
-        if (this.lastMark >= 0) this.span(COORDINATOR_TID, 'checkpoint', 'coordinator', this.lastMark, t, { step: e.step, path: e.path });
+      case 'saved':
+        if (this.lastMark >= 0) this.span(COORDINATOR_TID, 'save', 'coordinator', this.lastMark, t, { step: e.step, path: e.path });
         this.lastMark = t;
         this.lastCommit = t;
+        return;
+      case 'checkpoint':
+        // Written beside the training: a span of its own length, ending now; the steps' clock goes on.
+        this.span(COORDINATOR_TID, 'checkpoint', 'coordinator', t - e.seconds * 1e6, t, { step: e.step, path: e.path, bytes: e.bytes });
         return;
       default:
         return;
