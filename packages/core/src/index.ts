@@ -7,4 +7,5 @@ export * from './allreduce/index.js';
 export * from './protocol/index.js';
 export * from './report/index.js';
 export * from './bench/index.js';
+export * from './checkpoint/index.js';
 export * from './version.js';
