@@ -20,6 +20,7 @@ import { formatFlags, num, numOf, parseFlags, str, strOf, UsageError, type FlagS
 import { EXIT_CODES_HELP } from '../exit-codes.js';
 import { exitWithLauncher, notifyListening } from '../launch/parent-link.js';
 import { checkpointingFromFlags, jobFingerprint } from '../checkpointing.js';
+import { reportFailure } from '../report-failure.js';
 import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, WIRE_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom, timelineFromFlags, wireConfigFromFlags } from '../training-flags.js';
 
 /** Flags of a multi-worker job that `ddp train --workers N` passes on to its coordinator. */
@@ -109,10 +110,7 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
   try {
     return await serveJob({ values, workers, minWorkers, maxWorkers, host, token, viewToken, config, reporter });
   } catch (err) {
-    // Said as an event too, so that a supervising `ddp train` knows the run ended on purpose (a
-    // coordinator that dies without one is restarted).
-    if (err instanceof RunError) reporter.event({ event: 'error', code: err.code, message: err.message });
-    else if (!(err instanceof UsageError)) reporter.event({ event: 'error', code: 'DDP_INTERNAL', message: err instanceof Error ? err.message : String(err) });
+    reportFailure(reporter, err);
     throw err;
   } finally {
     writeTimeline();

@@ -7,6 +7,7 @@ import { formatFlags, numOf, parseFlags, UsageError, withoutFlag, type FlagSpec 
 import { EXIT_CODES_HELP } from '../exit-codes.js';
 import { BACKEND_FLAG, LOG_FORMAT_FLAG, TRAINING_FLAGS, backendFrom, jobConfigFromFlags, logFormatFrom, timelineFromFlags, wireConfigFromFlags } from '../training-flags.js';
 import { runLocalCluster } from '../launch/index.js';
+import { reportFailure } from '../report-failure.js';
 import { checkpointDirOf, checkpointingFromFlags, jobFingerprint } from '../checkpointing.js';
 import { CLUSTER_FLAGS } from './coordinator.js';
 
@@ -94,6 +95,9 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
     const trainer = new LocalTrainer(data.train, { seed: cfg.seed, batchSize: cfg.batchSize }, config.reduction);
     await runJob(cfg, data, trainer, reporter, { backend: backend.name, signal: abort.signal, resume: checkpointing.resume, checkpoints: checkpointing.checkpoints });
     return abort.signal.aborted ? 130 : 0;
+  } catch (err) {
+    reportFailure(reporter, err);
+    throw err;
   } finally {
     process.off('SIGINT', onSigint);
     writeTimeline();

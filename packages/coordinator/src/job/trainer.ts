@@ -25,16 +25,9 @@ export interface StepReport {
   ranks?: RankTiming[];
 }
 
-/**
- * Everything a run needs to continue: the weights and Adam's state after `steps` steps (the plan
- * gives every later step's batch from the seed and the step number alone).
- */
-export interface TrainingState {
-  steps: number;
-  params: Float32Array;
-  adamM: Float32Array;
-  adamV: Float32Array;
-}
+// Everything a run needs to continue (weights, Adam's moments, steps): core's checkpoint state.
+import type { TrainingState } from '@ddp/core';
+export type { TrainingState };
 
 /** The weights after the steps applied so far, and (ring mode) every replica's hash of them. */
 export interface TrainerParams {
