@@ -3,6 +3,6 @@
 // (state.json) and, written last, manifest.json with every file's size and sha256.
 export type { CheckpointMeta } from './checkpoint-meta.js';
 export { CheckpointError, CheckpointWriteError } from './checkpoint-error.js';
-export { writeCheckpoint, DEFAULT_KEEP, type CheckpointWritten } from './write-checkpoint.js';
+export { writeCheckpoint, DEFAULT_CHECKPOINT_KEEP, type CheckpointWritten } from './write-checkpoint.js';
 export { readCheckpoint, readLatestCheckpoint, type LoadedCheckpoint } from './read-checkpoint.js';
 export { CheckpointWriter, type CheckpointWriterOptions } from './checkpoint-writer.js';

@@ -24,7 +24,7 @@ export interface CheckpointWritten {
   seconds: number;
 }
 
-export const DEFAULT_KEEP = 3;
+export const DEFAULT_CHECKPOINT_KEEP = 3;
 
 /** Throws RangeError (before touching any file) when the arguments are not a checkpoint: a caller's bug. */
 export function assertCheckpointArgs(state: TrainingState, meta: CheckpointMeta, keep: number): void {
@@ -42,7 +42,7 @@ export function assertCheckpointArgs(state: TrainingState, meta: CheckpointMeta,
  * call of a process (see seedCnnModelJson).
  */
 export async function writeCheckpoint(dir: string, state: TrainingState, meta: CheckpointMeta, opts: { keep?: number } = {}): Promise<CheckpointWritten> {
-  const keep = opts.keep ?? DEFAULT_KEEP;
+  const keep = opts.keep ?? DEFAULT_CHECKPOINT_KEEP;
   assertCheckpointArgs(state, meta, keep);
   const start = performance.now();
   const name = stepFolderName(state.steps);
@@ -88,7 +88,12 @@ async function publish(dir: string, tmp: string, final: string): Promise<void> {
     // the next writer's cleanup.
     const aside = path.join(dir, tmpFolderName(`old-${path.basename(final)}`));
     await fsp.rename(final, aside);
-    await fsp.rename(tmp, final);
+    try {
+      await fsp.rename(tmp, final);
+    } catch (again) {
+      await fsp.rename(aside, final).catch(() => {}); // the old one back under its name, rather than lost to cleanup
+      throw again;
+    }
     await fsyncDir(dir);
     await removeAside(aside);
     return;
