@@ -29,7 +29,9 @@ function rankOf(coord: Live, worker: Live): number {
 
 describe('stragglers and stalls (real processes)', () => {
   it('star, --straggler-factor 3: a worker frozen for 4 s has its shards backed up; no drop, weights bitwise as without the stop', async () => {
-    const steps = 40;
+    // Long enough that training goes on after the thaw: while frozen, the worker gets no new shard
+    // (it is behind), so the other two run at full speed.
+    const steps = 100;
     const out = tmpDir();
     const ENV = { DDP_TOKEN: 'e2e-stragglers-star' };
     const { coord, url } = await startCoordinator(['--workers', '3', '--straggler-factor', '3', '--heartbeat-timeout', '60', ...job('star', steps), '--out', out], ENV);
@@ -38,6 +40,7 @@ describe('stragglers and stalls (real processes)', () => {
     const frozen = workers[1]!;
     frozen.proc.kill('SIGSTOP');
     await sleep(4000);
+    const thawedAfter = stepNumbers(coord.events()).at(-1)!;
     frozen.proc.kill('SIGCONT');
     const c = await coord.exit;
     expect(c.code, coord.stderr()).toBe(0);
@@ -54,6 +57,11 @@ describe('stragglers and stalls (real processes)', () => {
       expect(s.waitedMs as number).toBeGreaterThanOrEqual(3 * (s.medianMs as number));
     }
     expect(coord.stderr()).toMatch(new RegExp(`straggler rank ${rank} \\(.+:${frozen.pid}\\): its shard out`));
+    // Thawed, it caught up (its late answers discarded) and computed shards again.
+    expect(coord.stdout() + coord.stderr()).toContain(`rank ${rank} caught up: it gets shards again`);
+    expect(thawedAfter).toBeLessThan(steps);
+    const later = coord.events().filter((e) => e.event === 'step' && (e.step as number) > thawedAfter);
+    expect(later.some((e) => (e.ranks as Array<{ rank: number }>).some((r) => r.rank === rank))).toBe(true);
     expect(coord.events().at(-1)).toMatchObject({ event: 'done', steps, workers: 3 });
     expect((await Promise.all(workers.map((w) => w.exit))).map((e) => e.code)).toEqual([0, 0, 0]);
     // The fast reduction at a fixed world size is bitwise deterministic in star mode: as if no one stopped.

@@ -28,8 +28,8 @@ export const CLUSTER_FLAGS: readonly FlagSpec[] = [
   { name: 'serve-data', type: 'bool', help: 'send the training set to the workers when they join (for workers without a copy of the data set)' },
   { name: 'worker-timeout', type: 'number', min: 0.1, default: 60, metavar: 'SECONDS', help: 'with every worker lost, wait this long for a new one, then fail' },
   { name: 'heartbeat-timeout', type: 'number', min: 0.5, default: 10, metavar: 'SECONDS', help: 'drop a worker silent this long (plus twice its last step\'s compute time; raise it for --backend cpu)' },
-  { name: 'straggler-factor', type: 'number', min: 1, metavar: 'F', help: 'F > 1 (off by default; 3 is a reasonable value): a worker slower than F x the median is a straggler (see above)' },
-  { name: 'stall-warning', type: 'number', min: 0.1, default: 10, metavar: 'SECONDS', help: 'a step waiting this long names the ranks it waits for, their host and last message (a stall event)' },
+  { name: 'straggler-factor', type: 'number', min: 1, metavar: 'F', help: 'F > 1, off by default, 3 is reasonable; star: a shard out F x the median shard time also goes to an idle worker; ring: name the member that held up a step' },
+  { name: 'stall-warning', type: 'number', min: 0.1, default: 10, metavar: 'SECONDS', help: 'name the ranks a step has waited this long for, with their host and last message: a stall event' },
 ];
 
 const FLAGS: readonly FlagSpec[] = [
@@ -61,9 +61,9 @@ A worker lost mid-run: the ring is re-formed without it and the step in hand red
 gradient sums in rank order and applies Adam. A worker lost mid-step has its shard recomputed by another.
 
 Stragglers (--straggler-factor F): in star mode a shard not back after F x the median of recent shard
-times is also given to a worker done with its own; the first answer is used (the same bits either way).
-In ring mode every member is needed, so a member that holds up a step past F x the median step time is
-only named. Both emit a straggler event.
+times is also given to a worker done with its own; the first answer is used (the same bits either way),
+and the straggler gets no new shard until it has caught up. In ring mode every member is needed, so a
+member that holds up a step past F x the median step time is only named. Both emit a straggler event.
 
 Flags:
 ${formatFlags(FLAGS)}

@@ -267,4 +267,19 @@ describe('StarStep backups (--straggler-factor)', () => {
     second.round.onGradient(1, answer(second.orders[1]!.task, 5));
     expect(bits(second.round.result().grad).equals(bits(second.reference))).toBe(true);
   });
+
+  it('ranks the executor names as behind get no task at the start: their shards go to the least-loaded others, the split unchanged', () => {
+    const batch = randomBatch(40);
+    const round = new StarStep(2, 0, batch, [0, 1, 2, 3], new TaskIds());
+    const orders = round.start(new Set([1, 3]));
+    expect(orders.map((o) => [o.rank, o.task.shard])).toEqual([[0, 0], [0, 1], [2, 2], [2, 3]]);
+    expect(round.waitingFor).toEqual([0, 2]);
+    orders.forEach((o) => round.onGradient(o.rank, answer(o.task, 2)));
+    const plain = new StarStep(2, 0, batch, [0, 1, 2, 3], new TaskIds());
+    plain.start().forEach((o) => plain.onGradient(o.rank, answer(o.task, 2)));
+    expect(bits(round.result().grad).equals(bits(plain.result().grad))).toBe(true);
+    // Every live rank behind: they keep their own shards.
+    const all = new StarStep(2, 0, batch, [0, 1], new TaskIds());
+    expect(all.start(new Set([0, 1])).map((o) => o.rank)).toEqual([0, 1]);
+  });
 });

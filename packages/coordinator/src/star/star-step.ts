@@ -7,6 +7,9 @@
  *   1. The global batch is split into one shard per live worker, sizes within one sample of each
  *      other, shard k to the k-th live rank in rank order (`shardBatch`).
  *   2. Each shard becomes a task with a unique id; the worker gets {step, task, weights, indices}.
+ *      A rank the executor names as behind (a straggler that still owes answers from earlier steps,
+ *      step 4b) gets no task: its shard goes to the live rank with the fewest tasks (lowest on a
+ *      tie) among the others, if there is one. Who computes a shard never changes the split.
  *   3. A worker answers each task with the gradient SUM over its shard. An answer is taken only from
  *      a rank holding that task (its holder, or its backup: 4b), once per rank, for this step, with
  *      the shard's sample count; anything else is a protocol violation (the executor disconnects the
@@ -17,7 +20,8 @@
  *         With no live worker they wait for one to join.
  *      b. Stragglers (--straggler-factor): a task held longer than the threshold the executor gives
  *         (`backups`) is ALSO given to a live worker with no open task in this step (lowest rank
- *         first), at most one backup per task.
+ *         first), at most one backup per task. The executor keeps the straggler out of the next
+ *         steps (step 2) until it has answered every work order it was given.
  *   5. When every shard has an answer, the sums are added in SHARD order (which is rank order at the
  *      start of the step), so the result does not depend on who computed what or when answers
  *      arrived. The round completes exactly once; the job loop then applies Adam once. With
@@ -117,8 +121,15 @@ export class StarStep {
     }));
   }
 
-  /** Step 2: the first work orders (tasks with no live rank wait for `onJoin`). */
-  start(): Assignment[] {
+  /** Step 2: the first work orders (tasks with no live rank wait for `onJoin`); ranks in `behind` get none if others can take them. */
+  start(behind: ReadonlySet<number> = new Set()): Assignment[] {
+    const others = [...this.live].filter((r) => !behind.has(r));
+    if (behind.size > 0 && others.length > 0) {
+      for (const task of this.tasks) {
+        if (task.rank === null || !behind.has(task.rank)) continue;
+        task.rank = this.leastLoaded(others);
+      }
+    }
     return this.tasks.filter((t) => t.rank !== null).map((task) => ({ rank: task.rank as number, task }));
   }
 
@@ -271,10 +282,10 @@ export class StarStep {
     return { grad, lossSum, timing: { compute: compute / n, communication: communication / n, waiting: waiting / n }, ranks };
   }
 
-  private leastLoaded(): number | null {
+  private leastLoaded(among: Iterable<number> = this.live): number | null {
     let best: number | null = null;
     let bestLoad = Infinity;
-    for (const rank of [...this.live].sort((a, b) => a - b)) {
+    for (const rank of [...among].sort((a, b) => a - b)) {
       const load = this.openTasks(rank);
       if (load < bestLoad) {
         best = rank;

@@ -229,7 +229,7 @@ describe('StarTrainer over sockets', () => {
 
   it('--straggler-factor: a late shard is also given to a worker done with its own; the first answer is used, the late one discarded with no drop', async () => {
     // Rank 1 answers step 8 after 400 ms (the others in a few ms): its shard goes to a backup.
-    const { trainer, pool, port, events, onStep } = await setup(3, { stragglers: { factor: 3, minSamples: 3, floorMs: 100 } });
+    const { trainer, pool, port, events, notes, onStep } = await setup(3, { stragglers: { factor: 3, minSamples: 3, floorMs: 100 } });
     const workers = [await fakeWorker(port), await fakeWorker(port, { delayMs: (step) => (step === 7 ? 400 : 0) }), await fakeWorker(port)];
     await pool.waitForWorkers(3, 1000);
     await trainer.start(init(), { lr: 0.01 });
@@ -242,12 +242,16 @@ describe('StarTrainer over sockets', () => {
     expect(s.waitedMs).toBeGreaterThanOrEqual(100);
     expect(s.waitedMs).toBeLessThan(400);
     expect(describeEvent(s)).toMatch(/^step 8: straggler rank 1 \(test:1\): its shard out \d+ ms \(median \d+ ms\); also given to rank 0$/);
-    // Rank 0 computed the step's shard of rank 1 as well (two work orders for step 8).
+    // Rank 0 computed the step's shard of rank 1 as well (two work orders for step 8), and, while
+    // rank 1 still owed that answer, rank 1's shards of steps 9-12 from the start.
     expect(workers[0]!.work.filter((w) => w.step === 7)).toHaveLength(2);
-    // The straggler's answer comes long after its step is over: discarded quietly.
+    expect(workers[0]!.work.filter((w) => (w.step as number) > 7).map((w) => w.step)).toEqual([8, 8, 9, 9, 10, 10, 11, 11]);
+    // The straggler's answer comes long after its step is over: discarded quietly; then it gets shards again.
     await new Promise((r) => setTimeout(r, 450));
     expect(events.filter((e) => e.event === 'worker_lost')).toEqual([]);
+    expect(notes).toContain(`rank ${workers[1]!.rank} caught up: it gets shards again`);
     await trainer.run(14, onStep);
+    expect(workers[1]!.work.map((w) => w.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 12, 13]);
     expect(events.filter((e) => e.event === 'worker_lost')).toEqual([]);
     expect(bits((await trainer.params()).params).equals(bits(reference(new Array(14).fill(3), 0.01)))).toBe(true);
   });

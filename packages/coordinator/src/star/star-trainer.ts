@@ -6,10 +6,14 @@
  * Adam. The one timeout that keeps a run from hanging: with no worker left, a new one must join
  * within `workerTimeoutMs`.
  *
- * Stragglers (`stragglerFactor`): every used answer's shard time (work order sent to gradient back)
- * goes into a window of recent times; a shard out longer than F x their median (StragglerThreshold)
- * is also given to a worker that has finished its own (StarStep.backups), and a `straggler` event
- * says so. The answer that comes second is discarded, in this step or after it (`issued`).
+ * Stragglers (`stragglers`): every used answer's shard time (work order sent to gradient back) goes
+ * into a window of recent times; a shard out longer than F x their median (StragglerThreshold) is
+ * also given to a worker that has finished its own (StarStep.backups). The answer that comes second
+ * is discarded, in this step or after it (`issued`). A rank whose shard was backed up is behind: it
+ * gets no new shard (StarStep.start gives its shard to another rank from the start) until it has
+ * answered every work order it was given, so that a frozen or persistently slow worker neither
+ * delays every step by the threshold nor piles up work orders. One `straggler` event per episode
+ * (from the first backup until the rank has caught up).
  */
 import { MSG, ProtocolError, RunError, TrainingPlan, type Evaluation, type GradientMessage, type Split } from '@ddp/core';
 import { HeldWeightsTrainer } from '../job/held-weights.js';
@@ -58,6 +62,8 @@ export class StarTrainer extends HeldWeightsTrainer {
    * answer to anything else is a protocol violation.
    */
   private readonly issued = new Map<number, Set<number>>();
+  /** Ranks whose shard was backed up and that still owe answers: they get no new shard. */
+  private readonly behind = new Set<number>();
   private closed = false;
 
   constructor(
@@ -78,6 +84,7 @@ export class StarTrainer extends HeldWeightsTrainer {
       },
       lost: (info) => {
         this.issued.delete(info.rank); // the rank may be reused by a newcomer: it owes nothing
+        this.behind.delete(info.rank);
         if (!this.pending) return;
         this.dispatch(this.pending.round.onLost(info.rank));
         this.checkOrphans();
@@ -132,7 +139,7 @@ export class StarTrainer extends HeldWeightsTrainer {
       () => round.waitingFor,
     );
     try {
-      this.dispatch(round.start());
+      this.dispatch(round.start(this.behind));
       this.checkOrphans();
       this.checkStragglers();
       await finished;
@@ -171,7 +178,9 @@ export class StarTrainer extends HeldWeightsTrainer {
       this.pool.drop(rank, new ProtocolError('DDP_BAD_MESSAGE', `${msg.type}: not part of --allreduce star`));
       return;
     }
-    const owed = this.issued.get(rank)?.delete(msg.task) ?? false;
+    const owes = this.issued.get(rank);
+    const owed = owes?.delete(msg.task) ?? false;
+    if (owed && owes!.size === 0 && this.behind.delete(rank)) this.pool.note(`rank ${rank} caught up: it gets shards again`);
     const p = this.pending;
     if (!p || msg.step !== p.round.step) {
       // Late: a work order this rank was given, for a step that is over (another answer was used).
@@ -206,6 +215,8 @@ export class StarTrainer extends HeldWeightsTrainer {
     const medianMs = this.stragglers!.medianMs!;
     for (const { rank: backupRank, task } of orders) {
       const rank = task.rank as number;
+      if (this.behind.has(rank)) continue; // named at the start of its episode
+      this.behind.add(rank);
       const host = this.pool.info(rank)?.name;
       this.pool.event({ event: 'straggler', step: p.round.step + 1, rank, ...(host ? { host } : {}), waitedMs: Math.round(task.backupAt - task.assignedAt), medianMs: Math.round(medianMs), backupRank });
     }
