@@ -1,8 +1,9 @@
 /**
  * The workers of a job, as every mode sees them: membership (who joined, who was lost and why),
  * the wait for the first workers, the stall inspector (the ranks a step waits for, each with its
- * host and the last message received from it), and the worker_joined / worker_lost / stall events. The server (coordinator-server.ts) keeps the sockets and the
- * heartbeats; the trainer of the mode (star/, ring/) receives its messages through one handler.
+ * host and the last message received from it), and the worker_joined / worker_lost / stall events.
+ * The server (coordinator-server.ts) keeps the sockets and the heartbeats; the trainer of the mode
+ * (star/, ring/) receives its messages through one handler.
  */
 import { MSG, type DdpEvent, type EvaluateMessage, type Evaluation, type ProtocolError, type StallEvent } from '@ddp/core';
 import type { CoordinatorServer, LossCode, ModeMessage, WorkerInfo } from './coordinator-server.js';

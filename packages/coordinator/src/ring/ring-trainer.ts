@@ -56,10 +56,10 @@ import {
   type Split,
   type StateMessage,
 } from '@ddp/core';
+import type { StragglerOptions } from '../job/straggler-threshold.js';
 import type { StepReport, Trainer, TrainerParams } from '../job/trainer.js';
 import type { LossCode, WorkerInfo } from '../net/coordinator-server.js';
 import type { WorkerPool } from '../net/worker-pool.js';
-import type { StragglerOptions } from '../job/straggler-threshold.js';
 import { ReplicaMismatchError, RingSteps, type RingCommit } from './ring-steps.js';
 import { RingStragglers } from './ring-stragglers.js';
 

@@ -282,4 +282,31 @@ describe('StarStep backups (--straggler-factor)', () => {
     const all = new StarStep(2, 0, batch, [0, 1], new TaskIds());
     expect(all.start(new Set([0, 1])).map((o) => o.rank)).toEqual([0, 1]);
   });
+
+  it('a rank behind is neither given a lost rank\'s task nor a backup while another can take it; the step reads the executor\'s set as it changes', () => {
+    let now = 0;
+    const behind = new Set([2]);
+    const round = new StarStep(0, 0, randomBatch(30), [0, 1, 2], new TaskIds(), () => now);
+    const [a, b, c] = round.start(behind); // rank 2's shard went to rank 0
+    expect([a, b, c].map((o) => o!.rank)).toEqual([0, 1, 0]);
+    // Rank 2 has no task (idle) but is behind: rank 1's overdue task waits for rank 0.
+    now = 100;
+    expect(round.backups(50)).toEqual([]);
+    round.onGradient(0, answer(a!.task, 0));
+    round.onGradient(0, answer(c!.task, 0));
+    expect(round.backups(50).map((o) => o.rank)).toEqual([0]);
+    // Rank 0 lost: its backup slot frees and rank 1 keeps its task.
+    expect(round.onLost(0)).toEqual([]);
+    expect(b!.task).toMatchObject({ rank: 1, backup: null });
+    behind.delete(2); // caught up (the executor's call)
+    expect(round.backups(50).map((o) => o.rank)).toEqual([2]);
+  });
+
+  it('a lost rank\'s task goes to a rank not behind, even one with more tasks', () => {
+    const round = new StarStep(0, 0, randomBatch(30), [0, 1, 2], new TaskIds());
+    const orders = round.start(new Set([2]));
+    // Rank 0 holds two shards, rank 1 one; rank 2 none (behind). Rank 1 lost: rank 0 takes its shard.
+    expect(round.onLost(1).map((o) => o.rank)).toEqual([0]);
+    expect(orders.map((o) => o.task.rank)).toEqual([0, 0, 0]);
+  });
 });

@@ -9,7 +9,8 @@
  *   2. Each shard becomes a task with a unique id; the worker gets {step, task, weights, indices}.
  *      A rank the executor names as behind (a straggler that still owes answers from earlier steps,
  *      step 4b) gets no task: its shard goes to the live rank with the fewest tasks (lowest on a
- *      tie) among the others, if there is one. Who computes a shard never changes the split.
+ *      tie) among the others, if there is one. Who computes a shard never changes the split. Nor
+ *      is a rank behind chosen to take over a task (4a) or to back one up (4b) while another can.
  *   3. A worker answers each task with the gradient SUM over its shard. An answer is taken only from
  *      a rank holding that task (its holder, or its backup: 4b), once per rank, for this step, with
  *      the shard's sample count; anything else is a protocol violation (the executor disconnects the
@@ -87,6 +88,8 @@ export class TaskIds {
 export class StarStep {
   readonly tasks: StepTask[];
   private readonly live: Set<number>;
+  /** Ranks the executor says are behind (step 2): not picked while another rank can be. */
+  private behind: ReadonlySet<number> = new Set();
   private answered = 0;
   private startedAt: number;
   private finishedAt = -1;
@@ -121,14 +124,15 @@ export class StarStep {
     }));
   }
 
-  /** Step 2: the first work orders (tasks with no live rank wait for `onJoin`); ranks in `behind` get none if others can take them. */
+  /**
+   * Step 2: the first work orders (tasks with no live rank wait for `onJoin`). Ranks in `behind` get
+   * none if others can take them; the step keeps reading the set (the executor updates it) whenever
+   * it picks a rank.
+   */
   start(behind: ReadonlySet<number> = new Set()): Assignment[] {
-    const others = [...this.live].filter((r) => !behind.has(r));
-    if (behind.size > 0 && others.length > 0) {
-      for (const task of this.tasks) {
-        if (task.rank === null || !behind.has(task.rank)) continue;
-        task.rank = this.leastLoaded(others);
-      }
+    this.behind = behind;
+    if ([...this.live].some((r) => !behind.has(r))) {
+      for (const task of this.tasks) if (task.rank !== null && behind.has(task.rank)) task.rank = this.leastLoaded();
     }
     return this.tasks.filter((t) => t.rank !== null).map((task) => ({ rank: task.rank as number, task }));
   }
@@ -202,7 +206,7 @@ export class StarStep {
    */
   backups(thresholdMs: number): Assignment[] {
     const now = this.clock();
-    const idle = [...this.live].filter((r) => this.openTasks(r) === 0).sort((a, b) => a - b);
+    const idle = [...this.live].filter((r) => this.openTasks(r) === 0 && !this.behind.has(r)).sort((a, b) => a - b);
     const out: Assignment[] = [];
     for (const task of this.tasks) {
       if (idle.length === 0) break;
@@ -282,10 +286,12 @@ export class StarStep {
     return { grad, lossSum, timing: { compute: compute / n, communication: communication / n, waiting: waiting / n }, ranks };
   }
 
-  private leastLoaded(among: Iterable<number> = this.live): number | null {
+  /** The live rank with the fewest open tasks (lowest on a tie), preferring ranks not behind; null with none live. */
+  private leastLoaded(): number | null {
+    const ready = [...this.live].filter((r) => !this.behind.has(r));
     let best: number | null = null;
     let bestLoad = Infinity;
-    for (const rank of [...among].sort((a, b) => a - b)) {
+    for (const rank of (ready.length > 0 ? ready : [...this.live]).sort((a, b) => a - b)) {
       const load = this.openTasks(rank);
       if (load < bestLoad) {
         best = rank;
