@@ -132,6 +132,12 @@
       case 'ring_formed':
         log(e, `ring ${e.generation} of ${e.size}: ${e.ranks.join(' → ')} from step ${e.step}`);
         break;
+      case 'straggler':
+        log(e, `step ${e.step}: rank ${e.rank}${e.host ? ` (${e.host})` : ''} took ${fmt(e.waitedMs, 0)} ms, median ${fmt(e.medianMs, 0)} ms${e.backupRank >= 0 ? `; shard also given to rank ${e.backupRank}` : ''}`, true);
+        break;
+      case 'stall':
+        log(e, `step ${e.step}: waiting ${fmt(e.waitedMs / 1000, 0)} s for ${e.waitingFor.map((w) => `rank ${w.rank} (${w.host}, last: ${w.last}, ${fmt(w.agoMs / 1000, 1)} s ago)`).join(', ')}`, true);
+        break;
       case 'step':
         state.steps.push(e.step);
         state.loss.push(e.loss);

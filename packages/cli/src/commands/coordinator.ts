@@ -9,6 +9,7 @@ import {
   initBackend,
   loadDataset,
   Reporter,
+  describeEvent,
   splitFingerprint,
   wireConflict,
   type DdpEvent,
@@ -31,6 +32,8 @@ export const CLUSTER_FLAGS: readonly FlagSpec[] = [
   { name: 'max-workers', type: 'int', min: 1, metavar: 'X', help: 'take at most X workers; more are refused with DDP_FULL (default: --workers)' },
   { name: 'worker-timeout', type: 'number', min: 0.1, default: 60, metavar: 'SECONDS', help: 'a pause below --min-workers (or with every worker lost) may last this long, then the run fails' },
   { name: 'heartbeat-timeout', type: 'number', min: 0.5, default: 10, metavar: 'SECONDS', help: 'drop a worker silent this long (plus twice its last step\'s compute time; raise it for --backend cpu)' },
+  { name: 'straggler-factor', type: 'number', min: 1, metavar: 'F', help: 'F > 1, off by default, 3 is reasonable; star: a shard out F x the median shard time also goes to an idle worker; ring: name the member that held up a step' },
+  { name: 'stall-warning', type: 'number', min: 0.1, default: 10, metavar: 'SECONDS', help: 'name the ranks a step has waited this long for, with their host and last message: a stall event' },
 ];
 
 const FLAGS: readonly FlagSpec[] = [
@@ -60,6 +63,11 @@ A worker lost mid-run: the ring is re-formed without it and the step in hand red
 
 --allreduce star: for each step the coordinator sends every worker the weights and its shard, adds their
 gradient sums in rank order and applies Adam. A worker lost mid-step has its shard recomputed by another.
+
+Stragglers (--straggler-factor F): in star mode a shard not back after F x the median of recent shard
+times is also given to a worker done with its own; the first answer is used (the same bits either way),
+and the straggler gets no new shard until it has caught up. In ring mode every member is needed, so a
+member that holds up a step past F x the median step time is only named. Both emit a straggler event.
 
 Flags:
 ${formatFlags(FLAGS)}
@@ -102,6 +110,8 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
   const config = wireConfigFromFlags(values);
   const conflict = wireConflict(config);
   if (conflict) throw new UsageError(conflict);
+  const stragglerFactor = num(values, 'straggler-factor');
+  if (stragglerFactor !== undefined && !(stragglerFactor > 1)) throw new UsageError(`--straggler-factor must be more than 1 (a worker slower than F x the median), got ${stragglerFactor}`);
   const logFormat = logFormatFrom(values);
   const reporter = new Reporter(logFormat);
   const writeTimeline = timelineFromFlags(values, reporter);
@@ -179,16 +189,19 @@ async function serveJob({ values, workers, minWorkers, maxWorkers, host, token, 
   let backendName = '';
   const onEvent = (e: DdpEvent) => {
     reporter.event(e);
+    // json mode: stdout has the event; people reading stderr get the line too.
+    if (reporter.format === 'json' && (e.event === 'stall' || e.event === 'straggler')) reporter.info(describeEvent(e)!);
     if (e.event === 'worker_joined' && e.backend && backendName && e.backend !== backendName) {
       reporter.info(`note: worker ${e.rank} computes on ${e.backend}, this coordinator on ${backendName}: expect more than rounding differences from a single-process run`);
     }
   };
-  const pool = new WorkerPool(server, { onEvent, onInfo: (m: string) => reporter.info(m), minWorkers });
+  const pool = new WorkerPool(server, { onEvent, onInfo: (m: string) => reporter.info(m), minWorkers, stallWarnMs: numOf(values, 'stall-warning') * 1000 });
   const workerTimeoutMs = numOf(values, 'worker-timeout') * 1000;
+  const stragglers = num(values, 'straggler-factor');
   const trainer: Trainer =
     config.allreduce === 'ring'
-      ? new RingTrainer(pool, { workerTimeoutMs, plan, train: data.train, serveData, onEvent })
-      : new StarTrainer(pool, { workerTimeoutMs, plan, train: data.train, serveData });
+      ? new RingTrainer(pool, { workerTimeoutMs, plan, train: data.train, serveData, onEvent, stragglers })
+      : new StarTrainer(pool, { workerTimeoutMs, plan, train: data.train, serveData, stragglers });
   const abort = new AbortController();
   const onSignal = () => {
     if (abort.signal.aborted) process.exit(130);

@@ -1,10 +1,11 @@
 /**
  * The workers of a job, as every mode sees them: membership (who joined, who was lost and why),
- * the wait for the first workers, the stall warning that names the ranks a step waits for, and the
- * worker_joined / worker_lost events. The server (coordinator-server.ts) keeps the sockets and the
- * heartbeats; the trainer of the mode (star/, ring/) receives its messages through one handler.
+ * the wait for the first workers, the stall inspector (the ranks a step waits for, each with its
+ * host and the last message received from it), and the worker_joined / worker_lost / stall events.
+ * The server (coordinator-server.ts) keeps the sockets and the heartbeats; the trainer of the mode
+ * (star/, ring/) receives its messages through one handler.
  */
-import { MSG, RunError, type DdpEvent, type EvaluateMessage, type Evaluation, type ProtocolError } from '@ddp/core';
+import { MSG, RunError, type DdpEvent, type EvaluateMessage, type Evaluation, type ProtocolError, type StallEvent } from '@ddp/core';
 import type { CoordinatorServer, LossCode, ModeMessage, WorkerInfo } from './coordinator-server.js';
 import { JoinWaiters } from './join-waiters.js';
 import { ShardedEvaluation } from './sharded-evaluation.js';
@@ -20,7 +21,7 @@ export interface WorkerPoolOptions {
   onEvent?: (e: DdpEvent) => void;
   /** Notes for people (who was refused and why, who a slow step is waiting for). */
   onInfo?: (message: string) => void;
-  /** Name the ranks a step still waits for once it has run this long, and again every such period (default 30000 ms). */
+  /** Name the ranks a step still waits for once it has waited this long, and again every such period (default 30000 ms; --stall-warning). */
   stallWarnMs?: number;
   /** --min-workers: below this many the run pauses (quorum()); default 1. */
   minWorkers?: number;
@@ -28,11 +29,25 @@ export interface WorkerPoolOptions {
   pauseStatusMs?: number;
 }
 
+/** The last message received from a worker: its type, the step it was about (1-based) if any, when (performance.now()). */
+interface LastMessage {
+  type: string;
+  step: number | undefined;
+  at: number;
+}
+
+/** "gradient for step 41", "ring_ready", "joined": what a worker was last heard doing. */
+function describeLast(m: LastMessage): string {
+  return m.step === undefined ? m.type : `${m.type} for step ${m.step}`;
+}
+
 export class WorkerPool {
   private handler: PoolHandler | null = null;
   private evaluation: ShardedEvaluation | null = null;
   private readonly joinWaiters = new JoinWaiters(() => this.size);
   private closed = false;
+  /** Per live rank, the last message received from it (the stall inspector names it). */
+  private readonly last = new Map<number, LastMessage>();
   /** The step (1-based) a loss is reported at: the trainer's current one. */
   currentStep: () => number = () => 0;
 
@@ -42,12 +57,14 @@ export class WorkerPool {
   ) {
     server.addListener({
       joined: (info) => {
+        this.last.set(info.rank, { type: 'joined', step: undefined, at: performance.now() });
         opts.onEvent?.({ event: 'worker_joined', rank: info.rank, workers: this.size, backend: info.backend, host: info.name });
         this.membership();
         this.joinWaiters.notify();
         this.handler?.joined?.(info);
       },
       lost: (info, reason, code) => {
+        this.last.delete(info.rank);
         if (!this.closed) {
           opts.onEvent?.({ event: 'worker_lost', rank: info.rank, step: this.currentStep(), code, reason, workers: this.size });
           this.membership();
@@ -56,6 +73,8 @@ export class WorkerPool {
         this.handler?.lost?.(info, reason, code);
       },
       message: (rank, msg, bytes) => {
+        const step = msg.type === MSG.GRADIENT || msg.type === MSG.RING_PROGRESS || (msg.type === MSG.RING_FAILED && msg.step >= 0) ? msg.step + 1 : undefined;
+        this.last.set(rank, { type: msg.type, step, at: performance.now() });
         if (msg.type === MSG.EVALUATION && this.evaluation?.onMessage(rank, msg)) return;
         this.handler?.message(rank, msg, bytes);
       },
@@ -125,6 +144,17 @@ export class WorkerPool {
     }
   }
 
+  /** An event of the job (straggler, stall, ...), to the same place as worker_joined / worker_lost. */
+  event(e: DdpEvent): void {
+    this.opts.onEvent?.(e);
+  }
+
+  /** For the stall inspector: `rank`'s host and the last message received from it, and how long ago (ms). */
+  lastHeard(rank: number, now = performance.now()): StallEvent['waitingFor'][number] {
+    const m = this.last.get(rank);
+    return { rank, host: this.info(rank)?.name ?? '?', last: m ? describeLast(m) : 'nothing', agoMs: m ? Math.round(now - m.at) : -1 };
+  }
+
   /** Resolves once `n` workers are members; rejects after `timeoutMs` (--join-timeout) or when `signal` aborts. */
   waitForWorkers(n: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     return this.joinWaiters.wait(n, timeoutMs, signal);
@@ -143,18 +173,30 @@ export class WorkerPool {
     }
   }
 
-  /** How long a step may take before the ranks it waits for are named (default 30000 ms). */
+  /** How long a step may wait before the ranks it waits for are named (default 30000 ms). */
   get stallWarnMs(): number {
     return this.opts.stallWarnMs ?? 30000;
   }
 
-  /** Until the returned function is called, names every stallWarnMs the ranks `waiting()` returns. */
-  watchStall(what: () => string, waiting: () => number[]): () => void {
+  /**
+   * The stall inspector. Until the returned function is called: once the step (`step()`, 1-based) has
+   * waited stallWarnMs since `since()` (default: this call), and again every stallWarnMs while it
+   * waits, emits a `stall` event naming the ranks `waiting()` returns, with each one's host and last
+   * message (in text mode the reporter writes it as one line).
+   */
+  watchStall(step: () => number, waiting: () => number[], since?: () => number): () => void {
     const ms = this.stallWarnMs;
+    const started = performance.now();
+    let warnedAt = -Infinity;
     const timer = setInterval(() => {
+      const now = performance.now();
+      const from = Math.max(since?.() ?? started, started);
+      if (now - from < ms || now - warnedAt < ms) return;
       const ranks = waiting();
-      if (ranks.length > 0) this.opts.onInfo?.(`${what()}: still waiting for rank(s) ${ranks.join(', ')} after ${(ms / 1000).toFixed(0)} s or more`);
-    }, ms);
+      if (ranks.length === 0) return;
+      warnedAt = now;
+      this.event({ event: 'stall', step: step(), waitedMs: Math.round(now - from), waitingFor: ranks.map((r) => this.lastHeard(r, now)) });
+    }, Math.max(5, Math.min(ms / 4, 1000)));
     return () => clearInterval(timer);
   }
 

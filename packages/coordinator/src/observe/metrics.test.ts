@@ -34,6 +34,8 @@ describe('Metrics', () => {
       now += 0.5;
       m.observe({ event: 'step', step: s, epoch: 1, loss: 2 / s, samples: 64, ranks: ranks(100, 300), bytesSent: 1000 });
     }
+    m.observe({ event: 'stall', step: 3, waitedMs: 10000, waitingFor: [{ rank: 1, host: 'h:1', last: 'gradient for step 2', agoMs: 10000 }] });
+    m.observe({ event: 'straggler', step: 3, rank: 1, waitedMs: 900, medianMs: 50, backupRank: -1 });
     m.observe({ event: 'worker_lost', rank: 1, step: 3, code: 'DDP_TIMEOUT', reason: 'silent', workers: 1 });
     m.observe({ event: 'epoch', epoch: 1, trainLoss: 1, testLoss: 0.5, testAccuracy: 0.875, seconds: 3 });
     m.observe({ event: 'done', steps: 3, workers: 1, backend: 'wasm', testLoss: 0.5, testAccuracy: 0.9, samplesPerSec: 100, wallSeconds: 4, trainSeconds: 2 });
@@ -42,6 +44,7 @@ describe('Metrics', () => {
     expect(await value(m, 'ddp_samples_total')).toBe(192);
     expect(await value(m, 'ddp_bytes_sent_total')).toBe(3000);
     expect(await value(m, 'ddp_worker_failures_total', { code: 'DDP_TIMEOUT' })).toBe(1);
+    expect(await value(m, 'ddp_stragglers_total')).toBe(1);
     expect(await value(m, 'ddp_workers')).toBe(1);
     expect(await value(m, 'ddp_train_loss')).toBeCloseTo(2 / 3);
     expect(await value(m, 'ddp_test_accuracy')).toBe(0.9);

@@ -32,6 +32,7 @@ export class Metrics {
   private readonly samples: Counter;
   private readonly bytesSent: Counter;
   private readonly failures: Counter<'code'>;
+  private readonly stragglers: Counter;
   private readonly stepDuration: Histogram;
   private readonly allreduceDuration: Histogram;
   private readonly compute: Histogram<'rank'>;
@@ -55,6 +56,7 @@ export class Metrics {
     this.samples = new Counter({ name: 'ddp_samples_total', help: 'Training samples in the committed steps.', registers });
     this.bytesSent = new Counter({ name: 'ddp_bytes_sent_total', help: 'Gradient bytes the workers sent in the allreduce (all workers together).', registers });
     this.failures = new Counter({ name: 'ddp_worker_failures_total', help: 'Workers lost, by stable code (DDP_CLOSED, DDP_TIMEOUT, ...).', labelNames: ['code'], registers });
+    this.stragglers = new Counter({ name: 'ddp_stragglers_total', help: 'Straggler events (star: shards also given to a backup worker; ring: members that held up a step).', registers });
     this.stepDuration = new Histogram({ name: 'ddp_step_duration_seconds', help: 'Wall time between two committed steps, as the coordinator sees them (pauses for evaluation excluded).', buckets: STEP_BUCKETS, registers });
     this.allreduceDuration = new Histogram({ name: 'ddp_allreduce_duration_seconds', help: 'Allreduce time per step, waiting for slower workers excluded (mean over the workers).', buckets: PART_BUCKETS, registers });
     this.compute = new Histogram({ name: 'ddp_worker_compute_seconds', help: 'Gradient compute time per step, by worker rank.', labelNames: ['rank'], buckets: PART_BUCKETS, registers });
@@ -131,6 +133,10 @@ export class Metrics {
       case 'error':
         this.phase = 'over';
         return;
+      case 'straggler':
+        this.stragglers.inc();
+        return;
+      case 'stall':
       case 'evaluate':
         return;
     }

@@ -156,4 +156,20 @@ describe('RingSteps', () => {
   it('needs at least one member', () => {
     expect(() => new RingSteps(0, [], 0, 1, sizes7)).toThrow(RangeError);
   });
+
+  it('each commit names the member whose report came last, and how long after the first', () => {
+    let now = 100;
+    const run = new RingSteps(0, [2, 5, 9], 0, 2, sizes7, () => now);
+    run.onProgress(5, report(0, 0, 2));
+    now = 104;
+    run.onProgress(2, report(0, 0, 3));
+    now = 450;
+    expect(run.onProgress(9, report(0, 0, 2))[0]!.lastReport).toEqual({ rank: 9, afterFirstMs: 350 });
+    // Step 1: rank 9 reported it first, rank 2 last.
+    run.onProgress(9, report(0, 1, 2));
+    now = 460;
+    run.onProgress(5, report(0, 1, 2));
+    now = 470;
+    expect(run.onProgress(2, report(0, 1, 3))[0]!.lastReport).toEqual({ rank: 2, afterFirstMs: 20 });
+  });
 });

@@ -31,6 +31,8 @@ export interface RingCommit {
   gradientBytes: number;
   /** Per member, in rank order: its compute, the transfer (the fastest member's allreduce) and its wait for slower members. */
   ranks: RankTiming[];
+  /** The member whose report of this step came last, and how long after the first member's (ms). */
+  lastReport: { rank: number; afterFirstMs: number };
 }
 
 /** The replicas differ after a step: the one fault ring mode cannot recover from. */
@@ -50,6 +52,8 @@ export class ReplicaMismatchError extends Error {
 export class RingSteps {
   /** Per position: the reports not yet committed, in step order. */
   private readonly pending: RingProgressMessage[][];
+  /** When each pending report arrived (clock ms), in the same places. */
+  private readonly arrivals: number[][];
   private readonly position = new Map<number, number>();
   /** Steps committed so far (the next step to commit). */
   committed: number;
@@ -62,10 +66,12 @@ export class RingSteps {
     readonly until: number,
     /** Samples in member `position`'s shard of step `step`, and in the step's global batch. */
     private readonly sizes: (step: number, position: number) => { shard: number; batch: number },
+    private readonly clock: () => number = () => performance.now(),
   ) {
     if (members.length === 0) throw new RangeError('RingSteps: a ring needs at least one member');
     members.forEach((r, p) => this.position.set(r, p));
     this.pending = members.map(() => []);
+    this.arrivals = members.map(() => []);
     this.committed = from;
   }
 
@@ -94,12 +100,13 @@ export class RingSteps {
     const { shard } = this.sizes(msg.step, p);
     if (msg.count !== shard) throw new ProtocolError('DDP_BAD_MESSAGE', `ring_progress: step ${msg.step + 1} gives rank ${rank} ${shard} samples, the report counts ${msg.count}`);
     queue.push(msg);
+    this.arrivals[p]!.push(this.clock());
     const out: RingCommit[] = [];
-    while (this.pending.every((q) => q.length > 0)) out.push(this.commit(this.pending.map((q) => q.shift()!)));
+    while (this.pending.every((q) => q.length > 0)) out.push(this.commit(this.pending.map((q) => q.shift()!), this.arrivals.map((q) => q.shift()!)));
     return out;
   }
 
-  private commit(reports: RingProgressMessage[]): RingCommit {
+  private commit(reports: RingProgressMessage[], arrivals: number[]): RingCommit {
     const step = this.committed;
     const hashed = reports.filter((r) => r.hash !== undefined);
     let hashes: RingCommit['hashes'];
@@ -113,9 +120,14 @@ export class RingSteps {
     const mean = (f: (r: RingProgressMessage) => number) => reports.reduce((acc, r) => acc + f(r), 0) / n;
     const transfer = Math.min(...reports.map((r) => r.allreduceMs));
     const parts = (r: RingProgressMessage) => r.prepareMs + r.computeMs + r.allreduceMs + r.optimizerMs;
+    let last = 0;
+    arrivals.forEach((t, p) => {
+      if (t > arrivals[last]!) last = p;
+    });
     const commit: RingCommit = {
       step,
       lossSum,
+      lastReport: { rank: this.members[last]!, afterFirstMs: arrivals[last]! - Math.min(...arrivals) },
       samples: this.sizes(step, 0).batch,
       timing: {
         prepare: mean((r) => r.prepareMs),

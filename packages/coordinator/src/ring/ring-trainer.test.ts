@@ -10,6 +10,7 @@ import {
   RunError,
   TrainingPlan,
   decodeFrame,
+  describeEvent,
   encodeMessage,
   replicaHash,
   shardSizes,
@@ -51,6 +52,8 @@ interface Script {
   drift?: number;
   /** Pause between steps (ms). */
   delayMs?: number;
+  /** The gradient of `step` takes this long (ms) before the allreduce, and is reported so (default: 1 ms, no wait). */
+  computeMs?: (step: number) => number;
 }
 
 /** The allreduce stand-in: every member of ring `group` enters step s before any applies it. */
@@ -166,6 +169,8 @@ async function fakeWorker(port: number, script: Script = {}): Promise<FakeWorker
         send({ type: MSG.RING_FAILED, generation: msg.generation, step, code: 'PEER_FAILED', position: here.position, message: 'scripted failure' });
         return;
       }
+      const computeMs = script.computeMs?.(step) ?? 1;
+      if (script.computeMs) await new Promise((r) => setTimeout(r, computeMs));
       if (action === 'apply' || action === 'miscount') {
         try {
           await here.barrier.enter(step);
@@ -181,7 +186,7 @@ async function fakeWorker(port: number, script: Script = {}): Promise<FakeWorker
       send({
         type: MSG.RING_PROGRESS, generation: msg.generation, step, count, lossSum: count * 0.25,
         ...(hashed ? { hash: replicaHash(me.replica!.params) } : {}),
-        bytesSent: 8 * P, prepareMs: 0.25, computeMs: 1, allreduceMs: 0.5 + here.position, optimizerMs: 0.25, cycleMs: 0,
+        bytesSent: 8 * P, prepareMs: 0.25, computeMs, allreduceMs: 0.5 + here.position, optimizerMs: 0.25, cycleMs: 0,
       });
       await new Promise((r) => (script.delayMs ? setTimeout(r, script.delayMs) : setImmediate(r)));
     }
@@ -533,8 +538,8 @@ describe('RingTrainer', () => {
     }
   });
 
-  it('names the ranks a run waits for only once no step was committed for a whole stall period', async () => {
-    const { trainer, pool, port, notes, onStep } = await setup(2, {}, 1, 150);
+  it('the stall inspector names the ranks a run waits for, with host and last message, only once no step was committed for a whole stall period', async () => {
+    const { trainer, pool, port, events, onStep } = await setup(2, {}, 1, 150);
     const workers = await inOrder(port, [
       { delayMs: 40, onStep: (step) => (step === 12 ? 'silent' : 'apply') },
       { delayMs: 40 },
@@ -543,13 +548,35 @@ describe('RingTrainer', () => {
     await trainer.start(init(), { lr: 0.001 });
     // 10 steps 40 ms apart: a run far longer than the stall period, but never stalled.
     await trainer.run(10, onStep);
-    expect(notes.filter((n) => n.includes('still waiting'))).toEqual([]);
+    expect(events.filter((e) => e.event === 'stall')).toEqual([]);
     // Rank 0 stops reporting at step 13: rank 0 is named (rank 1 waits at the barrier, so both are).
     const stuck = trainer.run(20, onStep);
     stuck.catch(() => {});
     await new Promise((r) => setTimeout(r, 700));
-    expect(notes.some((n) => /step 13: still waiting for rank\(s\) 0/.test(n))).toBe(true);
+    const stall = events.find((e) => e.event === 'stall') as Extract<DdpEvent, { event: 'stall' }> | undefined;
+    expect(stall).toMatchObject({ step: 13, waitingFor: [{ rank: 0, host: 'test:1', last: 'ring_progress for step 12' }, { rank: 1, host: 'test:1' }] });
+    expect(stall!.waitedMs).toBeGreaterThanOrEqual(150);
     expect(workers[0]!.replica!.steps).toBe(12);
     await trainer.close();
+  });
+
+  it('--straggler-factor: a member that holds up steps is named once per episode, with no backup (backupRank -1)', async () => {
+    const slowAt = new Set([10, 11, 16]);
+    const { trainer, pool, port, events, onStep } = await setup(2, { stragglers: { factor: 3, minSamples: 3, floorMs: 100 } });
+    await inOrder(port, [{ delayMs: 15 }, { delayMs: 15, computeMs: (step) => (slowAt.has(step) ? 300 : 1) }]);
+    await pool.waitForWorkers(2, 1000);
+    await trainer.start(init(), { lr: 0.001 });
+    await trainer.run(20, onStep);
+    const stragglers = events.filter((e) => e.event === 'straggler') as Array<Extract<DdpEvent, { event: 'straggler' }>>;
+    // Steps 11 and 12 (1-based) are one episode; step 17 another.
+    expect(stragglers).toMatchObject([
+      { event: 'straggler', step: 11, rank: 1, host: 'test:1', backupRank: -1 },
+      { event: 'straggler', step: 17, rank: 1, host: 'test:1', backupRank: -1 },
+    ]);
+    for (const s of stragglers) {
+      expect(s.waitedMs).toBeGreaterThanOrEqual(300);
+      expect(s.medianMs).toBeLessThan(100);
+    }
+    expect(describeEvent(stragglers[0]!)).toMatch(/^step 11: straggler rank 1 \(test:1\): the ring waited for it, the step took \d+ ms \(median \d+ ms\)$/);
   });
 });

@@ -57,10 +57,12 @@ import {
   type Split,
   type StateMessage,
 } from '@ddp/core';
+import type { StragglerOptions } from '../job/straggler-threshold.js';
 import type { StepReport, Trainer, TrainerParams, TrainingState } from '../job/trainer.js';
 import type { LossCode, WorkerInfo } from '../net/coordinator-server.js';
 import type { WorkerPool } from '../net/worker-pool.js';
 import { ReplicaMismatchError, RingSteps, type RingCommit } from './ring-steps.js';
+import { RingStragglers } from './ring-stragglers.js';
 
 export interface RingTrainerOptions {
   /** Before the first committed step, with no worker left, fail if none joins within this (ms). */
@@ -78,6 +80,11 @@ export interface RingTrainerOptions {
   formTimeoutMs?: number;
   /** A step that fails this many times in a row with no worker lost fails the run (default 3). */
   maxAttempts?: number;
+  /**
+   * --straggler-factor F (> 1): name (a `straggler` event, backupRank -1) a member that held up a step
+   * past F x the median step time (ring-stragglers.ts). Absent: off.
+   */
+  stragglers?: number | StragglerOptions;
 }
 
 /** The current ring generation is over: re-form it and go on. */
@@ -127,6 +134,9 @@ export class RingTrainer implements Trainer {
   /** How long a step took lately (ms): a worker answers only after the step in hand. */
   private lastStepMs = 0;
   private lastCommitAt = 0;
+  /** When the current run last committed a step (-1: none yet in this run), for step times. */
+  private runCommitAt = -1;
+  private readonly stragglers: RingStragglers | null;
   private closed = false;
 
   constructor(
@@ -134,6 +144,7 @@ export class RingTrainer implements Trainer {
     private readonly opts: RingTrainerOptions,
   ) {
     this.plan = new TrainingPlan({ ...opts.plan, trainCount: opts.train.count });
+    this.stragglers = opts.stragglers === undefined ? null : new RingStragglers(opts.stragglers);
     pool.currentStep = () => this.committed + 1;
     pool.setHandler({
       joined: (info) => this.onJoined(info),
@@ -304,6 +315,12 @@ export class RingTrainer implements Trainer {
       const now = performance.now();
       if (this.lastCommitAt > 0) this.lastStepMs = now - this.lastCommitAt;
       this.lastCommitAt = now;
+      const straggler = this.stragglers?.onCommit(c, this.runCommitAt >= 0 ? now - this.runCommitAt : null);
+      this.runCommitAt = now;
+      if (straggler) {
+        const host = this.pool.info(straggler.rank)?.name;
+        this.pool.event({ event: 'straggler', step: c.step + 1, rank: straggler.rank, ...(host ? { host } : {}), waitedMs: Math.round(straggler.waitedMs), medianMs: Math.round(straggler.medianMs), backupRank: -1 });
+      }
       this.committed = c.step + 1;
       if (c.hash) {
         this.hash = c.hash;
@@ -515,9 +532,11 @@ export class RingTrainer implements Trainer {
     finished.catch(() => {});
     // A run is long (an epoch): it stalls only when no step was committed for a whole stall period.
     const runStart = performance.now();
+    this.runCommitAt = -1;
     const stopWatch = this.pool.watchStall(
-      () => `step ${this.committed + 1}`,
-      () => (performance.now() - Math.max(runStart, this.lastCommitAt) < this.pool.stallWarnMs ? [] : steps.waitingFor),
+      () => this.committed + 1,
+      () => steps.waitingFor,
+      () => Math.max(runStart, this.lastCommitAt),
     );
     try {
       for (const rank of members) this.send(rank, { type: MSG.RING_RUN, generation: g, from: this.committed, until });

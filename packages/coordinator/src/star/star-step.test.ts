@@ -8,6 +8,7 @@ import { StarStep, TaskIds, type Assignment, type StepTask } from './star-step.j
 const badMessage = (fn: () => unknown) => protocolRefusal(fn, 'DDP_BAD_MESSAGE');
 
 const P = 257;
+const bits = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 /** A deterministic fake worker: the "gradient" of a shard depends only on its indices, as a real one does. */
 function answer(task: StepTask, step: number, computeMs = 5): GradientMessage {
@@ -166,5 +167,146 @@ describe('StarStep', () => {
     expect(got).toBeInstanceOf(Float64Array);
     expect(Array.from(got)).toEqual(Array.from(sums[0]!, (x, i) => x + sums[1]![i]!));
     expect(Array.from(got).some((x) => x !== Math.fround(x))).toBe(true); // not rounded to float32 on the way
+  });
+});
+
+describe('StarStep backups (--straggler-factor)', () => {
+  /** A round over ranks [0, 1, 2] on a clock the test moves. */
+  function timed() {
+    const clock = { now: 1000 };
+    const batch = randomBatch(30);
+    const round = new StarStep(5, 0, batch, [0, 1, 2], new TaskIds(), () => clock.now);
+    const orders = round.start();
+    const reference = new StarStep(5, 0, batch, [0, 1, 2], new TaskIds());
+    reference.start().forEach((o) => reference.onGradient(o.rank, answer(o.task, 5)));
+    return { clock, round, orders, reference: reference.result().grad };
+  }
+
+  it('a task held past the threshold is also given to the lowest rank done with its own, once; the first answer is used, the other is late', () => {
+    const { clock, round, orders: [o0, o1, o2], reference } = timed();
+    clock.now = 1010;
+    expect(round.onGradient(2, answer(o2!.task, 5))).toBe('accepted');
+    expect(round.onGradient(0, answer(o0!.task, 5))).toBe('accepted');
+    expect(round.backups(30)).toEqual([]); // rank 1 has held its task 10 ms only
+    expect(round.nextOverdue(30)).toBe(1030);
+    clock.now = 1040;
+    const [backup, ...more] = round.backups(30);
+    expect(more).toEqual([]);
+    expect(backup!.rank).toBe(0);
+    expect(backup!.task.id).toBe(o1!.task.id);
+    expect(backup!.task).toMatchObject({ rank: 1, backup: 0, backupAt: 1040, assignedAt: 1000 });
+    expect(round.waitingFor).toEqual([0, 1]);
+    expect(round.backups(30)).toEqual([]); // one backup per task
+    expect(round.nextOverdue(30)).toBeNull();
+    clock.now = 1050;
+    expect(round.onGradient(0, answer(backup!.task, 5))).toBe('accepted');
+    expect(round.complete).toBe(true);
+    expect(round.shardMs(backup!.task)).toBe(10);
+    // The straggler's answer comes after all: late, discarded; a second one from it is a violation.
+    expect(round.onGradient(1, answer(o1!.task, 5))).toBe('late');
+    badMessage(() => round.onGradient(1, answer(o1!.task, 5)));
+    badMessage(() => round.onGradient(0, answer(o1!.task, 5)));
+    const r = round.result();
+    expect(bits(r.grad).equals(bits(reference))).toBe(true);
+    // Rank 0 computed two shards; the straggler, whose answer was not used, is not in the timing.
+    expect(r.ranks.map((x) => x.rank)).toEqual([0, 2]);
+  });
+
+  it('the holder answering first wins over its backup; the backup\'s answer is late', () => {
+    const { clock, round, orders: [o0, o1, o2], reference } = timed();
+    round.onGradient(0, answer(o0!.task, 5));
+    round.onGradient(2, answer(o2!.task, 5));
+    clock.now = 1100;
+    expect(round.backups(50).map((b) => [b.rank, b.task.id])).toEqual([[0, o1!.task.id]]);
+    clock.now = 1101;
+    expect(round.onGradient(1, answer(o1!.task, 5))).toBe('accepted');
+    expect(round.shardMs(o1!.task)).toBe(101);
+    expect(round.onGradient(0, answer(o1!.task, 5))).toBe('late');
+    const r = round.result();
+    expect(bits(r.grad).equals(bits(reference))).toBe(true);
+    expect(r.ranks.map((x) => x.rank)).toEqual([0, 1, 2]);
+  });
+
+  it('with no rank idle the overdue task waits; the next rank to finish takes the backup', () => {
+    const { clock, round, orders: [o0, o1, o2] } = timed();
+    clock.now = 1100;
+    expect(round.backups(50)).toEqual([]); // every rank holds an open task
+    expect(round.nextOverdue(50)).toBe(1050); // overdue already: the caller waits for an answer
+    round.onGradient(2, answer(o2!.task, 5));
+    // Both 0 and 1 are overdue; the one idle rank backs up the first in shard order.
+    expect(round.backups(50).map((b) => [b.rank, b.task.id])).toEqual([[2, o0!.task.id]]);
+    expect(round.backups(50)).toEqual([]);
+    round.onGradient(0, answer(o0!.task, 5)); // the holder wins after all
+    expect(round.onGradient(2, answer(o0!.task, 5))).toBe('late');
+    expect(round.backups(50).map((b) => [b.rank, b.task.id])).toEqual([[0, o1!.task.id]]);
+  });
+
+  it('a lost holder hands its task to the backup with no new work order; a lost backup leaves it to the holder', () => {
+    const { clock, round, orders: [o0, o1, o2], reference } = timed();
+    round.onGradient(0, answer(o0!.task, 5));
+    round.onGradient(2, answer(o2!.task, 5));
+    clock.now = 1100;
+    expect(round.backups(50).map((b) => b.rank)).toEqual([0]);
+    expect(round.onLost(1)).toEqual([]);
+    expect(o1!.task).toMatchObject({ rank: 0, backup: null, lostBy: [1], assignedAt: 1100 });
+    clock.now = 1120;
+    round.onGradient(0, answer(o1!.task, 5));
+    expect(round.shardMs(o1!.task)).toBe(20);
+    expect(bits(round.result().grad).equals(bits(reference))).toBe(true);
+
+    const second = timed();
+    second.round.onGradient(0, answer(second.orders[0]!.task, 5));
+    second.round.onGradient(2, answer(second.orders[2]!.task, 5));
+    second.clock.now = 1100;
+    expect(second.round.backups(50).map((b) => b.rank)).toEqual([0]);
+    expect(second.round.onLost(0)).toEqual([]);
+    expect(second.orders[1]!.task).toMatchObject({ rank: 1, backup: null });
+    badMessage(() => second.round.onGradient(0, answer(second.orders[1]!.task, 5)));
+    // The backup slot is free again: an idle rank (2) may take it.
+    expect(second.round.backups(50).map((b) => b.rank)).toEqual([2]);
+    second.round.onGradient(1, answer(second.orders[1]!.task, 5));
+    expect(bits(second.round.result().grad).equals(bits(second.reference))).toBe(true);
+  });
+
+  it('ranks the executor names as behind get no task at the start: their shards go to the least-loaded others, the split unchanged', () => {
+    const batch = randomBatch(40);
+    const round = new StarStep(2, 0, batch, [0, 1, 2, 3], new TaskIds());
+    const orders = round.start(new Set([1, 3]));
+    expect(orders.map((o) => [o.rank, o.task.shard])).toEqual([[0, 0], [0, 1], [2, 2], [2, 3]]);
+    expect(round.waitingFor).toEqual([0, 2]);
+    orders.forEach((o) => round.onGradient(o.rank, answer(o.task, 2)));
+    const plain = new StarStep(2, 0, batch, [0, 1, 2, 3], new TaskIds());
+    plain.start().forEach((o) => plain.onGradient(o.rank, answer(o.task, 2)));
+    expect(bits(round.result().grad).equals(bits(plain.result().grad))).toBe(true);
+    // Every live rank behind: they keep their own shards.
+    const all = new StarStep(2, 0, batch, [0, 1], new TaskIds());
+    expect(all.start(new Set([0, 1])).map((o) => o.rank)).toEqual([0, 1]);
+  });
+
+  it('a rank behind is neither given a lost rank\'s task nor a backup while another can take it; the step reads the executor\'s set as it changes', () => {
+    let now = 0;
+    const behind = new Set([2]);
+    const round = new StarStep(0, 0, randomBatch(30), [0, 1, 2], new TaskIds(), () => now);
+    const [a, b, c] = round.start(behind); // rank 2's shard went to rank 0
+    expect([a, b, c].map((o) => o!.rank)).toEqual([0, 1, 0]);
+    // Rank 2 has no task (idle) but is behind: rank 1's overdue task waits for rank 0.
+    now = 100;
+    expect(round.backups(50)).toEqual([]);
+    round.onGradient(0, answer(a!.task, 0));
+    round.onGradient(0, answer(c!.task, 0));
+    expect(round.backups(50).map((o) => o.rank)).toEqual([0]);
+    // Rank 0 lost: its backup slot frees and rank 1 keeps its task.
+    expect(round.onLost(0)).toEqual([]);
+    expect(b!.task).toMatchObject({ rank: 1, backup: null });
+    behind.delete(2); // caught up (the executor's call)
+    expect(round.backups(50).map((o) => o.rank)).toEqual([2]);
+  });
+
+  it('a lost rank\'s task goes to a rank not behind, even one with more tasks', () => {
+    const round = new StarStep(0, 0, randomBatch(30), [0, 1, 2], new TaskIds());
+    const orders = round.start(new Set([2]));
+    // Rank 0 holds two shards, rank 1 one; rank 2 none (behind). Rank 1 lost: rank 0 takes its shard.
+    expect(round.onLost(1).map((o) => o.rank)).toEqual([0]);
+    expect(orders.map((o) => o.task.rank)).toEqual([0, 0, 0]);
   });
 });

@@ -7,6 +7,7 @@ import {
   TrainingPlan,
   addFp16Into,
   decodeFrame,
+  describeEvent,
   encodeFp16,
   encodeMessage,
   shardBatch,
@@ -50,7 +51,11 @@ interface FakeWorker {
   send(m: Frame): void;
 }
 
-async function fakeWorker(port: number, opts: { answer?: boolean; compress?: Compression } = {}): Promise<FakeWorker> {
+/**
+ * `answer: false` never answers; `delayMs(step)` answers a work order of 0-based `step` that much
+ * later (null: never).
+ */
+async function fakeWorker(port: number, opts: { answer?: boolean; compress?: Compression; delayMs?: (step: number) => number | null } = {}): Promise<FakeWorker> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -72,10 +77,15 @@ async function fakeWorker(port: number, opts: { answer?: boolean; compress?: Com
     if (opts.answer === false) return;
     const indices = m.indices as Uint32Array;
     const { grad, lossSum } = fakeGradient(indices);
-    send({
-      type: 'gradient', step: m.step as number, task: m.task as number, count: indices.length, lossSum,
-      grad: opts.compress === 'fp16' ? encodeFp16(grad) : grad, computeMs: 1, busyMs: 1,
-    });
+    const reply = () =>
+      send({
+        type: 'gradient', step: m.step as number, task: m.task as number, count: indices.length, lossSum,
+        grad: opts.compress === 'fp16' ? encodeFp16(grad) : grad, computeMs: 1, busyMs: 1,
+      });
+    const delay = opts.delayMs ? opts.delayMs(m.step as number) : 0;
+    if (delay === null) return;
+    if (delay > 0) setTimeout(reply, delay);
+    else reply();
   });
   send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, token: 'secret', backend: 'fake', host: 'test', pid: 1 });
   const next = (type: string) =>
@@ -220,18 +230,71 @@ describe('StarTrainer over sockets', () => {
     await expect(trainer.run(1, onStep)).rejects.toMatchObject({ code: 'DDP_TOO_FEW_WORKERS' });
   });
 
-  it('names the ranks a slow step waits for', async () => {
-    const { trainer, pool, port, notes, onStep } = await setup(2, {}, { stallWarnMs: 100 });
+  it('the stall inspector names the ranks a slow step waits for, their host and the last message from each', async () => {
+    const { trainer, pool, port, events, onStep } = await setup(2, {}, { stallWarnMs: 100 });
     await fakeWorker(port);
-    const slow = await fakeWorker(port, { answer: false });
+    const slow = await fakeWorker(port, { delayMs: (step) => (step === 0 ? 0 : null) }); // answers step 1 only
     await pool.waitForWorkers(2, 1000);
     await trainer.start(init(), { lr: 0.01 });
-    const running = trainer.run(1, onStep);
+    await trainer.run(1, onStep);
+    const running = trainer.run(2, onStep);
     await new Promise((r) => setTimeout(r, 250));
-    expect(notes).toContain(`step 1: still waiting for rank(s) ${slow.rank} after 0 s or more`);
+    const stalls = events.filter((e) => e.event === 'stall');
+    expect(stalls.length).toBeGreaterThanOrEqual(1);
+    expect(stalls.length).toBeLessThanOrEqual(2); // every stallWarnMs, not every tick
+    const [first] = stalls as Array<Extract<DdpEvent, { event: 'stall' }>>;
+    expect(first).toMatchObject({ event: 'stall', step: 2, waitingFor: [{ rank: slow.rank, host: 'test:1', last: 'gradient for step 1' }] });
+    expect(first!.waitedMs).toBeGreaterThanOrEqual(100);
+    expect(first!.waitingFor[0]!.agoMs).toBeGreaterThanOrEqual(100);
+    expect(describeEvent(first!)).toMatch(new RegExp(`^step 2: waiting 0 s for rank ${slow.rank} \\(test:1, last: gradient for step 1, 0\\.\\d s ago\\)$`));
     slow.ws.terminate();
     await running;
-    expect(trainer.steps).toBe(1);
+    expect(trainer.steps).toBe(2);
+  });
+
+  it('--straggler-factor: a late shard is also given to a worker done with its own; the first answer is used, the late one discarded with no drop', async () => {
+    // Rank 1 answers step 8 after 400 ms (the others in a few ms): its shard goes to a backup.
+    const { trainer, pool, port, events, notes, onStep } = await setup(3, { stragglers: { factor: 3, minSamples: 3, floorMs: 100 } });
+    const workers = [await fakeWorker(port), await fakeWorker(port, { delayMs: (step) => (step === 7 ? 400 : 0) }), await fakeWorker(port)];
+    await pool.waitForWorkers(3, 1000);
+    await trainer.start(init(), { lr: 0.01 });
+    const t0 = performance.now();
+    await trainer.run(12, onStep);
+    expect(performance.now() - t0).toBeLessThan(380); // nobody waited for the straggler
+    const stragglers = events.filter((e) => e.event === 'straggler');
+    expect(stragglers).toMatchObject([{ event: 'straggler', step: 8, rank: workers[1]!.rank, host: 'test:1', backupRank: 0 }]);
+    const s = stragglers[0] as Extract<DdpEvent, { event: 'straggler' }>;
+    expect(s.waitedMs).toBeGreaterThanOrEqual(100);
+    expect(s.waitedMs).toBeLessThan(400);
+    expect(describeEvent(s)).toMatch(/^step 8: straggler rank 1 \(test:1\): its shard out \d+ ms \(median \d+ ms\); also given to rank 0$/);
+    // Rank 0 computed the step's shard of rank 1 as well (two work orders for step 8), and, while
+    // rank 1 still owed that answer, rank 1's shards of steps 9-12 from the start.
+    expect(workers[0]!.work.filter((w) => w.step === 7)).toHaveLength(2);
+    expect(workers[0]!.work.filter((w) => (w.step as number) > 7).map((w) => w.step)).toEqual([8, 8, 9, 9, 10, 10, 11, 11]);
+    // The straggler's answer comes long after its step is over: discarded quietly; then it gets shards again.
+    await new Promise((r) => setTimeout(r, 450));
+    expect(events.filter((e) => e.event === 'worker_lost')).toEqual([]);
+    expect(notes).toContain(`rank ${workers[1]!.rank} caught up: it gets shards again`);
+    await trainer.run(14, onStep);
+    expect(workers[1]!.work.map((w) => w.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 12, 13]);
+    expect(events.filter((e) => e.event === 'worker_lost')).toEqual([]);
+    expect(bits((await trainer.params()).params).equals(bits(reference(new Array(14).fill(3), 0.01)))).toBe(true);
+  });
+
+  it('a gradient for a task given to another rank, or answered twice, still gets its sender dropped', async () => {
+    const { trainer, pool, port, events, onStep } = await setup(2);
+    const [a, b] = [await fakeWorker(port), await fakeWorker(port)];
+    await pool.waitForWorkers(2, 1000);
+    await trainer.start(init(), { lr: 0.01 });
+    await trainer.run(1, onStep);
+    const other = b.work[0]!;
+    // a answers b's task of a step that is over: it was never a's to answer.
+    a.send({ type: 'gradient', step: 0, task: other.task as number, count: (other.indices as Uint32Array).length, lossSum: 0, grad: new Float32Array(P), computeMs: 1, busyMs: 1 });
+    expect(await a.next('error')).toMatchObject({ code: 'DDP_BAD_MESSAGE', message: 'gradient: for task ' + String(other.task) + ', but no step is running' });
+    // b answers its own task a second time.
+    b.send({ type: 'gradient', step: 0, task: other.task as number, count: (other.indices as Uint32Array).length, lossSum: 0, grad: new Float32Array(P), computeMs: 1, busyMs: 1 });
+    expect(await b.next('error')).toMatchObject({ code: 'DDP_BAD_MESSAGE' });
+    expect(events.filter((e) => e.event === 'worker_lost').map((e) => (e as { rank: number }).rank).sort()).toEqual([0, 1]);
   });
 
   it('a gradient while no step runs gets its sender dropped (DDP_BAD_MESSAGE)', async () => {

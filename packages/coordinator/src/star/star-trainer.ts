@@ -5,9 +5,19 @@
  * joins, losses), adds the gradient sums in shard order once every shard is answered, and applies
  * Adam. The one timeout that keeps a run from hanging: with no worker left, a new one must join
  * within `workerTimeoutMs`.
+ *
+ * Stragglers (`stragglers`): every used answer's shard time (work order sent to gradient back) goes
+ * into a window of recent times; a shard out longer than F x their median (StragglerThreshold) is
+ * also given to a worker that has finished its own (StarStep.backups). The answer that comes second
+ * is discarded, in this step or after it (`issued`). A rank whose shard was backed up is behind: it
+ * gets no new shard (StarStep.start gives its shard to another rank from the start) until it has
+ * answered every work order it was given, so that a frozen or persistently slow worker neither
+ * delays every step by the threshold nor piles up work orders. One `straggler` event per episode
+ * (from the first backup until the rank has caught up).
  */
 import { MSG, ProtocolError, RunError, TrainingPlan, type Evaluation, type GradientMessage, type Split } from '@ddp/core';
 import { HeldWeightsTrainer } from '../job/held-weights.js';
+import { StragglerThreshold, type StragglerOptions } from '../job/straggler-threshold.js';
 import type { StepReport } from '../job/trainer.js';
 import type { ModeMessage } from '../net/coordinator-server.js';
 import type { WorkerPool } from '../net/worker-pool.js';
@@ -20,6 +30,12 @@ export interface StarTrainerOptions {
   train: Split;
   /** --serve-data: the workers have no test split (the job loop evaluates). */
   serveData?: boolean;
+  /**
+   * --straggler-factor F (> 1): a shard out longer than F x the median of recent shard times is also
+   * given to a worker done with its own. Absent: no backups. A number is the factor; an object also
+   * sets the window, the samples needed first and the floor (StragglerOptions).
+   */
+  stragglers?: number | StragglerOptions;
 }
 
 interface Pending {
@@ -38,6 +54,16 @@ export class StarTrainer extends HeldWeightsTrainer {
   private frames = 0;
   private pending: Pending | null = null;
   private waitTimer: NodeJS.Timeout | null = null;
+  private backupTimer: NodeJS.Timeout | null = null;
+  private readonly stragglers: StragglerThreshold | null;
+  /**
+   * Per rank, the tasks it was sent and has not answered yet. An answer to one of them for a step
+   * that is over is late (its shard was backed up and the other answer used): discarded quietly. An
+   * answer to anything else is a protocol violation.
+   */
+  private readonly issued = new Map<number, Set<number>>();
+  /** Ranks whose shard was backed up and that still owe answers: they get no new shard. */
+  private readonly behind = new Set<number>();
   private closed = false;
 
   constructor(
@@ -46,17 +72,23 @@ export class StarTrainer extends HeldWeightsTrainer {
   ) {
     super();
     this.plan = new TrainingPlan({ ...opts.plan, trainCount: opts.train.count });
+    const s = opts.stragglers;
+    this.stragglers = s === undefined ? null : new StragglerThreshold(typeof s === 'number' ? { factor: s } : s);
     pool.currentStep = () => (this.pending ? this.pending.round.step + 1 : this.steps + 1);
     pool.setHandler({
       joined: (info) => {
         if (!this.pending) return;
         this.dispatch(this.pending.round.onJoin(info.rank));
         this.checkOrphans();
+        this.checkStragglers();
       },
       lost: (info) => {
+        this.issued.delete(info.rank); // the rank may be reused by a newcomer: it owes nothing
+        this.behind.delete(info.rank);
         if (!this.pending) return;
         this.dispatch(this.pending.round.onLost(info.rank));
         this.checkOrphans();
+        this.checkStragglers();
       },
       message: (rank, msg, bytes) => this.onMessage(rank, msg, bytes),
     });
@@ -96,6 +128,7 @@ export class StarTrainer extends HeldWeightsTrainer {
   async close(): Promise<void> {
     this.closed = true;
     this.clearWait();
+    this.clearBackupTimer();
     await this.pool.close('the job is done');
   }
 
@@ -108,17 +141,19 @@ export class StarTrainer extends HeldWeightsTrainer {
     this.frameBytes = 0;
     this.frames = 0;
     const stopWatch = this.pool.watchStall(
-      () => `step ${step + 1}`,
-      () => [...new Set(round.tasks.filter((t) => t.answer === null && t.rank !== null).map((t) => t.rank as number))],
+      () => step + 1,
+      () => round.waitingFor,
     );
     try {
-      this.dispatch(round.start());
+      this.dispatch(round.start(this.behind));
       this.checkOrphans();
+      this.checkStragglers();
       await finished;
     } finally {
       stopWatch();
       this.pending = null;
       this.clearWait();
+      this.clearBackupTimer();
     }
     const t0 = performance.now();
     const r = round.result();
@@ -137,25 +172,69 @@ export class StarTrainer extends HeldWeightsTrainer {
     if (!p) return;
     for (const { rank, task } of orders) {
       // A send to a socket that just died is dropped; its `lost` event reassigns the task.
+      let owed = this.issued.get(rank);
+      if (!owed) this.issued.set(rank, (owed = new Set()));
+      owed.add(task.id);
       this.pool.send(rank, { type: MSG.WORK, step: p.round.step, epoch: p.round.epoch, task: task.id, params: p.params, indices: task.indices });
     }
   }
 
   private onMessage(rank: number, msg: ModeMessage, bytes: number): void {
-    const p = this.pending;
-    if (msg.type !== MSG.GRADIENT || !p) {
-      this.pool.drop(rank, new ProtocolError('DDP_BAD_MESSAGE', msg.type === MSG.GRADIENT ? `gradient: for task ${msg.task}, but no step is running` : `${msg.type}: not part of --allreduce star`));
+    if (msg.type !== MSG.GRADIENT) {
+      this.pool.drop(rank, new ProtocolError('DDP_BAD_MESSAGE', `${msg.type}: not part of --allreduce star`));
       return;
     }
+    const owes = this.issued.get(rank);
+    const owed = owes?.delete(msg.task) ?? false;
+    if (owed && owes!.size === 0 && this.behind.delete(rank)) this.pool.note(`rank ${rank} caught up: it gets shards again`);
+    const p = this.pending;
+    if (!p || msg.step !== p.round.step) {
+      // Late: a work order this rank was given, for a step that is over (another answer was used).
+      if (owed) return;
+      this.pool.drop(rank, new ProtocolError('DDP_BAD_MESSAGE', p ? `gradient: for step ${msg.step}, but step ${p.round.step} is running` : `gradient: for task ${msg.task}, but no step is running`));
+      return;
+    }
+    let verdict;
     try {
-      p.round.onGradient(rank, msg as GradientMessage);
+      verdict = p.round.onGradient(rank, msg as GradientMessage);
     } catch (err) {
       this.pool.drop(rank, err instanceof ProtocolError ? err : new ProtocolError('DDP_BAD_MESSAGE', String(err)));
       return;
     }
+    if (verdict === 'late') return; // the other holder answered first: the same bits, discarded
+    const task = p.round.tasks.find((t) => t.id === msg.task)!;
+    this.stragglers?.record(p.round.shardMs(task));
     this.frameBytes += bytes;
     this.frames += 1;
     if (p.round.complete) p.resolve();
+    else this.checkStragglers();
+  }
+
+  /** Gives overdue shards a backup (StarStep step 4b), says so, and sets the timer for the next one due. */
+  private checkStragglers(): void {
+    const p = this.pending;
+    const threshold = this.stragglers?.thresholdMs ?? null;
+    this.clearBackupTimer();
+    if (!p || threshold === null || p.round.complete) return;
+    const orders = p.round.backups(threshold);
+    this.dispatch(orders);
+    const medianMs = this.stragglers!.medianMs!;
+    for (const { rank: backupRank, task } of orders) {
+      const rank = task.rank as number;
+      if (this.behind.has(rank)) continue; // named at the start of its episode
+      this.behind.add(rank);
+      const host = this.pool.info(rank)?.name;
+      this.pool.event({ event: 'straggler', step: p.round.step + 1, rank, ...(host ? { host } : {}), waitedMs: Math.round(task.backupAt - task.assignedAt), medianMs: Math.round(medianMs), backupRank });
+    }
+    // Overdue tasks with no idle rank to back them up wait for the next answer (which frees a rank).
+    const at = p.round.nextOverdue(threshold);
+    const delay = at === null ? -1 : at - performance.now();
+    if (delay > 0) this.backupTimer = setTimeout(() => this.checkStragglers(), Math.ceil(delay));
+  }
+
+  private clearBackupTimer(): void {
+    if (this.backupTimer) clearTimeout(this.backupTimer);
+    this.backupTimer = null;
   }
 
   /** Starts (or stops) the clock on a round that has shards no live worker can take. */

@@ -75,6 +75,37 @@ export interface WorkerLostEvent {
   reason: string;
   workers: number;
 }
+/**
+ * A worker slower than the others by --straggler-factor times the median. Star mode: its shard of
+ * `step` was out `waitedMs` (the median shard time is `medianMs`) and was also given to `backupRank`
+ * (the first answer is used). Ring mode: `step` took `waitedMs` (median step `medianMs`) and this
+ * member was the one the ring waited for; there is no backup (`backupRank` -1). Once per episode.
+ */
+export interface StragglerEvent {
+  event: 'straggler';
+  /** 1-based, as in step events. */
+  step: number;
+  rank: number;
+  /** host:pid as the worker reported it. */
+  host?: string;
+  waitedMs: number;
+  medianMs: number;
+  /** The rank that also computes the shard (star), or -1 (ring: no backup). */
+  backupRank: number;
+}
+/**
+ * A step has waited at least --stall-warning seconds: the ranks it waits for, each with its host and
+ * the last message the coordinator received from it (`last`, e.g. "gradient for step 41") and how
+ * long ago. Repeated every --stall-warning seconds while the step waits.
+ */
+export interface StallEvent {
+  event: 'stall';
+  /** 1-based: the step that waits. */
+  step: number;
+  /** How long the step has waited so far. */
+  waitedMs: number;
+  waitingFor: Array<{ rank: number; host: string; last: string; agoMs: number }>;
+}
 /** The model saved to --out (model.json + weights.bin), after an epoch and at the end. */
 export interface SavedEvent {
   event: 'saved';
@@ -174,6 +205,8 @@ export type DdpEvent =
   | WorkerLostEvent
   | RingFormedEvent
   | SavedEvent
+  | StragglerEvent
+  | StallEvent
   | CheckpointEvent
   | ResumedEvent
   | MembershipEvent

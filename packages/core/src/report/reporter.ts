@@ -7,6 +7,7 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 
 const fmt = (x: number, d = 4) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+const ms = (x: number) => (x >= 10000 ? `${(x / 1000).toFixed(1)} s` : `${x.toFixed(0)} ms`);
 
 /** One human line for an event in text mode, or null for events that only move the bar. */
 export function describeEvent(e: DdpEvent): string | null {
@@ -23,6 +24,14 @@ export function describeEvent(e: DdpEvent): string | null {
       return `worker ${e.rank} lost at step ${e.step}: ${e.code}: ${e.reason}; continuing with ${e.workers}`;
     case 'ring_formed':
       return e.generation === 0 ? null : `ring ${e.generation} formed for step ${e.step + 1}: ranks ${e.ranks.join(', ')}`;
+    case 'straggler': {
+      const who = `rank ${e.rank}${e.host ? ` (${e.host})` : ''}`;
+      return e.backupRank >= 0
+        ? `step ${e.step}: straggler ${who}: its shard out ${ms(e.waitedMs)} (median ${ms(e.medianMs)}); also given to rank ${e.backupRank}`
+        : `step ${e.step}: straggler ${who}: the ring waited for it, the step took ${ms(e.waitedMs)} (median ${ms(e.medianMs)})`;
+    }
+    case 'stall':
+      return `step ${e.step}: waiting ${(e.waitedMs / 1000).toFixed(0)} s for ${e.waitingFor.map((w) => `rank ${w.rank} (${w.host}, last: ${w.last}, ${(w.agoMs / 1000).toFixed(1)} s ago)`).join(', ')}`;
     case 'saved':
       return `saved model at step ${e.step} to ${e.path}`;
     case 'checkpoint':
