@@ -15,7 +15,7 @@ import {
   type DataSpec,
   type WireConfig,
 } from '@ddp/core';
-import { CoordinatorServer, EventStream, Metrics, RingTrainer, StarTrainer, WorkerPool, runJob, type Trainer } from '@ddp/coordinator';
+import { CoordinatorServer, EventStream, Metrics, RingTrainer, StarTrainer, WorkerPool, jobFingerprintOf, newJobId, runJob, type Trainer } from '@ddp/coordinator';
 import { formatFlags, num, numOf, parseFlags, str, strOf, UsageError, type FlagSpec, type FlagValues } from '../args.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
 import { exitWithLauncher, notifyListening } from '../launch/parent-link.js';
@@ -36,6 +36,12 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'token', type: 'string', metavar: 'T', env: TOKEN_ENV, help: 'shared secret workers must present' },
   { name: 'view-token', type: 'string', metavar: 'T', env: VIEW_TOKEN_ENV, help: 'read-only token: opens the dashboard, /events, /metrics and /readyz, but cannot join as a worker' },
   ...CLUSTER_FLAGS,
+  {
+    name: 'job-id',
+    type: 'string',
+    metavar: 'ID',
+    help: 'this job\'s name, told to every worker (default: random). A coordinator restarted on the same port with the same id and job flags is rejoined by the workers; with another id (or another data set, batch size, lr, seed or wire setting) they leave (DDP_JOB_CHANGED)',
+  },
   { name: 'join-timeout', type: 'number', min: 0.1, default: 300, metavar: 'SECONDS', help: 'wait this long for the first --workers workers to join, then fail' },
   ...TRAINING_FLAGS,
   BACKEND_FLAG,
@@ -57,6 +63,11 @@ A worker lost mid-run: the ring is re-formed without it and the step in hand red
 --allreduce star: for each step the coordinator sends every worker the weights and its shard, adds their
 gradient sums in rank order and applies Adam. A worker lost mid-step has its shard recomputed by another.
 
+Workers outlive their coordinator: if this process dies, each worker keeps trying to rejoin the same
+address for its --reconnect-timeout (60 s by default). A coordinator started there with the same
+--job-id and the same job flags (data set, batch size, lr, seed, wire settings) takes them back; any
+other job makes them leave with DDP_JOB_CHANGED (exit code 3). The job id is printed at start.
+
 Flags:
 ${formatFlags(FLAGS)}
 
@@ -65,6 +76,9 @@ ${EXIT_CODES_HELP}
 Examples:
   DDP_TOKEN=s3cret ddp coordinator start --workers 2 --out runs/mnist
   DDP_TOKEN=s3cret ddp worker --connect ws://127.0.0.1:7070      (twice, e.g. in two shells)`;
+
+/** --job-id: printable ASCII without spaces, 1 to 64 characters (the welcome carries up to 64). */
+const JOB_ID = /^[\x21-\x7e]{1,64}$/;
 
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
@@ -94,13 +108,15 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
   const config = wireConfigFromFlags(values);
   const conflict = wireConflict(config);
   if (conflict) throw new UsageError(conflict);
+  const jobId = str(values, 'job-id') ?? newJobId();
+  if (!JOB_ID.test(jobId)) throw new UsageError(`--job-id expects 1 to 64 letters, digits or punctuation (no spaces), got '${jobId}'`);
   const logFormat = logFormatFrom(values);
   const reporter = new Reporter(logFormat);
   const writeTimeline = timelineFromFlags(values, reporter);
 
   const releaseLauncher = exitWithLauncher('coordinator');
   try {
-    return await serveJob({ values, workers, host, token, viewToken, config, reporter });
+    return await serveJob({ values, workers, host, token, viewToken, config, jobId, reporter });
   } catch (err) {
     if (err instanceof RunError) reporter.event({ event: 'error', code: err.code, message: err.message });
     throw err;
@@ -117,11 +133,12 @@ interface ServeOptions {
   token: string;
   viewToken: string;
   config: WireConfig;
+  jobId: string;
   reporter: Reporter;
 }
 
 /** Loads the data, listens, waits for the workers, runs the job; closes the server whatever happens. */
-async function serveJob({ values, workers, host, token, viewToken, config, reporter }: ServeOptions): Promise<number> {
+async function serveJob({ values, workers, host, token, viewToken, config, jobId, reporter }: ServeOptions): Promise<number> {
   const cfg = jobConfigFromFlags(values);
   const data = loadDataset(cfg);
   const serveData = values['serve-data'] === true;
@@ -158,6 +175,7 @@ async function serveJob({ values, workers, host, token, viewToken, config, repor
     heartbeatTimeoutMs: numOf(values, 'heartbeat-timeout') * 1000,
     config,
     plan,
+    job: { id: jobId, fingerprint: jobFingerprintOf({ dataset: cfg.dataset, trainFingerprint: spec.fingerprint, batchSize: cfg.batchSize, lr: cfg.lr, seed: cfg.seed, config }) },
     serveSplit: serveData ? data.train : undefined,
     http: { readiness: () => metrics.readiness(), metrics, events, viewToken },
   });
@@ -189,7 +207,7 @@ async function serveJob({ values, workers, host, token, viewToken, config, repor
     const hostPort = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     const url = `ws://${hostPort}`;
     reporter.info(
-      `coordinator: listening on ${url}, waiting for ${workers} worker(s)${token ? ' (token required)' : ' (no token: any local process may join)'}; dashboard on http://${hostPort}/, metrics on http://${hostPort}/metrics`,
+      `coordinator: listening on ${url} (job ${server.job.id}), waiting for ${workers} worker(s)${token ? ' (token required)' : ' (no token: any local process may join)'}; dashboard on http://${hostPort}/, metrics on http://${hostPort}/metrics`,
     );
     notifyListening(url);
     const backend = await backendReady;

@@ -23,6 +23,7 @@ import {
   type DataSpec,
   type EvaluationMessage,
   type GradientMessage,
+  type JobIdentity,
   type PlanMessageSpec,
   type ProtocolErrorCode,
   type RingWorkerMessage,
@@ -31,6 +32,7 @@ import {
 } from '@ddp/core';
 import * as http from 'node:http';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { anonymousJob } from '../job/job-identity.js';
 import { serveHttp, type HttpEndpoints } from './http-endpoints.js';
 
 export interface CoordinatorServerOptions {
@@ -60,6 +62,12 @@ export interface CoordinatorServerOptions {
   config: WireConfig;
   /** Told to every worker in the welcome: what every step's batch follows from. */
   plan: PlanMessageSpec;
+  /**
+   * Told to every worker in the welcome: which job this is (default: a random id, fingerprint
+   * 'unspecified'). A coordinator restarted to continue a job must give the same id and fingerprint,
+   * or the workers that rejoin it leave (DDP_JOB_CHANGED).
+   */
+  job?: JobIdentity;
   /** --serve-data: the training split, sent to every worker in train_data chunks after its welcome. */
   serveSplit?: Split;
   /**
@@ -123,9 +131,19 @@ export class CoordinatorServer {
   readonly host: string;
   private boundPort = -1;
   readonly maxPayload: number;
+  /** The job this server serves (in every welcome). */
+  readonly job: JobIdentity;
 
   constructor(private readonly opts: CoordinatorServerOptions) {
     if (!Number.isInteger(opts.maxWorkers) || opts.maxWorkers < 1) throw new RangeError(`maxWorkers must be an integer >= 1, got ${opts.maxWorkers}`);
+    if (opts.job) {
+      const { id, fingerprint } = opts.job;
+      if (typeof id !== 'string' || id.length < 1 || id.length > 64) throw new RangeError(`job.id must be a string of 1 to 64 characters, got ${JSON.stringify(id)}`);
+      if (typeof fingerprint !== 'string' || fingerprint.length < 1 || fingerprint.length > 128) {
+        throw new RangeError(`job.fingerprint must be a string of 1 to 128 characters, got ${JSON.stringify(fingerprint)}`);
+      }
+    }
+    this.job = opts.job ? { id: opts.job.id, fingerprint: opts.job.fingerprint } : anonymousJob();
     this.host = opts.host ?? '127.0.0.1';
     this.maxPayload = opts.maxPayload ?? coordinatorMaxPayload(opts.paramCount, opts.config);
   }
@@ -315,6 +333,7 @@ export class CoordinatorServer {
         data: this.opts.data,
         config: this.opts.config,
         plan: this.opts.plan,
+        job: this.job,
       }),
       { binary: true },
     );

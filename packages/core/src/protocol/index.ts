@@ -20,6 +20,7 @@ export type {
   RingStoppedMessage,
   TrainDataMessage,
   PlanMessageSpec,
+  JobIdentity,
   RingWorkerMessage,
   StateMessage,
   EvaluateMessage,
