@@ -207,10 +207,12 @@ describe('runWorker across coordinator losses', () => {
     ]);
     expect(w.loads()).toBe(1);
     expect(w.log.find((l) => l.includes('lost the coordinator'))).toMatch(/^worker: lost the coordinator \(the connection closed: code 1006\); reconnecting for up to 10 s \(--reconnect-timeout\)$/);
-    expect(second.received.filter((m) => m.type === MSG.HELLO)).toHaveLength(1);
+    // The second hello names the job (a real coordinator refuses another job at the hello).
+    expect(second.received.filter((m) => m.type === MSG.HELLO)).toMatchObject([{ job: JOB }]);
+    expect(first.received.find((m) => m.type === MSG.HELLO)).not.toHaveProperty('job');
   });
 
-  it('another job on that port: exit 3, DDP_JOB_CHANGED, and the coordinator is told', async () => {
+  it('another job on that port (a coordinator that welcomes it anyway): exit 3, DDP_JOB_CHANGED, and the coordinator is told', async () => {
     const first = await fakeCoordinator(0);
     const w = worker(`ws://127.0.0.1:${first.port}`, 10_000);
     await waitFor(() => w.welcomes.length === 1);

@@ -114,6 +114,29 @@ describe('CoordinatorServer job identity', () => {
     expect(welcomes.map((w) => w!.job)).toEqual([a.server.job, a.server.job]);
   });
 
+  it('a hello that names another job (a worker rejoining after losing its coordinator) is refused with DDP_JOB_CHANGED before it takes a seat; its own job is welcomed', async () => {
+    const job = { id: 'job-a', fingerprint: 'ab'.repeat(32) };
+    const { port, server, refused, joined } = await serve({ job });
+    for (const other of [{ ...job, id: 'job-b' }, { ...job, fingerprint: 'cd'.repeat(32) }]) {
+      const c = await client(port);
+      c.send(hello('secret', { job: other }));
+      const err = await c.next('error');
+      expect(err).toMatchObject({ type: 'error', code: 'DDP_JOB_CHANGED' });
+      expect(err.message).toMatch(/^this coordinator serves another job \(job job-a, fingerprint abababababab…\) than the worker's \(job job-\w, fingerprint \w+…\)/);
+      expect((await c.closed).code).toBe(4009);
+    }
+    expect(refused.map((r) => r.code)).toEqual(['DDP_JOB_CHANGED', 'DDP_JOB_CHANGED']);
+    expect(joined).toEqual([]);
+    // The token comes first: a stranger learns nothing about the job.
+    const stranger = await client(port);
+    stranger.send(hello('wrong', { job: { id: 'job-b', fingerprint: 'x' } }));
+    expect(await stranger.next('error')).toMatchObject({ code: 'DDP_AUTH' });
+    const same = await client(port);
+    same.send(hello('secret', { job }));
+    expect(await same.next('welcome')).toMatchObject({ rank: 0, job });
+    expect(server.ranks()).toEqual([0]);
+  });
+
   it('a job id or fingerprint out of bounds is refused at construction (RangeError)', () => {
     const make = (job: { id: string; fingerprint: string }) => new CoordinatorServer({ maxWorkers: 1, paramCount: P, data: DATA, config: STAR, plan: PLAN, job });
     expect(() => make({ id: '', fingerprint: 'f' })).toThrow(RangeError);

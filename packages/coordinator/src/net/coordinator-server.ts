@@ -15,8 +15,10 @@ import {
   ProtocolError,
   coordinatorMaxPayload,
   decodeFrame,
+  describeJob,
   encodeMessage,
   parseWorkerMessage,
+  sameJob,
   tokensMatch,
   TRAIN_DATA_CHUNK,
   type CoordinatorToWorker,
@@ -284,7 +286,7 @@ export class CoordinatorServer {
       const msg = parseWorkerMessage(decodeFrame(bytes), { paramCount: this.opts.paramCount, config: this.opts.config });
       if (!conn.info) {
         if (msg.type !== MSG.HELLO) throw new ProtocolError('DDP_BAD_MESSAGE', `expected hello as the first message, got '${msg.type}'`);
-        this.handshake(conn, msg.token, msg.backend, `${msg.host}:${msg.pid}`);
+        this.handshake(conn, msg.token, msg.backend, `${msg.host}:${msg.pid}`, msg.job);
         return;
       }
       switch (msg.type) {
@@ -308,10 +310,14 @@ export class CoordinatorServer {
     }
   }
 
-  private handshake(conn: Connection, token: string, backend: string, name: string): void {
+  private handshake(conn: Connection, token: string, backend: string, name: string, job: JobIdentity | undefined): void {
     const expected = this.opts.token ?? '';
     if (expected !== '' && !tokensMatch(expected, token)) {
       throw new ProtocolError('DDP_AUTH', token === '' ? 'this coordinator requires a token (--token or DDP_TOKEN)' : 'wrong token');
+    }
+    // A worker that lost its coordinator and reconnected here: only to continue its own job.
+    if (job && !sameJob(job, this.job)) {
+      throw new ProtocolError('DDP_JOB_CHANGED', `this coordinator serves another job (${describeJob(this.job)}) than the worker's (${describeJob(job)}); the worker does not join it`);
     }
     let rank = 0;
     while (this.members.has(rank)) rank++;

@@ -6,13 +6,14 @@
  * names on the wire and never change meaning within a PROTOCOL_VERSION.
  *
  * A connection, in order:
- *   worker -> hello      (version, token, backend)
+ *   worker -> hello      (version, token, backend; when rejoining a restarted coordinator, the job
+ *                         it belongs to)
  *   coord  -> welcome    (rank, the data set to load, parameter count, heartbeat period, the
  *                         wire settings (wire-config.ts: allreduce, compress, reduction, ...),
  *                         the plan (seed, global batch size) from which every step's batch follows,
  *                         and the job's identity: a worker that rejoins a restarted coordinator
  *                         leaves with DDP_JOB_CHANGED if it is another job)
- *             or error   (DDP_AUTH, DDP_VERSION, DDP_FULL, ...) and close
+ *             or error   (DDP_AUTH, DDP_VERSION, DDP_FULL, DDP_JOB_CHANGED, ...) and close
  *   coord  -> train_data (with --serve-data: the training split in chunks, once, before any work)
  *   then in star mode, per step and per shard the worker is given (coordinator/src/star):
  *   coord  -> work       (step, task id, weights, sample indices)
@@ -236,6 +237,11 @@ export const MESSAGES = {
       /** For people reading logs: host name and process id. */
       host: text(255),
       pid: int(),
+      /**
+       * A worker rejoining after it lost its coordinator: the job of its first welcome. A coordinator
+       * serving another job refuses it (DDP_JOB_CHANGED) before it takes a seat.
+       */
+      job: optional(map(JOB_SPEC)),
     },
     {
       first: ({ protocolVersion: version }) => {

@@ -245,6 +245,17 @@ describe('WorkerSession', () => {
     expect(done.end).toEqual({ exitCode: WORKER_EXIT.DONE, message: 'done: finished' });
   });
 
+  it('rejoining: the hello names the job of the first welcome (the coordinator refuses another job); the first hello names none', () => {
+    expect(session(randomSplit(1)).hello()).not.toHaveProperty('job');
+    expect(session(randomSplit(1), JOB).hello()).toEqual({ type: 'hello', protocolVersion: PROTOCOL_VERSION, token: 't', backend: 'cpu', host: 'h', pid: 1, job: JOB });
+    // Its refusal is a refusal: exit 3.
+    const s = session(randomSplit(1), JOB);
+    expect(s.receive(frame({ type: MSG.ERROR, code: 'DDP_JOB_CHANGED', message: 'this coordinator serves another job' })).end).toEqual({
+      exitCode: WORKER_EXIT.REFUSED,
+      message: 'refused by the coordinator: DDP_JOB_CHANGED: this coordinator serves another job',
+    });
+  });
+
   it('rejoining: a welcome of the same job is taken; another job id or fingerprint ends with DDP_JOB_CHANGED and exit 3, before any data is loaded', () => {
     const train = randomSplit(3);
     const same = session(train, { ...JOB });

@@ -3,7 +3,7 @@
  * replies and at most one ending come out. run-worker.ts wires it to a WebSocket and hands the
  * mode's messages to the member (star/star-member.ts or ring/ring-member.ts); tests feed it frames.
  *
- *   1. hello() is the first frame to send.
+ *   1. hello() is the first frame to send (with the job to rejoin, after the coordinator was lost).
  *   2. welcome: when rejoining a restarted coordinator, check that it serves the same job (job id and
  *      fingerprint; another job ends with DDP_JOB_CHANGED, exit 3); check the model size, load the training split the coordinator names and check its
  *      count and fingerprint (a mismatch ends with DDP_DATASET); with --serve-data, assemble it from
@@ -22,8 +22,10 @@ import {
   ProtocolError,
   SEED_CNN_PARAM_COUNT,
   decodeFrame,
+  describeJob,
   loadDataset,
   parseCoordinatorMessage,
+  sameJob,
   splitFingerprint,
   type DataSpec,
   type DatasetName,
@@ -98,11 +100,6 @@ export function loadSplits(spec: DataSpec, dataDir: string | undefined): { train
   return { train: d.train, test: d.test };
 }
 
-/** A job for people: its id and the start of its fingerprint. */
-function describeJob(j: JobIdentity): string {
-  return `job ${j.id}, fingerprint ${j.fingerprint.length > 12 ? `${j.fingerprint.slice(0, 12)}…` : j.fingerprint}`;
-}
-
 export class WorkerSession {
   private limits: WorkerInboundLimits | null = null;
   private served: ServedSplit | null = null;
@@ -112,7 +109,9 @@ export class WorkerSession {
   constructor(private readonly opts: WorkerSessionOptions) {}
 
   hello(): HelloMessage {
-    return { type: MSG.HELLO, protocolVersion: PROTOCOL_VERSION, token: this.opts.token, backend: this.opts.backend, host: this.opts.host, pid: this.opts.pid };
+    const hello: HelloMessage = { type: MSG.HELLO, protocolVersion: PROTOCOL_VERSION, token: this.opts.token, backend: this.opts.backend, host: this.opts.host, pid: this.opts.pid };
+    if (this.opts.job) hello.job = { id: this.opts.job.id, fingerprint: this.opts.job.fingerprint };
+    return hello;
   }
 
   get end(): SessionEnd | null {
@@ -187,7 +186,8 @@ export class WorkerSession {
 
   private onWelcome(w: WelcomeMessage): SessionOutput {
     const job = this.opts.job;
-    if (job && (w.job.id !== job.id || w.job.fingerprint !== job.fingerprint)) {
+    // The coordinator checks the hello's job too; this is the worker's own guard.
+    if (job && !sameJob(w.job, job)) {
       return this.fail('DDP_JOB_CHANGED', `the coordinator now serves another job (${describeJob(w.job)}) than the one this worker joined (${describeJob(job)}); not joining it`, WORKER_EXIT.REFUSED);
     }
     if (w.paramCount !== SEED_CNN_PARAM_COUNT) {
