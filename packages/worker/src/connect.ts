@@ -23,6 +23,13 @@ const localAddresses = new WeakMap<WebSocket, string>();
 export function localAddressOf(ws: WebSocket): string | undefined {
   return localAddresses.get(ws);
 }
+/** The URL each open connection was dialled with, as given (ws's own `url` is normalised). */
+const dialled = new WeakMap<WebSocket, string>();
+
+/** The URL, as given, that connectWithRetry opened `ws` with. */
+export function dialledUrlOf(ws: WebSocket): string | undefined {
+  return dialled.get(ws);
+}
 const MAX_WAIT_MS = 2000;
 
 function openOnce(url: string, maxPayload: number, handshakeMs: number): Promise<WebSocket> {
@@ -42,6 +49,7 @@ function openOnce(url: string, maxPayload: number, handshakeMs: number): Promise
     });
     ws.once('open', () => {
       ws.off('error', onError);
+      dialled.set(ws, url);
       resolve(ws);
     });
   });

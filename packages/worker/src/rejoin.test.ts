@@ -162,7 +162,7 @@ const done = (ws: WebSocket) => setTimeout(() => ws.send(encodeMessage({ type: M
 
 function worker(url: string | (() => string), reconnectTimeoutMs: number) {
   const log: string[] = [];
-  const welcomes: Array<{ rank: number; rejoin: number }> = [];
+  const welcomes: Array<{ rank: number; rejoin: number; at: string }> = [];
   let loads = 0;
   const run = runWorker({
     url,
@@ -176,7 +176,7 @@ function worker(url: string | (() => string), reconnectTimeoutMs: number) {
       return train;
     },
     log: (l) => log.push(l),
-    onWelcome: (w, rejoin) => welcomes.push({ rank: w.rank, rejoin }),
+    onWelcome: (w, rejoin, at) => welcomes.push({ rank: w.rank, rejoin, at }),
   });
   return { run, log, welcomes, loads: () => loads };
 }
@@ -202,8 +202,8 @@ describe('runWorker across coordinator losses', () => {
     const end = await w.run;
     expect(end).toEqual({ exitCode: WORKER_EXIT.DONE, message: 'done: finished' });
     expect(w.welcomes).toEqual([
-      { rank: 0, rejoin: 0 },
-      { rank: 1, rejoin: 1 },
+      { rank: 0, rejoin: 0, at: url },
+      { rank: 1, rejoin: 1, at: url },
     ]);
     expect(w.loads()).toBe(1);
     expect(w.log.find((l) => l.includes('lost the coordinator'))).toMatch(/^worker: lost the coordinator \(the connection closed: code 1006\); reconnecting for up to 10 s \(--reconnect-timeout\)$/);
@@ -255,6 +255,7 @@ describe('runWorker across coordinator losses', () => {
     url = `ws://127.0.0.1:${moved.port}`;
     await first.crash();
     expect((await w.run).exitCode).toBe(WORKER_EXIT.DONE);
+    expect(w.welcomes.map((x) => x.at)).toEqual([`ws://127.0.0.1:${first.port}`, url]);
     expect(moved.received.filter((m) => m.type === MSG.HELLO)).toHaveLength(1);
   });
 

@@ -12,7 +12,7 @@
 import { hostname } from 'node:os';
 import { CLOSE_CODES, CLOSE_DONE, SEED_CNN_PARAM_COUNT, encodeMessage, workerMaxPayload, type ProtocolErrorCode, type WelcomeMessage, type WorkerToCoordinator } from '@ddp/core';
 import type { RawData, WebSocket } from 'ws';
-import { ConnectTimeoutError, connectWithRetry, localAddressOf } from './connect.js';
+import { ConnectTimeoutError, connectWithRetry, dialledUrlOf, localAddressOf } from './connect.js';
 import type { Member, MemberContext } from './member.js';
 import { RejoinPolicy, keepSplits } from './rejoin.js';
 import { RingMember } from './ring/ring-member.js';
@@ -43,8 +43,8 @@ export interface RunWorkerOptions {
   loadTrain?: WorkerSessionOptions['loadTrain'];
   /** Notes for people: retries, losing and rejoining the coordinator. */
   log?: (line: string) => void;
-  /** Every accepted welcome: `rejoin` is 0 for the first, then how many times this worker rejoined. */
-  onWelcome?: (w: WelcomeMessage, rejoin: number) => void;
+  /** Every accepted welcome: `rejoin` is 0 for the first, then how many times this worker rejoined; `url` is where. */
+  onWelcome?: (w: WelcomeMessage, rejoin: number, url: string) => void;
   /**
    * Ring mode: the interface to listen on for ring peers (default: this host's address on the
    * connection to the coordinator, which is where the other workers can most likely reach it).
@@ -91,7 +91,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<SessionEnd> {
       welcomeBy: left === null ? undefined : performance.now() + left,
       onWelcome: (w) => {
         policy.welcomed(w);
-        opts.onWelcome?.(w, policy.rejoins);
+        opts.onWelcome?.(w, policy.rejoins, dialledUrlOf(socket) ?? socket.url);
       },
     });
     const next = policy.next(end);

@@ -35,8 +35,8 @@ directly.
 
 If the coordinator goes away mid-job (its process died, its host restarted: the connection closed
 without a word from it, or it was silent for --heartbeat-timeout), the worker does not exit: it
-reconnects to the same address with backoff for up to --reconnect-timeout and rejoins, if the
-coordinator there serves the same job (same job id and fingerprint as when it first joined; see
+reconnects to the same address (under ddp train: the newest one the launcher gave) with backoff for
+up to --reconnect-timeout and rejoins, if the coordinator there serves the same job (same job id and fingerprint as when it first joined; see
 ddp coordinator start --job-id). Nothing is retried before the first welcome (--connect-timeout
 covers the first connection), nor after the coordinator ended the job, refused or dropped the worker.
 
@@ -78,14 +78,14 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
       peerHost: str(values, 'peer-host'),
       peerAdvertise: str(values, 'peer-advertise'),
       log: (line) => process.stderr.write(`${line}\n`),
-      onWelcome: (w, rejoin) => {
+      onWelcome: (w, rejoin, at) => {
         notifyRank(w.rank);
         if (rejoin > 0) {
-          reporter.info(`worker: rejoined job ${w.job.id} at ${url()} as rank ${w.rank} of ${w.workers} (rejoin ${rejoin})`);
+          reporter.info(`worker: rejoined job ${w.job.id} at ${at} as rank ${w.rank} of ${w.workers} (rejoin ${rejoin})`);
           return;
         }
         reporter.info(
-          `worker: connected to ${url()} as rank ${w.rank} of ${w.workers} (backend ${backendName}, ${w.config.allreduce} allreduce${w.config.compress === 'fp16' ? ', fp16 gradients' : ''}, ` +
+          `worker: connected to ${at} as rank ${w.rank} of ${w.workers} (backend ${backendName}, ${w.config.allreduce} allreduce${w.config.compress === 'fp16' ? ', fp16 gradients' : ''}, ` +
             `${w.data.serveData ? `${w.data.dataset}, ${w.data.trainCount} samples sent by the coordinator` : `${w.data.dataset}, ${w.data.trainCount} samples read locally`})`,
         );
       },
