@@ -8,6 +8,7 @@
  * coordinator's business, not the worker's.)
  */
 import { describe, expect, it } from 'vitest';
+import { runCli } from './cli-helpers.js';
 import { startCoordinator, startDdp, startWorker, type DdpEventLine, type Live } from './distributed-helpers.js';
 
 const STEPS = 24;
@@ -72,4 +73,17 @@ describe('a worker whose coordinator is killed mid-run', () => {
     expect(worker.stderr()).toMatch(/reconnecting for up to 2 s \(--reconnect-timeout\)/);
     expect(worker.stderr()).toMatch(/^ddp worker: lost the coordinator and no coordinator of job loss-e2e-3 took this worker back within 2 s \(--reconnect-timeout\); last error: ECONNREFUSED at ws:\/\/127\.0\.0\.1:\d+$/m);
   }, 60_000);
+});
+
+describe('the flags', () => {
+  it('bad flags: a --job-id with a space or over 64 characters, a negative --reconnect-timeout (exit 2, one line)', async () => {
+    for (const id of ['has space', 'x'.repeat(65)]) {
+      const r = await runCli(['coordinator', 'start', '--workers', '1', '--job-id', id], { timeoutMs: 30_000 });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^ddp: --job-id expects 1 to 64 letters, digits or punctuation \(no spaces\)/);
+    }
+    const w = await runCli(['worker', '--connect', 'ws://127.0.0.1:1', '--reconnect-timeout', '-1'], { timeoutMs: 30_000 });
+    expect(w.code).toBe(2);
+    expect(w.stderr).toMatch(/--reconnect-timeout must be at least 0/);
+  });
 });

@@ -5,7 +5,8 @@
  *
  *   1. hello() is the first frame to send (with the job to rejoin, after the coordinator was lost).
  *   2. welcome: when rejoining a restarted coordinator, check that it serves the same job (job id and
- *      fingerprint; another job ends with DDP_JOB_CHANGED, exit 3); check the model size, load the training split the coordinator names and check its
+ *      fingerprint; another job ends with DDP_JOB_CHANGED, exit 3); check the model size, load the
+ *      training split the coordinator names (or take the one kept from before) and check its
  *      count and fingerprint (a mismatch ends with DDP_DATASET); with --serve-data, assemble it from
  *      the train_data chunks that follow. Once the split is there, the session is `ready`.
  *   3. work (star mode) and the ring messages go out as `member`, for the mode's member.
