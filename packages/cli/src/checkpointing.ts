@@ -88,7 +88,8 @@ export async function checkpointingFromFlags(v: FlagValues, fingerprint: JobFing
   const dir = checkpointDirOf(v);
   const every = num(v, 'checkpoint-every');
   const given = str(v, 'job-id');
-  let jobId = given ?? randomBytes(6).toString('hex');
+  if (given !== undefined && !/^[\x21-\x7e]{1,64}$/.test(given)) throw new UsageError(`--job-id expects 1 to 64 letters, digits or punctuation (no spaces), got '${given}'`);
+  let jobId = given ?? randomBytes(8).toString('hex');
   if (dir === undefined) {
     if (v.resume === true) throw new UsageError('--resume needs the checkpoint folder: --checkpoint-dir DIR (or --out DIR, whose checkpoints/ it reads)');
     if (every !== undefined) throw new UsageError('--checkpoint-every needs --checkpoint-dir DIR (or --out DIR)');

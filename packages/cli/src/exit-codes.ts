@@ -6,7 +6,7 @@ export const EXIT = {
   FAILED: 1,
   /** A usage error: a wrong flag, a missing or corrupt data or model file. */
   USAGE: 2,
-  /** ddp worker: refused by the coordinator (wrong token, other protocol version, job full). */
+  /** ddp worker: refused by the coordinator (wrong token, other protocol version, job full), or found another job when it rejoined (DDP_JOB_CHANGED). */
   REFUSED: 3,
   /** Interrupted (Ctrl-C) after evaluating and saving what it had. */
   INTERRUPTED: 130,

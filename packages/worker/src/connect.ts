@@ -5,6 +5,8 @@ import { WebSocket } from 'ws';
 export interface ConnectOptions {
   /** Give up after this long (ms) without a connection. */
   timeoutMs: number;
+  /** The flag that set timeoutMs, for the error message (default --connect-timeout). */
+  timeoutFlag?: string;
   /** Largest frame accepted from the coordinator. */
   maxPayload: number;
   /** Called before each wait, for a "still trying" note. */
@@ -20,6 +22,13 @@ const localAddresses = new WeakMap<WebSocket, string>();
 /** The local address of a socket opened by connectWithRetry (undefined if unknown). */
 export function localAddressOf(ws: WebSocket): string | undefined {
   return localAddresses.get(ws);
+}
+/** The URL each open connection was dialled with, as given (ws's own `url` is normalised). */
+const dialled = new WeakMap<WebSocket, string>();
+
+/** The URL, as given, that connectWithRetry opened `ws` with. */
+export function dialledUrlOf(ws: WebSocket): string | undefined {
+  return dialled.get(ws);
 }
 const MAX_WAIT_MS = 2000;
 
@@ -40,17 +49,34 @@ function openOnce(url: string, maxPayload: number, handshakeMs: number): Promise
     });
     ws.once('open', () => {
       ws.off('error', onError);
+      dialled.set(ws, url);
       resolve(ws);
     });
   });
 }
 
-/** Connects to `url`, retrying failures until `timeoutMs` has passed; rejects with the last error. */
-export async function connectWithRetry(url: string, opts: ConnectOptions): Promise<WebSocket> {
+/** connectWithRetry gave up: the URL it tried last and the last error, besides the message. */
+export class ConnectTimeoutError extends Error {
+  constructor(
+    message: string,
+    readonly url: string,
+    readonly lastError: string,
+  ) {
+    super(message);
+    this.name = 'ConnectTimeoutError';
+  }
+}
+
+/**
+ * Connects to `url`, retrying failures until `timeoutMs` has passed; rejects with a
+ * ConnectTimeoutError. A function for `url` is called before every attempt (the address may move).
+ */
+export async function connectWithRetry(target: string | (() => string), opts: ConnectOptions): Promise<WebSocket> {
   const deadline = performance.now() + opts.timeoutMs;
   let wait = FIRST_WAIT_MS;
   for (let attempt = 1; ; attempt++) {
     const left = deadline - performance.now();
+    const url = typeof target === 'string' ? target : target();
     try {
       return await openOnce(url, opts.maxPayload, Math.max(1000, Math.min(10000, left)));
     } catch (err) {
@@ -58,7 +84,7 @@ export async function connectWithRetry(url: string, opts: ConnectOptions): Promi
       const why = e.code ? `${e.code}${e.message && !e.message.includes(e.code) ? ` (${e.message})` : ''}` : e.message;
       const remaining = deadline - performance.now();
       if (remaining <= 0 || opts.signal?.aborted) {
-        throw new Error(`could not connect to ${url} within ${(opts.timeoutMs / 1000).toFixed(0)} s (--connect-timeout); last error: ${why}`);
+        throw new ConnectTimeoutError(`could not connect to ${url} within ${(opts.timeoutMs / 1000).toFixed(0)} s (${opts.timeoutFlag ?? '--connect-timeout'}); last error: ${why}`, url, why);
       }
       const pause = Math.min(remaining, wait * (0.75 + Math.random() * 0.5));
       opts.onRetry?.(attempt, why, pause);

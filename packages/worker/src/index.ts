@@ -4,5 +4,6 @@ export * from './session/worker-session.js';
 export * from './star/star-member.js';
 export * from './star/shard-gradient.js';
 export * from './run-worker.js';
+export * from './rejoin.js';
 export * from './ring/index.js';
 export * from './peer/index.js';

@@ -6,6 +6,7 @@ import {
   TOKEN_ENV,
   VIEW_TOKEN_ENV,
   DDP_VERSION,
+  fingerprintHash,
   initBackend,
   loadDataset,
   Reporter,
@@ -68,6 +69,11 @@ Stragglers (--straggler-factor F): in star mode a shard not back after F x the m
 times is also given to a worker done with its own; the first answer is used (the same bits either way),
 and the straggler gets no new shard until it has caught up. In ring mode every member is needed, so a
 member that holds up a step past F x the median step time is only named. Both emit a straggler event.
+
+Workers outlive their coordinator: if this process dies, each worker keeps trying to rejoin the same
+address for its --reconnect-timeout (60 s by default). A coordinator started there with the same
+--job-id (a resumed one keeps its checkpoints' id) and the same job flags (data set, batch size, lr, seed, wire settings) takes them back; any
+other job makes them leave with DDP_JOB_CHANGED (exit code 3). The job id is printed at start.
 
 Flags:
 ${formatFlags(FLAGS)}
@@ -180,6 +186,8 @@ async function serveJob({ values, workers, minWorkers, maxWorkers, host, token, 
     heartbeatTimeoutMs: numOf(values, 'heartbeat-timeout') * 1000,
     config,
     plan,
+    // Workers that lose this coordinator rejoin only a job of this id and fingerprint (a restart with --resume keeps both).
+    job: { id: checkpointing.jobId, fingerprint: fingerprintHash(fingerprint) },
     serveSplit: serveData ? data.train : undefined,
     http: { readiness: () => metrics.readiness(), metrics, events, viewToken },
   });
@@ -214,7 +222,7 @@ async function serveJob({ values, workers, minWorkers, maxWorkers, host, token, 
     const hostPort = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     const url = `ws://${hostPort}`;
     reporter.info(
-      `coordinator: listening on ${url}, waiting for ${workers} worker(s)${token ? ' (token required)' : ' (no token: any local process may join)'}; dashboard on http://${hostPort}/, metrics on http://${hostPort}/metrics`,
+      `coordinator: listening on ${url} (job ${server.job.id}), waiting for ${workers} worker(s)${token ? ' (token required)' : ' (no token: any local process may join)'}; dashboard on http://${hostPort}/, metrics on http://${hostPort}/metrics`,
     );
     notifyListening(url);
     const backend = await backendReady;

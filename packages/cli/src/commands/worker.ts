@@ -8,7 +8,15 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'connect', type: 'string', metavar: 'ws://HOST:PORT', help: 'the coordinator to join (required)' },
   { name: 'token', type: 'string', metavar: 'T', env: TOKEN_ENV, help: 'shared secret the coordinator expects' },
   { name: 'connect-timeout', type: 'number', min: 0, default: 60, metavar: 'SECONDS', help: 'keep retrying the connection (with backoff) this long' },
-  { name: 'heartbeat-timeout', type: 'number', min: 1, default: 120, metavar: 'SECONDS', help: 'give up on a coordinator silent this long' },
+  { name: 'heartbeat-timeout', type: 'number', min: 1, default: 120, metavar: 'SECONDS', help: 'count a coordinator silent this long as lost' },
+  {
+    name: 'reconnect-timeout',
+    type: 'number',
+    min: 0,
+    default: 60,
+    metavar: 'SECONDS',
+    help: 'after losing the coordinator mid-job, keep trying to rejoin one at the same address this long (0: exit at once)',
+  },
   { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'this worker\'s copy of the data set, if not where the coordinator says' },
   { name: 'peer-host', type: 'string', metavar: 'ADDR', help: 'ring mode: interface to listen on for ring neighbours (default: this host\'s address on the link to the coordinator)' },
   { name: 'peer-advertise', type: 'string', metavar: 'ADDR', help: 'ring mode: address the neighbours dial, when it differs from --peer-host (e.g. behind NAT, or with --peer-host 0.0.0.0)' },
@@ -25,8 +33,17 @@ In ring mode (the coordinator's default, --allreduce ring) the worker also holds
 own shard of every step, listens for its ring neighbours (--peer-host) and reduces gradients with them
 directly.
 
-Exit codes: 0 job done; 1 lost the coordinator, data set mismatch or a failure; 2 bad flags;
-3 refused by the coordinator (wrong token, other protocol version, job full).
+If the coordinator goes away mid-job (its process died, its host restarted: the connection closed
+without a word from it, or it was silent for --heartbeat-timeout), the worker does not exit: it
+reconnects to the same address (under ddp train: the newest one the launcher gave) with backoff for
+up to --reconnect-timeout and rejoins, if the coordinator there serves the same job (same job id and fingerprint as when it first joined; see
+ddp coordinator start --job-id). Nothing is retried before the first welcome (--connect-timeout
+covers the first connection), nor after the coordinator ended the job, refused or dropped the worker.
+
+Exit codes: 0 job done; 1 the coordinator was lost and none took the worker back within
+--reconnect-timeout, the coordinator dropped the worker, data set mismatch or another failure;
+2 bad flags; 3 refused by the coordinator (wrong token, other protocol version, job full), or the
+coordinator it reconnected to serves another job (DDP_JOB_CHANGED).
 
 Flags:
 ${formatFlags(FLAGS)}`;
@@ -46,7 +63,9 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
   try {
     // The backend starts while the connection opens, or while `ddp train` waits for its coordinator.
     const backend = initBackend(backendFrom(values));
-    const url = given ?? (await fromLauncher!);
+    const first = given ?? (await fromLauncher!.first);
+    // Reconnections go to the newest address the launcher gave (it may restart the coordinator elsewhere).
+    const url = given ? () => given : () => fromLauncher!.latest() || first;
     let backendName = '';
     const end = await runWorker({
       url,
@@ -54,14 +73,19 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
       backend: backend.then((b) => (backendName = b.name)),
       connectTimeoutMs: numOf(values, 'connect-timeout') * 1000,
       heartbeatTimeoutMs: numOf(values, 'heartbeat-timeout') * 1000,
+      reconnectTimeoutMs: numOf(values, 'reconnect-timeout') * 1000,
       dataDir: str(values, 'data-dir'),
       peerHost: str(values, 'peer-host'),
       peerAdvertise: str(values, 'peer-advertise'),
       log: (line) => process.stderr.write(`${line}\n`),
-      onWelcome: (w) => {
+      onWelcome: (w, rejoin, at) => {
         notifyRank(w.rank);
+        if (rejoin > 0) {
+          reporter.info(`worker: rejoined job ${w.job.id} at ${at} as rank ${w.rank} of ${w.workers} (rejoin ${rejoin})`);
+          return;
+        }
         reporter.info(
-          `worker: connected to ${url} as rank ${w.rank} of ${w.workers} (backend ${backendName}, ${w.config.allreduce} allreduce${w.config.compress === 'fp16' ? ', fp16 gradients' : ''}, ` +
+          `worker: connected to ${at} as rank ${w.rank} of ${w.workers} (backend ${backendName}, ${w.config.allreduce} allreduce${w.config.compress === 'fp16' ? ', fp16 gradients' : ''}, ` +
             `${w.data.serveData ? `${w.data.dataset}, ${w.data.trainCount} samples sent by the coordinator` : `${w.data.dataset}, ${w.data.trainCount} samples read locally`})`,
         );
       },

@@ -48,19 +48,30 @@ export function connectNotice(url: string): ConnectNotice {
   return { type: 'connect', url };
 }
 
-/** In a worker started by `ddp train`: the coordinator's URL, once the launcher knows it. */
-export function urlFromLauncher(): Promise<string> | null {
+/**
+ * In a worker started by `ddp train`: the coordinator's URL. `first` resolves with the first connect
+ * notice; `latest()` is the newest one, so that a worker reconnecting after losing its coordinator
+ * goes where the launcher restarted it (the launcher may send further notices at any time).
+ */
+export interface LauncherUrl {
+  first: Promise<string>;
+  latest(): string;
+}
+
+export function urlFromLauncher(): LauncherUrl | null {
   if (process.env[CONNECT_FROM_LAUNCHER_ENV] !== '1' || !process.send || !process.connected) return null;
-  return new Promise((resolve) => {
-    const onMessage = (m: unknown) => {
+  let latest = '';
+  const first = new Promise<string>((resolve) => {
+    // Stays for the process's life (exitWithLauncher's release lets go of the channel).
+    process.on('message', (m: unknown) => {
       const c = m as ConnectNotice;
       if (typeof c === 'object' && c !== null && c.type === 'connect' && typeof c.url === 'string') {
-        process.off('message', onMessage);
+        latest = c.url;
         resolve(c.url);
       }
-    };
-    process.on('message', onMessage);
+    });
   });
+  return { first, latest: () => latest };
 }
 
 /**

@@ -104,14 +104,58 @@ async function serve(opts: Partial<ConstructorParameters<typeof CoordinatorServe
   return { server, port, refused, lost, joined, messages };
 }
 
+describe('CoordinatorServer job identity', () => {
+  it('without a job given: a random id (16 hex digits, another per server) and the fingerprint \'unspecified\', the same in every welcome', async () => {
+    const a = await serve();
+    const b = await serve();
+    expect(a.server.job).toEqual({ id: expect.stringMatching(/^[0-9a-f]{16}$/), fingerprint: 'unspecified' });
+    expect(b.server.job.id).not.toBe(a.server.job.id);
+    const welcomes = await Promise.all([fakeWorker(a.port), fakeWorker(a.port)].map(async (w) => (await w).frames.find((f) => f.type === 'welcome')));
+    expect(welcomes.map((w) => w!.job)).toEqual([a.server.job, a.server.job]);
+  });
+
+  it('a hello that names another job (a worker rejoining after losing its coordinator) is refused with DDP_JOB_CHANGED before it takes a seat; its own job is welcomed', async () => {
+    const job = { id: 'job-a', fingerprint: 'ab'.repeat(32) };
+    const { port, server, refused, joined } = await serve({ job });
+    for (const other of [{ ...job, id: 'job-b' }, { ...job, fingerprint: 'cd'.repeat(32) }]) {
+      const c = await client(port);
+      c.send(hello('secret', { job: other }));
+      const err = await c.next('error');
+      expect(err).toMatchObject({ type: 'error', code: 'DDP_JOB_CHANGED' });
+      expect(err.message).toMatch(/^this coordinator serves another job \(job job-a, fingerprint abababababab…\) than the worker's \(job job-\w, fingerprint \w+…\)/);
+      expect((await c.closed).code).toBe(4009);
+    }
+    expect(refused.map((r) => r.code)).toEqual(['DDP_JOB_CHANGED', 'DDP_JOB_CHANGED']);
+    expect(joined).toEqual([]);
+    // The token comes first: a stranger learns nothing about the job.
+    const stranger = await client(port);
+    stranger.send(hello('wrong', { job: { id: 'job-b', fingerprint: 'x' } }));
+    expect(await stranger.next('error')).toMatchObject({ code: 'DDP_AUTH' });
+    const same = await client(port);
+    same.send(hello('secret', { job }));
+    expect(await same.next('welcome')).toMatchObject({ rank: 0, job });
+    expect(server.ranks()).toEqual([0]);
+  });
+
+  it('a job id or fingerprint out of bounds is refused at construction (RangeError)', () => {
+    const make = (job: { id: string; fingerprint: string }) => new CoordinatorServer({ maxWorkers: 1, paramCount: P, data: DATA, config: STAR, plan: PLAN, job });
+    expect(() => make({ id: '', fingerprint: 'f' })).toThrow(RangeError);
+    expect(() => make({ id: 'i'.repeat(65), fingerprint: 'f' })).toThrow(/job\.id must be a string of 1 to 64 characters/);
+    expect(() => make({ id: 'i', fingerprint: '' })).toThrow(/job\.fingerprint must be a string of 1 to 128 characters/);
+    expect(make({ id: 'i'.repeat(64), fingerprint: 'f'.repeat(128) }).job).toEqual({ id: 'i'.repeat(64), fingerprint: 'f'.repeat(128) });
+  });
+});
+
 describe('CoordinatorServer handshake and refusals', () => {
-  it('welcomes a worker with the right token and version: a rank, the data set, the parameter count, the wire settings and the plan', async () => {
+  it('welcomes a worker with the right token and version: a rank, the data set, the parameter count, the wire settings, the plan and the job', async () => {
     const config = wireConfig({ allreduce: 'ring', compress: 'fp16', hashEvery: 7 });
-    const { port, server, joined } = await serve({ config });
+    const job = { id: 'mnist-run-3', fingerprint: 'ab'.repeat(32) };
+    const { port, server, joined } = await serve({ config, job });
     const c = await client(port);
     c.send(hello());
     const w = await c.next('welcome');
-    expect(w).toEqual({ type: 'welcome', protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 2, paramCount: P, heartbeatMs: 50, data: DATA, config, plan: PLAN });
+    expect(w).toEqual({ type: 'welcome', protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 2, paramCount: P, heartbeatMs: 50, data: DATA, config, plan: PLAN, job });
+    expect(server.job).toEqual(job);
     expect(config).toEqual({ allreduce: 'ring', compress: 'fp16', reduction: 'fast', hashEvery: 7 });
     expect(server.ranks()).toEqual([0]);
     expect(joined).toEqual([{ rank: 0, backend: 'fake', name: 'test:1', remote: expect.stringMatching(/^127\.0\.0\.1:\d+$/) }]);

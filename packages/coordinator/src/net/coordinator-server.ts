@@ -8,6 +8,7 @@
  * gets an `error` message and a close status, the listeners get `refused` (not yet a member) or
  * `lost` (a member), and every other connection carries on.
  */
+import { randomBytes } from 'node:crypto';
 import {
   CLOSE_DONE,
   MSG,
@@ -15,14 +16,17 @@ import {
   ProtocolError,
   coordinatorMaxPayload,
   decodeFrame,
+  describeJob,
   encodeMessage,
   parseWorkerMessage,
+  sameJob,
   tokensMatch,
   TRAIN_DATA_CHUNK,
   type CoordinatorToWorker,
   type DataSpec,
   type EvaluationMessage,
   type GradientMessage,
+  type JobIdentity,
   type PlanMessageSpec,
   type ProtocolErrorCode,
   type RingWorkerMessage,
@@ -60,6 +64,12 @@ export interface CoordinatorServerOptions {
   config: WireConfig;
   /** Told to every worker in the welcome: what every step's batch follows from. */
   plan: PlanMessageSpec;
+  /**
+   * Told to every worker in the welcome: which job this is (default: a random id, fingerprint
+   * 'unspecified'). A coordinator restarted to continue a job must give the same id and fingerprint,
+   * or the workers that rejoin it leave (DDP_JOB_CHANGED).
+   */
+  job?: JobIdentity;
   /** --serve-data: the training split, sent to every worker in train_data chunks after its welcome. */
   serveSplit?: Split;
   /**
@@ -123,9 +133,20 @@ export class CoordinatorServer {
   readonly host: string;
   private boundPort = -1;
   readonly maxPayload: number;
+  /** The job this server serves (in every welcome). */
+  readonly job: JobIdentity;
 
   constructor(private readonly opts: CoordinatorServerOptions) {
     if (!Number.isInteger(opts.maxWorkers) || opts.maxWorkers < 1) throw new RangeError(`maxWorkers must be an integer >= 1, got ${opts.maxWorkers}`);
+    if (opts.job) {
+      const { id, fingerprint } = opts.job;
+      if (typeof id !== 'string' || id.length < 1 || id.length > 64) throw new RangeError(`job.id must be a string of 1 to 64 characters, got ${JSON.stringify(id)}`);
+      if (typeof fingerprint !== 'string' || fingerprint.length < 1 || fingerprint.length > 128) {
+        throw new RangeError(`job.fingerprint must be a string of 1 to 128 characters, got ${JSON.stringify(fingerprint)}`);
+      }
+    }
+    // Without a job given: a random id (no worker of another run can pass for this one's).
+    this.job = opts.job ? { id: opts.job.id, fingerprint: opts.job.fingerprint } : { id: randomBytes(8).toString('hex'), fingerprint: 'unspecified' };
     this.host = opts.host ?? '127.0.0.1';
     this.maxPayload = opts.maxPayload ?? coordinatorMaxPayload(opts.paramCount, opts.config);
   }
@@ -266,7 +287,7 @@ export class CoordinatorServer {
       const msg = parseWorkerMessage(decodeFrame(bytes), { paramCount: this.opts.paramCount, config: this.opts.config });
       if (!conn.info) {
         if (msg.type !== MSG.HELLO) throw new ProtocolError('DDP_BAD_MESSAGE', `expected hello as the first message, got '${msg.type}'`);
-        this.handshake(conn, msg.token, msg.backend, `${msg.host}:${msg.pid}`);
+        this.handshake(conn, msg.token, msg.backend, `${msg.host}:${msg.pid}`, msg.job);
         return;
       }
       switch (msg.type) {
@@ -290,10 +311,14 @@ export class CoordinatorServer {
     }
   }
 
-  private handshake(conn: Connection, token: string, backend: string, name: string): void {
+  private handshake(conn: Connection, token: string, backend: string, name: string, job: JobIdentity | undefined): void {
     const expected = this.opts.token ?? '';
     if (expected !== '' && !tokensMatch(expected, token)) {
       throw new ProtocolError('DDP_AUTH', token === '' ? 'this coordinator requires a token (--token or DDP_TOKEN)' : 'wrong token');
+    }
+    // A worker that lost its coordinator and reconnected here: only to continue its own job.
+    if (job && !sameJob(job, this.job)) {
+      throw new ProtocolError('DDP_JOB_CHANGED', `this coordinator serves another job (${describeJob(this.job)}) than the worker's (${describeJob(job)}); the worker does not join it`);
     }
     let rank = 0;
     while (this.members.has(rank)) rank++;
@@ -315,6 +340,7 @@ export class CoordinatorServer {
         data: this.opts.data,
         config: this.opts.config,
         plan: this.opts.plan,
+        job: this.job,
       }),
       { binary: true },
     );

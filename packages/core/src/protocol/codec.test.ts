@@ -89,6 +89,7 @@ describe('codec round trip', () => {
       data: { dataset: 'mnist', limitTrain: 512, trainCount: 512, fingerprint: 'ab'.repeat(32), testCount: 50, testFingerprint: 'cd'.repeat(32), serveData: false, rows: 28, cols: 28, numClasses: 10 },
       config: wireConfig({ allreduce: 'ring', compress: 'fp16', hashEvery: 7 }),
       plan: { seed: 3, batchSize: 96 },
+      job: { id: 'j', fingerprint: 'unspecified' },
     };
     const fromCoordinator: Message[] = [
       { type: MSG.PING, nonce: 7 },

@@ -20,6 +20,7 @@ export type {
   RingStoppedMessage,
   TrainDataMessage,
   PlanMessageSpec,
+  JobIdentity,
   RingWorkerMessage,
   StateMessage,
   EvaluateMessage,
@@ -44,5 +45,6 @@ export { parseCoordinatorMessage, parseWorkerMessage } from './validate.js';
 export type { CoordinatorInboundLimits, WorkerInboundLimits } from './messages.js';
 export { TOKEN_ENV, VIEW_TOKEN_ENV, newToken, tokensMatch } from './auth.js';
 export { splitFingerprint } from './fingerprint.js';
+export { describeJob, sameJob } from './job-identity.js';
 export { replicaHash, REPLICA_HASH_PATTERN } from './replica-hash.js';
 export { MAX_SHARD_SAMPLES, TRAIN_DATA_CHUNK, coordinatorMaxPayload, workerMaxPayload } from './frame-limits.js';

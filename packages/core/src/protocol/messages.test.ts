@@ -20,12 +20,13 @@ const hash = '0123456789abcdef';
 
 /** One valid example of every message (the table is typed: a message missing here does not compile). */
 const EXAMPLES: { [K in MessageType]: MessageOf<K> } = {
-  hello: { type: MSG.HELLO, protocolVersion: PROTOCOL_VERSION, token: 't0k', backend: 'wasm', host: 'box', pid: 4242 },
+  hello: { type: MSG.HELLO, protocolVersion: PROTOCOL_VERSION, token: 't0k', backend: 'wasm', host: 'box', pid: 4242, job: { id: 'mnist-7', fingerprint: 'ef'.repeat(32) } },
   welcome: {
     type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 2, workers: 3, paramCount, heartbeatMs: 1000,
     data: { dataset: 'mnist', dataDir: '/data', limitTrain: 100, trainCount: 100, fingerprint: 'ab'.repeat(32), testCount: 50, testFingerprint: 'cd'.repeat(32), serveData: true, rows: 4, cols: 4, numClasses: 10 },
     config: wireConfig({ allreduce: 'ring', compress: 'fp16', hashEvery: 7 }),
     plan: { seed: 0xfffffffe, batchSize: 96 },
+    job: { id: 'mnist-7', fingerprint: 'ef'.repeat(32) },
   },
   train_data: { type: MSG.TRAIN_DATA, offset: 97, images: Uint8Array.from({ length: 3 * 16 }, (_, i) => (i * 37) & 255), labels: Uint8Array.from([9, 0, 4]) },
   work: { type: MSG.WORK, step: 2 ** 40 + 3, epoch: 1, task: 9, params: floats(paramCount), indices: Uint32Array.from([0, 99, 42]) },
@@ -131,9 +132,9 @@ describe.each(TYPES)('%s', (type) => {
   });
 });
 
-describe('nested maps (welcome.data, welcome.config, welcome.plan)', () => {
+describe('nested maps (welcome.data, welcome.config, welcome.plan, welcome.job)', () => {
   const welcome = EXAMPLES.welcome as unknown as Record<string, Record<string, unknown>>;
-  const cases = (['data', 'config', 'plan'] as const).flatMap((map) => Object.keys(welcome[map]).map((name) => [map, name] as const));
+  const cases = (['data', 'config', 'plan', 'job'] as const).flatMap((map) => Object.keys(welcome[map]).map((name) => [map, name] as const));
   it.each(cases)('welcome.%s.%s: missing, wrong-typed and unexpected are refused naming the path', (map, name) => {
     const { [name]: _dropped, ...without } = welcome[map];
     const optional = map === 'data' && (name === 'dataDir' || name === 'limitTrain');
@@ -143,6 +144,18 @@ describe('nested maps (welcome.data, welcome.config, welcome.plan)', () => {
       expect(protocolRefusal(() => receive({ ...welcome, [map]: { ...welcome[map], [name]: wrong } }, MSG.WELCOME)).message).toMatch(new RegExp(`^welcome\\.${map}\\.${name}: expected `));
     }
     expect(protocolRefusal(() => receive({ ...welcome, [map]: { ...welcome[map], extra: 1 } }, MSG.WELCOME)).message).toBe(`welcome.${map}: unexpected field 'extra'`);
+  });
+
+  it('welcome.job: an id of 1 to 64 characters, a fingerprint of 1 to 128', () => {
+    const job = (id: string, fingerprint: string) => receive({ ...welcome, job: { id, fingerprint } }, MSG.WELCOME);
+    expect((job('x', 'y') as unknown as typeof welcome).job).toEqual({ id: 'x', fingerprint: 'y' });
+    expect((job('i'.repeat(64), 'f'.repeat(128)) as unknown as typeof welcome).job).toEqual({ id: 'i'.repeat(64), fingerprint: 'f'.repeat(128) });
+    expect(protocolRefusal(() => job('', 'y')).message).toBe("welcome.job.id: expected a non-empty string, got ''");
+    expect(protocolRefusal(() => job('x', '')).message).toBe("welcome.job.fingerprint: expected a non-empty string, got ''");
+    expect(protocolRefusal(() => job('i'.repeat(65), 'y')).message).toMatch(/^welcome\.job\.id: expected a non-empty string of at most 64 characters/);
+    expect(protocolRefusal(() => job('x', 'f'.repeat(129))).message).toMatch(/^welcome\.job\.fingerprint: expected a non-empty string of at most 128 characters/);
+    const { job: _dropped, ...without } = welcome;
+    expect(protocolRefusal(() => receive(without, MSG.WELCOME)).message).toBe("welcome: missing field 'job'");
   });
 });
 
@@ -234,6 +247,6 @@ describe('cross-field rules', () => {
   it('a hello of another version is DDP_VERSION before any field is looked at', () => {
     const err = protocolRefusal(() => parseWorkerMessage(decodeFrame(encodeMessage({ type: 'hello', protocolVersion: 3, tokn: 1 } as never)), coordinatorLimits(star)));
     expect(err.code).toBe('DDP_VERSION');
-    expect(err.message).toMatch(/worker speaks version 3, this coordinator speaks 4/);
+    expect(err.message).toContain(`worker speaks version 3, this coordinator speaks ${PROTOCOL_VERSION}`);
   });
 });

@@ -6,11 +6,14 @@
  * names on the wire and never change meaning within a PROTOCOL_VERSION.
  *
  * A connection, in order:
- *   worker -> hello      (version, token, backend)
+ *   worker -> hello      (version, token, backend; when rejoining a restarted coordinator, the job
+ *                         it belongs to)
  *   coord  -> welcome    (rank, the data set to load, parameter count, heartbeat period, the
- *                         wire settings (wire-config.ts: allreduce, compress, reduction, ...) and
- *                         the plan (seed, global batch size) from which every step's batch follows)
- *             or error   (DDP_AUTH, DDP_VERSION, DDP_FULL, ...) and close
+ *                         wire settings (wire-config.ts: allreduce, compress, reduction, ...),
+ *                         the plan (seed, global batch size) from which every step's batch follows,
+ *                         and the job's identity: a worker that rejoins a restarted coordinator
+ *                         leaves with DDP_JOB_CHANGED if it is another job)
+ *             or error   (DDP_AUTH, DDP_VERSION, DDP_FULL, DDP_JOB_CHANGED, ...) and close
  *   coord  -> train_data (with --serve-data: the training split in chunks, once, before any work)
  *   then in star mode, per step and per shard the worker is given (coordinator/src/star):
  *   coord  -> work       (step, task id, weights, sample indices)
@@ -201,6 +204,16 @@ const PLAN_SPEC = {
 };
 
 /**
+ * Which job a coordinator serves: an id (--job-id, or random) and a fingerprint of what defines the
+ * job (data set, batch size, seed, ...). A worker that lost its coordinator and rejoins one on the
+ * same address checks that both are those of its first welcome (else DDP_JOB_CHANGED).
+ */
+const JOB_SPEC = {
+  id: pattern(/^[\s\S]+$/, 'a non-empty string', 64),
+  fingerprint: pattern(/^[\s\S]+$/, 'a non-empty string', 128),
+};
+
+/**
  * The codes of ring_failed: the allreduce's CollectiveError codes (PEER_FAILED, RECV_TIMEOUT,
  * PAYLOAD_SIZE, TRANSPORT_CLOSED), LISTEN or CONNECT when forming a ring failed, NON_FINITE when the
  * reduced gradient is not finite (the run cannot go on).
@@ -224,6 +237,11 @@ export const MESSAGES = {
       /** For people reading logs: host name and process id. */
       host: text(255),
       pid: int(),
+      /**
+       * A worker rejoining after it lost its coordinator: the job of its first welcome. A coordinator
+       * serving another job refuses it (DDP_JOB_CHANGED) before it takes a seat.
+       */
+      job: optional(map(JOB_SPEC)),
     },
     {
       first: ({ protocolVersion: version }) => {
@@ -252,6 +270,8 @@ export const MESSAGES = {
       /** The wire settings (allreduce, compress, reduction, hashEvery), declared in wire-config.ts. */
       config: map(WIRE_FIELDS),
       plan: map(PLAN_SPEC),
+      /** The job this coordinator serves: the same on every welcome of the job, across coordinator restarts. */
+      job: map(JOB_SPEC),
     },
     {
       first: ({ protocolVersion: version }) => {
@@ -492,6 +512,8 @@ type Declared = typeof MESSAGES;
 export type MessageOf<K extends MessageType> = Simplify<{ type: K } & Shape<Declared[K]['fields']>>;
 export type DataSpec = Shape<typeof DATA_SPEC>;
 export type PlanMessageSpec = Shape<typeof PLAN_SPEC>;
+/** A job's identity, as the welcome carries it. */
+export type JobIdentity = Shape<typeof JOB_SPEC>;
 
 export type HelloMessage = MessageOf<'hello'>;
 export type WelcomeMessage = MessageOf<'welcome'>;

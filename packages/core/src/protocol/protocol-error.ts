@@ -22,6 +22,11 @@ export const PROTOCOL_ERROR_CODES = [
   'DDP_WORKER',
   /** Ring mode: the workers' replicas of the weights differ after a step (the run stops). */
   'DDP_MISMATCH',
+  /**
+   * A worker that lost its coordinator reconnected and found another job there (another job id or
+   * fingerprint than its first welcome's): it leaves instead of joining that job.
+   */
+  'DDP_JOB_CHANGED',
 ] as const;
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];
 
@@ -36,6 +41,7 @@ export const CLOSE_CODES: Record<ProtocolErrorCode, number> = {
   DDP_DATASET: 4006,
   DDP_WORKER: 4007,
   DDP_MISMATCH: 4008,
+  DDP_JOB_CHANGED: 4009,
 };
 
 /** Normal end of a job: the coordinator closes every worker with this after `done`. */

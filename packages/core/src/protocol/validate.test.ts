@@ -144,7 +144,7 @@ describe('--compress fp16 and ring mode', () => {
   it('a welcome must say the allreduce mode, the compression and the reduction', () => {
     const config = { allreduce: 'tree', compress: 'none', reduction: 'fast', hashEvery: 50 };
     const welcome = {
-      type: 'welcome', protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 2, paramCount, heartbeatMs: 1000, config, plan: { seed: 1, batchSize: 64 },
+      type: 'welcome', protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 2, paramCount, heartbeatMs: 1000, config, plan: { seed: 1, batchSize: 64 }, job: { id: 'j', fingerprint: 'f' },
       data: { dataset: 'mnist', trainCount: 100, fingerprint: 'f', testCount: 50, testFingerprint: 'g', serveData: false, rows: 4, cols: 4, numClasses: 10 },
     };
     expect(protocolRefusal(fromCoordinator(welcome, null)).message).toMatch(/welcome\.config\.allreduce: expected one of star, ring, got 'tree'/);

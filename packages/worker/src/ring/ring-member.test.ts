@@ -39,7 +39,7 @@ function welcomeFor(train: Split, hashEvery: number): WelcomeMessage {
   return {
     type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 2, paramCount: P, heartbeatMs: 1000,
     data: { dataset: 'mnist', trainCount: train.count, fingerprint: splitFingerprint(train), testCount: 10, testFingerprint: 'unused: the tests load no test split', serveData: false, rows: 28, cols: 28, numClasses: 10 },
-    config: wireConfig({ allreduce: 'ring', hashEvery }), plan: PLAN,
+    config: wireConfig({ allreduce: 'ring', hashEvery }), plan: PLAN, job: { id: 'j', fingerprint: 'unspecified' },
   };
 }
 

@@ -9,6 +9,7 @@ import {
   splitFingerprint,
   wireConfig,
   type DataSpec,
+  type JobIdentity,
   type Message,
   type Split,
   type WelcomeMessage,
@@ -25,14 +26,16 @@ function spec(train: Split, over: Partial<DataSpec> = {}): DataSpec {
   return { dataset: 'mnist', trainCount: train.count, fingerprint: splitFingerprint(train), testCount: 10, testFingerprint: 'unused: the tests load no test split', serveData: false, rows: 28, cols: 28, numClasses: 10, ...over };
 }
 
-function welcome(data: DataSpec, config: WireConfig = wireConfig({ allreduce: 'star' })): WelcomeMessage {
-  return { type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 1, workers: 2, paramCount: SEED_CNN_PARAM_COUNT, heartbeatMs: 1000, data, config, plan: { seed: 17, batchSize: 4 } };
+const JOB: JobIdentity = { id: 'mnist-1', fingerprint: 'ab'.repeat(32) };
+
+function welcome(data: DataSpec, config: WireConfig = wireConfig({ allreduce: 'star' }), job: JobIdentity = JOB): WelcomeMessage {
+  return { type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 1, workers: 2, paramCount: SEED_CNN_PARAM_COUNT, heartbeatMs: 1000, data, config, plan: { seed: 17, batchSize: 4 }, job };
 }
 
-function session(train: Split | (() => Split)) {
+function session(train: Split | (() => Split), job?: JobIdentity) {
   const loads: Array<{ spec: DataSpec; dir: string | undefined }> = [];
   const s = new WorkerSession({
-    token: 't', backend: 'cpu', host: 'h', pid: 1, dataDir: undefined,
+    token: 't', backend: 'cpu', host: 'h', pid: 1, dataDir: undefined, job,
     loadTrain: (spec, dir) => {
       loads.push({ spec, dir });
       return typeof train === 'function' ? train() : train;
@@ -209,14 +212,69 @@ describe('WorkerSession', () => {
     expect(s.receive(frame({ type: MSG.PING, nonce: 1 })).replies).toEqual([]); // ended: nothing more
   });
 
-  it('a close without done is a lost coordinator (exit 1); before the welcome with a DDP code, a refusal (exit 3)', () => {
+  it('a close without done or a close status of the coordinator\'s is a lost coordinator (exit 1, `lost`); before the welcome with a DDP code, a refusal (exit 3)', () => {
     const train = randomSplit(3);
     const s = session(train);
     s.receive(frame(welcome(spec(train))));
-    expect(s.closed(1006, '')).toEqual({ exitCode: WORKER_EXIT.FAILED, message: 'connection to the coordinator lost (code 1006)' });
+    expect(s.closed(1006, '')).toEqual({ exitCode: WORKER_EXIT.FAILED, message: 'lost the coordinator (the connection closed: code 1006)', lost: true });
+    const restarting = session(train);
+    restarting.receive(frame(welcome(spec(train))));
+    expect(restarting.closed(1012, 'restart')).toMatchObject({ exitCode: WORKER_EXIT.FAILED, lost: true });
     expect(session(train).closed(4001, 'DDP_AUTH')).toEqual({
       exitCode: WORKER_EXIT.REFUSED,
       message: 'the coordinator closed the connection before the handshake ended (DDP_AUTH)',
     });
+    // Gone before the welcome: also a lost coordinator (whether that is retried is rejoin.ts's call).
+    expect(session(train).closed(1006, '')).toEqual({ exitCode: WORKER_EXIT.FAILED, message: 'the coordinator closed the connection before the handshake ended (code 1006)', lost: true });
+  });
+
+  it('a close with the coordinator\'s own status (a DDP code, or a normal close) is not a lost coordinator', () => {
+    const train = randomSplit(3);
+    for (const code of [1000, 4005, 4008]) {
+      const s = session(train);
+      s.receive(frame(welcome(spec(train))));
+      const end = s.closed(code, '');
+      expect(end?.exitCode).toBe(WORKER_EXIT.FAILED);
+      expect(end?.lost).toBeUndefined();
+    }
+    // After done, the close changes nothing.
+    const done = session(train);
+    done.receive(frame(welcome(spec(train))));
+    done.receive(frame({ type: MSG.DONE, reason: 'finished' }));
+    expect(done.closed(1006, '')).toBeNull();
+    expect(done.end).toEqual({ exitCode: WORKER_EXIT.DONE, message: 'done: finished' });
+  });
+
+  it('rejoining: the hello names the job of the first welcome (the coordinator refuses another job); the first hello names none', () => {
+    expect(session(randomSplit(1)).hello()).not.toHaveProperty('job');
+    expect(session(randomSplit(1), JOB).hello()).toEqual({ type: 'hello', protocolVersion: PROTOCOL_VERSION, token: 't', backend: 'cpu', host: 'h', pid: 1, job: JOB });
+    // Its refusal is a refusal: exit 3.
+    const s = session(randomSplit(1), JOB);
+    expect(s.receive(frame({ type: MSG.ERROR, code: 'DDP_JOB_CHANGED', message: 'this coordinator serves another job' })).end).toEqual({
+      exitCode: WORKER_EXIT.REFUSED,
+      message: 'refused by the coordinator: DDP_JOB_CHANGED: this coordinator serves another job',
+    });
+  });
+
+  it('rejoining: a welcome of the same job is taken; another job id or fingerprint ends with DDP_JOB_CHANGED and exit 3, before any data is loaded', () => {
+    const train = randomSplit(3);
+    const same = session(train, { ...JOB });
+    const ok = same.receive(frame(welcome(spec(train))));
+    expect(ok.welcomed).toBeDefined();
+    expect(ok.ready).toBeDefined();
+    for (const other of [{ ...JOB, id: 'mnist-2' }, { ...JOB, fingerprint: 'cd'.repeat(32) }]) {
+      const s = session(train, JOB);
+      const out = s.receive(frame(welcome(spec(train), undefined, other)));
+      expect(out.end).toMatchObject({ exitCode: WORKER_EXIT.REFUSED, code: 'DDP_JOB_CHANGED' });
+      expect(out.end?.message).toMatch(/^DDP_JOB_CHANGED: the coordinator now serves another job \(job \S+, fingerprint \w+…\) than the one this worker joined \(job mnist-1, fingerprint abababababab…\)/);
+      expect(out.end?.message).toContain(`job ${other.id}`);
+      expect(out.replies).toEqual([{ type: 'error', code: 'DDP_JOB_CHANGED', message: expect.stringContaining('another job') }]);
+      expect(out.welcomed).toBeUndefined();
+      expect(out.ready).toBeUndefined();
+      expect(s.loads).toEqual([]);
+      expect(s.welcome).toBeNull();
+    }
+    // Without a job to hold to (the first connection), any job is taken.
+    expect(session(train).receive(frame(welcome(spec(train), undefined, { id: 'x', fingerprint: 'y' }))).ready).toBeDefined();
   });
 });

@@ -3,28 +3,36 @@
  * replies and at most one ending come out. run-worker.ts wires it to a WebSocket and hands the
  * mode's messages to the member (star/star-member.ts or ring/ring-member.ts); tests feed it frames.
  *
- *   1. hello() is the first frame to send.
- *   2. welcome: check the model size, load the training split the coordinator names and check its
+ *   1. hello() is the first frame to send (with the job to rejoin, after the coordinator was lost).
+ *   2. welcome: when rejoining a restarted coordinator, check that it serves the same job (job id and
+ *      fingerprint; another job ends with DDP_JOB_CHANGED, exit 3); check the model size, load the
+ *      training split the coordinator names (or take the one kept from before) and check its
  *      count and fingerprint (a mismatch ends with DDP_DATASET); with --serve-data, assemble it from
  *      the train_data chunks that follow. Once the split is there, the session is `ready`.
  *   3. work (star mode) and the ring messages go out as `member`, for the mode's member.
- *   4. ping -> pong; done -> end with exit code 0; error -> end (3 if refused at the handshake, else 1).
+ *   4. ping -> pong; done -> end with exit code 0; error -> end (3 if refused at the handshake, else 1);
+ *      the socket closed without done, error or a close status of ours -> end `lost` (exit 1, but a
+ *      worker that was welcomed once may rejoin: see rejoin.ts).
  * Every frame is validated first; a malformed one ends the session with DDP_BAD_MESSAGE.
  */
 import {
   CLOSE_CODES,
+  CLOSE_DONE,
   MSG,
   PROTOCOL_VERSION,
   ProtocolError,
   SEED_CNN_PARAM_COUNT,
   decodeFrame,
+  describeJob,
   loadDataset,
   parseCoordinatorMessage,
+  sameJob,
   splitFingerprint,
   type DataSpec,
   type DatasetName,
   type EvaluateMessage,
   type HelloMessage,
+  type JobIdentity,
   type ProtocolErrorCode,
   type RingCoordinatorMessage,
   type Split,
@@ -40,7 +48,7 @@ export const WORKER_EXIT = {
   DONE: 0,
   /** Lost the coordinator, bad data, a failure while computing. */
   FAILED: 1,
-  /** Refused at the handshake: wrong token, wrong version, job full. */
+  /** Refused at the handshake: wrong token, wrong version, job full; or rejoined another job (DDP_JOB_CHANGED). */
   REFUSED: 3,
 } as const;
 
@@ -55,6 +63,11 @@ export interface WorkerSessionOptions {
   loadTrain?: (spec: DataSpec, dataDir: string | undefined) => Split;
   /** Loads both splits. Default: loadDataset with the welcome's flags. */
   loadData?: (spec: DataSpec, dataDir: string | undefined) => { train: Split; test: Split | null };
+  /**
+   * Rejoining after the coordinator was lost: the job of the first welcome. A welcome for another job
+   * (id or fingerprint) ends the session with DDP_JOB_CHANGED and exit code 3, before any data is loaded.
+   */
+  job?: JobIdentity;
 }
 
 export interface SessionEnd {
@@ -62,6 +75,12 @@ export interface SessionEnd {
   message: string;
   /** Set when this worker ends the connection for a fault: the close status to use. */
   code?: ProtocolErrorCode;
+  /**
+   * The coordinator went away: the socket closed without its done, an error or a close status of
+   * ours (a crash, a kill, a lost host), or it fell silent. Not a decision of the coordinator's, so a
+   * worker that was welcomed may try to rejoin (rejoin.ts).
+   */
+  lost?: boolean;
 }
 
 /** A message of the job's mode, for the member. */
@@ -76,7 +95,8 @@ export interface SessionOutput {
   member?: MemberMessage;
 }
 
-function defaultLoadData(spec: DataSpec, dataDir: string | undefined): { train: Split; test: Split } {
+/** Reads both splits the welcome names (the default of WorkerSessionOptions.loadData). */
+export function loadSplits(spec: DataSpec, dataDir: string | undefined): { train: Split; test: Split } {
   const d = loadDataset({ dataset: spec.dataset as DatasetName, dataDir, limitTrain: spec.limitTrain, limitTest: spec.limitTest });
   return { train: d.train, test: d.test };
 }
@@ -90,7 +110,9 @@ export class WorkerSession {
   constructor(private readonly opts: WorkerSessionOptions) {}
 
   hello(): HelloMessage {
-    return { type: MSG.HELLO, protocolVersion: PROTOCOL_VERSION, token: this.opts.token, backend: this.opts.backend, host: this.opts.host, pid: this.opts.pid };
+    const hello: HelloMessage = { type: MSG.HELLO, protocolVersion: PROTOCOL_VERSION, token: this.opts.token, backend: this.opts.backend, host: this.opts.host, pid: this.opts.pid };
+    if (this.opts.job) hello.job = { id: this.opts.job.id, fingerprint: this.opts.job.fingerprint };
+    return hello;
   }
 
   get end(): SessionEnd | null {
@@ -142,19 +164,33 @@ export class WorkerSession {
     const protocolCode = (Object.keys(CLOSE_CODES) as ProtocolErrorCode[]).find((k) => CLOSE_CODES[k] === code);
     const what = protocolCode ? `${protocolCode}` : `code ${code}`;
     const detail = reason && reason !== protocolCode ? `: ${reason}` : '';
-    if (!this.welcome) return this.finish(protocolCode ? WORKER_EXIT.REFUSED : WORKER_EXIT.FAILED, `the coordinator closed the connection before the handshake ended (${what}${detail})`).end!;
-    return this.finish(WORKER_EXIT.FAILED, `connection to the coordinator lost (${what}${detail})`).end!;
+    // The coordinator's own closes: a DDP code (it refused or dropped us) or a normal close (done).
+    const deliberate = protocolCode !== undefined || code === CLOSE_DONE;
+    if (!this.welcome) {
+      const end = this.finish(protocolCode ? WORKER_EXIT.REFUSED : WORKER_EXIT.FAILED, `the coordinator closed the connection before the handshake ended (${what}${detail})`).end!;
+      if (!deliberate) end.lost = true;
+      return end;
+    }
+    if (deliberate) return this.finish(WORKER_EXIT.FAILED, `the coordinator closed the connection without saying why (${what}${detail})`).end!;
+    const end = this.finish(WORKER_EXIT.FAILED, `lost the coordinator (the connection closed: ${what}${detail})`).end!;
+    end.lost = true;
+    return end;
   }
 
   /** Ends the session for a fault of this worker's own: the error message to send, and the ending. */
-  fail(code: ProtocolErrorCode, message: string): SessionOutput {
-    const out = this.finish(WORKER_EXIT.FAILED, `${code}: ${message}`);
+  fail(code: ProtocolErrorCode, message: string, exitCode: number = WORKER_EXIT.FAILED): SessionOutput {
+    const out = this.finish(exitCode, `${code}: ${message}`);
     this.ended!.code = code;
     out.replies.push({ type: MSG.ERROR, code, message });
     return out;
   }
 
   private onWelcome(w: WelcomeMessage): SessionOutput {
+    const job = this.opts.job;
+    // The coordinator checks the hello's job too; this is the worker's own guard.
+    if (job && !sameJob(w.job, job)) {
+      return this.fail('DDP_JOB_CHANGED', `the coordinator now serves another job (${describeJob(w.job)}) than the one this worker joined (${describeJob(job)}); not joining it`, WORKER_EXIT.REFUSED);
+    }
     if (w.paramCount !== SEED_CNN_PARAM_COUNT) {
       return this.fail('DDP_BAD_MESSAGE', `the coordinator's model has ${w.paramCount} parameters, this worker's seed CNN has ${SEED_CNN_PARAM_COUNT}`);
     }
@@ -169,7 +205,7 @@ export class WorkerSession {
     let train: Split;
     let test: Split | null;
     try {
-      ({ train, test } = this.opts.loadTrain ? { train: this.opts.loadTrain(spec, dir), test: null } : (this.opts.loadData ?? defaultLoadData)(spec, dir));
+      ({ train, test } = this.opts.loadTrain ? { train: this.opts.loadTrain(spec, dir), test: null } : (this.opts.loadData ?? loadSplits)(spec, dir));
     } catch (err) {
       return this.fail('DDP_DATASET', `cannot load ${spec.dataset}${dir ? ` from ${dir}` : ''}: ${err instanceof Error ? err.message : String(err)} (or let the coordinator send the pixels: --serve-data)`);
     }

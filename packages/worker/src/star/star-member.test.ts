@@ -57,7 +57,7 @@ function starMember(config: WireConfig, opts: { serve?: boolean } = {}) {
   const session = new WorkerSession({ token: 't', backend: 'cpu', host: 'h', pid: 1, loadTrain: () => local });
   const welcome: Message = {
     type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 1, paramCount: SEED_CNN_PARAM_COUNT, heartbeatMs: 1000,
-    data: spec({ serveData: opts.serve === true }), config, plan: { seed: 1, batchSize: 2 },
+    data: spec({ serveData: opts.serve === true }), config, plan: { seed: 1, batchSize: 2 }, job: { id: 'j', fingerprint: 'unspecified' },
   };
   let out = session.receive(encodeMessage(welcome));
   if (opts.serve) {
