@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './cli-helpers.js';
-import { bitwiseEqual, readWeights, startDdp, stepNumbers, tmpDir, type DdpEventLine } from './distributed-helpers.js';
+import { bitwiseEqual, childPids, readWeights, startCoordinator, startDdp, startWorker, stepNumbers, tmpDir, type DdpEventLine, type Live } from './distributed-helpers.js';
 
 const STEPS = 30;
 const JOB = ['--max-steps', String(STEPS), '--batch-size', '64', '--limit-train', '1280', '--limit-test', '200', '--backend', 'wasm', '--log-format', 'json'];
@@ -102,4 +102,105 @@ describe('ddp train --workers 0: checkpoints and --resume', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--resume needs the checkpoint folder');
   }, 60_000);
+});
+
+// ---- the coordinator killed mid-run -----------------------------------------------------------
+
+const D_STEPS = 40;
+/** 20 steps an epoch: the run crosses an evaluation and the epoch-end checkpoint. */
+const distJob = (mode: string) => ['--allreduce', mode, '--max-steps', String(D_STEPS), '--epochs', '2', '--batch-size', '64', '--limit-train', '1280', '--limit-test', '200', '--backend', 'wasm', '--seed', '7'];
+const WORKER = ['--backend', 'wasm', '--reconnect-timeout', '60'];
+
+/** The weights of the distributed run that never stopped, 2 workers, per mode (computed once). */
+const distReference = new Map<string, Promise<Float32Array>>();
+function distReferenceWeights(mode: string): Promise<Float32Array> {
+  if (!distReference.has(mode)) {
+    distReference.set(mode, (async () => {
+      const out = tmpDir();
+      const env = { DDP_TOKEN: `e2e-resume-ref-${mode}` };
+      const { coord, url } = await startCoordinator(['--workers', '2', ...distJob(mode), '--out', out], env);
+      const workers = [startWorker(url, WORKER, env), startWorker(url, WORKER, env)];
+      const c = await coord.exit;
+      if (c.code !== 0) throw new Error(coord.stderr());
+      await Promise.all(workers.map((w) => w.exit));
+      return readWeights(out);
+    })());
+  }
+  return distReference.get(mode)!;
+}
+
+const lastCheckpointStep = (c: Live) => Math.max(0, ...c.events().filter((e) => e.event === 'checkpoint').map((e) => e.step as number));
+
+describe.each(['ring', 'star'] as const)('coordinator start --allreduce %s: the coordinator killed mid-run', (mode) => {
+  it('SIGKILLed twice and restarted with --resume on its port: the workers rejoin, no step is lost or applied twice, the weights are those of the run that never stopped', async () => {
+    const reference = distReferenceWeights(mode);
+    const ck = tmpDir();
+    const out = tmpDir();
+    const env = { DDP_TOKEN: `e2e-resume-${mode}` };
+    const args = ['--workers', '2', ...distJob(mode), '--checkpoint-dir', ck, '--checkpoint-every', '5', '--job-id', `resume-e2e-${mode}`, '--out', out];
+    let { coord, url, port } = await startCoordinator(args, env);
+    const workers = [startWorker(url, WORKER, env), startWorker(url, WORKER, env)];
+    for (const killAt of [12, 27]) {
+      await coord.waitForEvent(atStep(killAt));
+      const saved = lastCheckpointStep(coord);
+      coord.proc.kill('SIGKILL');
+      await coord.exit;
+      const killed = performance.now();
+      coord = startDdp(['coordinator', 'start', '--port', String(port), '--log-format', 'json', ...args, '--resume'], env);
+      const resumed = await coord.waitForEvent((e) => e.event === 'resumed');
+      // The newest checkpoint the killed coordinator finished (its event may not have been printed yet).
+      expect(resumed.step as number).toBeGreaterThanOrEqual(saved);
+      expect((resumed.step as number) % 5 === 0 || (resumed.step as number) % 20 === 0).toBe(true);
+      const first = await coord.waitForEvent((e) => e.event === 'step');
+      expect(first.step).toBe((resumed.step as number) + 1);
+      console.log(`${mode}: coordinator SIGKILLed at step ${killAt}; resumed at ${resumed.step}; ${((performance.now() - killed) / 1000).toFixed(2)} s from the kill to the first resumed step`);
+    }
+    const c = await coord.exit;
+    expect(c.code, coord.stderr()).toBe(0);
+    const resumedAt = coord.events().find((e) => e.event === 'resumed')!.step as number;
+    expect(stepNumbers(coord.events())).toEqual(range(resumedAt + 1, D_STEPS));
+    expect((await Promise.all(workers.map((w) => w.exit))).map((e) => e.code)).toEqual([0, 0]);
+    for (const w of workers) expect(w.stderr()).toMatch(/lost the coordinator/);
+    expect(bitwiseEqual(readWeights(out), await reference)).toBe(true);
+  }, 240_000);
+});
+
+describe('ddp train --workers 2: the launcher supervises its coordinator', () => {
+  /** The coordinator the launcher runs now (its child whose command line says so). */
+  const coordinatorOf = (launcher: Live): number | undefined =>
+    childPids(launcher.pid).find((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('coordinator');
+      } catch {
+        return false;
+      }
+    });
+
+  it('a coordinator SIGKILLed twice is restarted with --resume; the workers it started rejoin; the weights are those of the run that never stopped', async () => {
+    const reference = distReferenceWeights('ring');
+    const out = tmpDir();
+    const launcher = startDdp(['train', '--workers', '2', ...distJob('ring'), '--checkpoint-every', '5', '--out', out, '--log-format', 'json']);
+    let restarts = 0;
+    for (const killAt of [12, 27]) {
+      await launcher.waitForEvent((e) => e.event === 'step' && (e.step as number) >= killAt && launcher.events().filter((x) => x.event === 'coordinator_restarted').length === restarts, 120_000);
+      const pid = coordinatorOf(launcher);
+      expect(pid).toBeDefined();
+      process.kill(pid!, 'SIGKILL');
+      restarts += 1;
+      const restarted = await launcher.waitForEvent((e) => e.event === 'coordinator_restarted' && e.restart === restarts);
+      expect(restarted).toMatchObject({ maxRestarts: 3, exit: 'SIGKILL' });
+    }
+    const c = await launcher.exit;
+    expect(c.code, launcher.stderr()).toBe(0);
+    const events = launcher.events();
+    expect(events.filter((e) => e.event === 'resumed')).toHaveLength(2);
+    expect(events.at(-1)).toMatchObject({ event: 'done', steps: D_STEPS });
+    // The checkpoints went to <out>/checkpoints; the last resumed run ran every step after its checkpoint once.
+    const lastResume = events.filter((e) => e.event === 'resumed').at(-1)!;
+    expect(String(lastResume.path)).toContain(path.join(out, 'checkpoints'));
+    const after = events.slice(events.indexOf(lastResume));
+    expect(stepNumbers(after)).toEqual(range((lastResume.step as number) + 1, D_STEPS));
+    expect(bitwiseEqual(readWeights(out), await reference)).toBe(true);
+    expect(childPids(launcher.pid)).toEqual([]);
+  }, 240_000);
 });
