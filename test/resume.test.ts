@@ -111,9 +111,9 @@ const D_STEPS = 40;
 const distJob = (mode: string) => ['--allreduce', mode, '--max-steps', String(D_STEPS), '--epochs', '2', '--batch-size', '64', '--limit-train', '1280', '--limit-test', '200', '--backend', 'wasm', '--seed', '7'];
 const WORKER = ['--backend', 'wasm', '--reconnect-timeout', '60'];
 
-/** The weights of the distributed run that never stopped, 2 workers, per mode (computed once). */
-const distReference = new Map<string, Promise<Float32Array>>();
-function distReferenceWeights(mode: string): Promise<Float32Array> {
+/** The weights and events of the distributed run that never stopped, 2 workers, per mode (computed once). */
+const distReference = new Map<string, Promise<{ weights: Float32Array; events: DdpEventLine[] }>>();
+function distReferenceRun(mode: string): Promise<{ weights: Float32Array; events: DdpEventLine[] }> {
   if (!distReference.has(mode)) {
     distReference.set(mode, (async () => {
       const out = tmpDir();
@@ -123,7 +123,7 @@ function distReferenceWeights(mode: string): Promise<Float32Array> {
       const c = await coord.exit;
       if (c.code !== 0) throw new Error(coord.stderr());
       await Promise.all(workers.map((w) => w.exit));
-      return readWeights(out);
+      return { weights: readWeights(out), events: coord.events() };
     })());
   }
   return distReference.get(mode)!;
@@ -133,7 +133,7 @@ const lastCheckpointStep = (c: Live) => Math.max(0, ...c.events().filter((e) => 
 
 describe.each(['ring', 'star'] as const)('coordinator start --allreduce %s: the coordinator killed mid-run', (mode) => {
   it('SIGKILLed twice and restarted with --resume on its port: the workers rejoin, no step is lost or applied twice, the weights are those of the run that never stopped', async () => {
-    const reference = distReferenceWeights(mode);
+    const reference = distReferenceRun(mode);
     const ck = tmpDir();
     const out = tmpDir();
     const env = { DDP_TOKEN: `e2e-resume-${mode}` };
@@ -161,7 +161,12 @@ describe.each(['ring', 'star'] as const)('coordinator start --allreduce %s: the 
     expect(stepNumbers(coord.events())).toEqual(range(resumedAt + 1, D_STEPS));
     expect((await Promise.all(workers.map((w) => w.exit))).map((e) => e.code)).toEqual([0, 0]);
     for (const w of workers) expect(w.stderr()).toMatch(/lost the coordinator/);
-    expect(bitwiseEqual(readWeights(out), await reference)).toBe(true);
+    const ref = await reference;
+    expect(bitwiseEqual(readWeights(out), ref.weights)).toBe(true);
+    // The epoch the last coordinator finished reports the training loss of the whole epoch, as the
+    // run that never stopped does: the checkpoint kept the loss of the steps before it.
+    const epochLoss = (events: DdpEventLine[]) => events.filter((e) => e.event === 'epoch').at(-1)!.trainLoss;
+    expect(epochLoss(coord.events())).toBe(epochLoss(ref.events));
   }, 240_000);
 });
 
@@ -177,7 +182,7 @@ describe('ddp train --workers 2: the launcher supervises its coordinator', () =>
     });
 
   it('a coordinator SIGKILLed twice is restarted with --resume; the workers it started rejoin; the weights are those of the run that never stopped', async () => {
-    const reference = distReferenceWeights('ring');
+    const reference = distReferenceRun('ring');
     const out = tmpDir();
     const launcher = startDdp(['train', '--workers', '2', ...distJob('ring'), '--checkpoint-every', '5', '--out', out, '--log-format', 'json']);
     let restarts = 0;
@@ -200,7 +205,7 @@ describe('ddp train --workers 2: the launcher supervises its coordinator', () =>
     expect(String(lastResume.path)).toContain(path.join(out, 'checkpoints'));
     const after = events.slice(events.indexOf(lastResume));
     expect(stepNumbers(after)).toEqual(range((lastResume.step as number) + 1, D_STEPS));
-    expect(bitwiseEqual(readWeights(out), await reference)).toBe(true);
+    expect(bitwiseEqual(readWeights(out), (await reference).weights)).toBe(true);
     expect(childPids(launcher.pid)).toEqual([]);
   }, 240_000);
 });

@@ -114,6 +114,8 @@ export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, re
     samples += r.samples;
     epochLoss += r.lossSum;
     epochSamples += r.samples;
+    // (At an epoch's end the next epoch starts with no loss yet: that is the position there.)
+    if (snapshotted && (r.step + 1) % every! === 0) positions.set(r.step + 1, (r.step + 1) % perEpoch === 0 ? { ...position(), epochLossSum: 0, epochSamples: 0 } : position());
     const loss = r.lossSum / r.samples;
     const ev: StepEvent = { event: 'step', step: r.step + 1, epoch: r.epoch + 1, loss, samples: r.samples };
     if (r.ranks) ev.ranks = r.ranks;
@@ -140,15 +142,28 @@ export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, re
     return r;
   };
   let checkpointedAt = init.steps;
-  const checkpoint = async () => {
-    const sink = opts.checkpoints?.sink;
-    if (!sink || trainer.steps === checkpointedAt) return;
-    const state = await trainer.state();
+  const position = () => ({ worldHistory: worldHistory.map((w) => ({ ...w })), epochLossSum: epochLoss, epochSamples });
+  const schedule = (state: TrainingState, at: RunPosition) => {
+    if (state.steps <= checkpointedAt) return; // written already (a snapshot and an epoch's end can meet)
     checkpointedAt = state.steps;
-    const position = { worldHistory: worldHistory.map((w) => ({ ...w })), epochLossSum: epochLoss, epochSamples };
-    sink.schedule(state, { ...position, epoch: Math.floor(state.steps / perEpoch), stepInEpoch: state.steps % perEpoch });
+    opts.checkpoints!.sink.schedule(state, { ...at, epoch: Math.floor(state.steps / perEpoch), stepInEpoch: state.steps % perEpoch });
+  };
+  const checkpoint = async () => {
+    if (!opts.checkpoints || trainer.steps <= checkpointedAt) return;
+    schedule(await trainer.state(), position());
   };
   const every = opts.checkpoints?.every;
+  // A trainer that hands out snapshots as it goes (ring mode) is not stopped at every checkpoint
+  // step: its state comes a little after the step is committed, so the position is kept until then.
+  const snapshotted = every !== undefined && trainer.snapshots !== undefined;
+  const positions = new Map<number, RunPosition>();
+  if (snapshotted) {
+    trainer.snapshots!(every, (state) => {
+      const at = positions.get(state.steps);
+      for (const k of positions.keys()) if (k <= state.steps) positions.delete(k);
+      if (at) schedule(state, at);
+    });
+  }
   let savedAtStep = -1;
   const save = async () => {
     if (!cfg.out) return;
@@ -162,10 +177,10 @@ export async function runJob(cfg: JobConfig, data: Dataset, trainer: Trainer, re
     const until = Math.min(totalSteps, (epoch + 1) * perEpoch);
     if (trainer.steps >= until || opts.signal?.aborted) break;
     const runStart = performance.now();
-    // Runs end at each checkpoint step (--checkpoint-every): the state there is fetched while the
-    // workers wait (ring mode: a member sends it), then written in the background.
+    // Runs end at each checkpoint step (--checkpoint-every) unless the trainer hands out snapshots:
+    // the state there is copied (star, one process), then written in the background.
     while (trainer.steps < until && !opts.signal?.aborted) {
-      const stop = every ? Math.min(until, (Math.floor(trainer.steps / every) + 1) * every) : until;
+      const stop = every && !snapshotted ? Math.min(until, (Math.floor(trainer.steps / every) + 1) * every) : until;
       await trainer.run(stop, onStep, opts.signal);
       if (trainer.steps === stop && stop < until && stop % every! === 0) await checkpoint();
       if (trainer.steps < stop) break;

@@ -56,6 +56,13 @@ export interface Trainer {
   /** The weights and Adam's state after `steps` steps (for a checkpoint): copies the caller owns. */
   state(): Promise<TrainingState>;
   /**
+   * Where a trainer can hand out the state without stopping its steps (ring mode: a member sends it
+   * as it goes): from now on, `deliver` gets the state after every step count that is a multiple of
+   * `every`, once that step is committed, in order. Without it, the job loop ends runs there and
+   * asks state().
+   */
+  snapshots?(every: number, deliver: (state: TrainingState) => void): void;
+  /**
    * Evaluates the weights after `steps` steps on the test split, shared among the workers (the
    * same bits as one process's evaluateSplit); null when it cannot (no workers, or they have no
    * test split, or one was lost meanwhile): the job loop then evaluates in its own process.

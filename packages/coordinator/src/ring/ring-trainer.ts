@@ -41,6 +41,8 @@
  *      member gets evaluate{steps, a range of whole test batches} and answers each batch's loss sum
  *      (net/sharded-evaluation.ts); without a local test split (--serve-data), the weights are
  *      fetched and evaluated by the coordinator.
+ *   8. Checkpoints (snapshots()): ring_run carries snapshotEvery, and the member at position 0 sends
+ *      its state unasked after each such step; it is kept once that step commits with the same hash.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -138,6 +140,12 @@ export class RingTrainer implements Trainer {
   private runCommitAt = -1;
   private readonly stragglers: RingStragglers | null;
   private closed = false;
+  /** Checkpoints without stopping the ring (snapshots()): every how many steps, and to whom. */
+  private snapshotEvery = 0;
+  private deliverSnapshot: ((s: TrainingState) => void) | null = null;
+  /** Snapshots that came before their step was committed, and the committed hashes of snapshot steps not yet delivered. */
+  private readonly snapshotStates = new Map<number, StateMessage>();
+  private readonly snapshotHashes = new Map<number, string>();
 
   constructor(
     private readonly pool: WorkerPool,
@@ -240,6 +248,48 @@ export class RingTrainer implements Trainer {
     }
   }
 
+  /**
+   * Protocol 8, checkpoints without stopping the ring: ring_run carries snapshotEvery; after each
+   * such step the member at position 0 sends its state unasked (request 0). It is kept once the
+   * step is committed with the same hash (every member reports the hash of a snapshot step), so a
+   * state of a step that was rolled back and redone differently is never delivered.
+   */
+  snapshots(every: number, deliver: (state: TrainingState) => void): void {
+    if (!Number.isInteger(every) || every < 1) throw new RangeError(`snapshots: every must be an integer >= 1, got ${every}`);
+    this.snapshotEvery = every;
+    this.deliverSnapshot = deliver;
+  }
+
+  private onSnapshot(rank: number, s: StateMessage): void {
+    if (!this.deliverSnapshot || s.steps % this.snapshotEvery !== 0 || !s.adamM || !s.adamV || replicaHash(s.params) !== s.hash) {
+      this.pool.drop(rank, new ProtocolError('DDP_BAD_MESSAGE', `state: an unasked state after ${s.steps} step(s) that is no snapshot of this run`));
+      return;
+    }
+    if (s.steps <= this.committed) {
+      const hash = this.snapshotHashes.get(s.steps);
+      if (hash !== undefined) this.deliverIfSame(s, hash);
+      return; // no committed hash for it: a stale snapshot of a step already delivered or never kept
+    }
+    this.snapshotStates.set(s.steps, s);
+  }
+
+  /** A snapshot step was committed with `hash`. */
+  private onSnapshotCommitted(steps: number, hash: string): void {
+    const s = this.snapshotStates.get(steps);
+    if (s) this.deliverIfSame(s, hash);
+    else this.snapshotHashes.set(steps, hash);
+    // Older ones can no longer be matched: a ring that went back re-sends them.
+    for (const k of this.snapshotStates.keys()) if (k <= steps) this.snapshotStates.delete(k);
+    for (const k of this.snapshotHashes.keys()) if (k < steps) this.snapshotHashes.delete(k);
+  }
+
+  private deliverIfSame(s: StateMessage, hash: string): void {
+    if (s.hash !== hash) return; // a replica's state of a step that was redone on another ring
+    this.snapshotStates.delete(s.steps);
+    this.snapshotHashes.delete(s.steps);
+    this.deliverSnapshot!({ steps: s.steps, params: s.params, adamM: s.adamM!, adamV: s.adamV! });
+  }
+
   /** Protocol 7, evaluation: the members evaluate shares of the test split at committed steps. */
   async evaluate(test: Split): Promise<Evaluation | null> {
     const live = new Set(this.pool.ranks());
@@ -282,6 +332,10 @@ export class RingTrainer implements Trainer {
     // Progress of the current run's generation counts even after its ring broke (protocol 1a).
     if (msg.type === MSG.RING_PROGRESS && this.active && msg.generation === this.active.steps.generation) {
       this.onProgress(rank, msg);
+      return;
+    }
+    if (msg.type === MSG.STATE && msg.request === 0) {
+      this.onSnapshot(rank, msg);
       return;
     }
     if (msg.type === MSG.RING_FAILED && msg.code === 'NON_FINITE') {
@@ -328,6 +382,7 @@ export class RingTrainer implements Trainer {
         this.lastHashes = c.hashes!;
       }
       run.onStep({ step: c.step, epoch: this.plan.epochOf(c.step), lossSum: c.lossSum, samples: c.samples, timing: c.timing, gradientBytes: c.gradientBytes, ranks: c.ranks });
+      if (this.snapshotEvery > 0 && this.committed % this.snapshotEvery === 0 && c.hash) this.onSnapshotCommitted(this.committed, c.hash);
     }
     if (run.steps.complete) for (const w of [...this.watches]) w.onMessage(rank, msg);
   }
@@ -539,7 +594,8 @@ export class RingTrainer implements Trainer {
       () => Math.max(runStart, this.lastCommitAt),
     );
     try {
-      for (const rank of members) this.send(rank, { type: MSG.RING_RUN, generation: g, from: this.committed, until });
+      const snapshots = this.snapshotEvery > 0 ? { snapshotEvery: this.snapshotEvery } : {};
+      for (const rank of members) this.send(rank, { type: MSG.RING_RUN, generation: g, from: this.committed, until, ...snapshots });
       await finished;
     } finally {
       stopWatch();

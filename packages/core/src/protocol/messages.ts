@@ -404,7 +404,17 @@ export const MESSAGES = {
    * reports ring_progress; no step waits for the coordinator.
    */
   ring_run: toWorker(
-    { generation: int(), from: int(), until: int() },
+    {
+      generation: int(),
+      from: int(),
+      until: int(),
+      /**
+       * Checkpoints without stopping the ring: after each step k (count) with k % snapshotEvery == 0,
+       * every member puts the hash in that step's ring_progress and the member at position 0 then
+       * sends its state (request 0: unasked), weights and Adam's moments. Absent or 0: none.
+       */
+      snapshotEvery: optional(int()),
+    },
     {
       mode: 'ring',
       check: ({ from, until }) => {
@@ -465,7 +475,7 @@ export const MESSAGES = {
    */
   fetch: toWorker({ request: int(), steps: int(), optimizer: bool() }, { mode: 'ring' }),
 
-  /** ring mode, worker -> coordinator: the replica after `steps` optimizer steps. */
+  /** ring mode, worker -> coordinator: the replica after `steps` optimizer steps (request 0: a snapshot of ring_run's snapshotEvery). */
   state: fromWorker(
     {
       request: int(),

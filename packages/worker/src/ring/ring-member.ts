@@ -277,7 +277,8 @@ export class RingMember implements Member<RingCoordinatorMessage | EvaluateMessa
         this.ctx.send({ type: MSG.RING_FAILED, generation: r.generation, step, code: 'NON_FINITE', position: -1, message: `at step ${step + 1}, ${err.message}: ${why}` });
         return;
       }
-      const hash = (step + 1) % hashEvery === 0 || step + 1 === msg.until ? replica.hash() : undefined;
+      const snapshot = msg.snapshotEvery !== undefined && msg.snapshotEvery > 0 && (step + 1) % msg.snapshotEvery === 0;
+      const hash = (step + 1) % hashEvery === 0 || step + 1 === msg.until || snapshot ? replica.hash() : undefined;
       const t4 = performance.now();
       this.ctx.send({
         type: MSG.RING_PROGRESS,
@@ -295,6 +296,9 @@ export class RingMember implements Member<RingCoordinatorMessage | EvaluateMessa
         cycleMs: lastReport >= 0 ? t4 - lastReport : 0,
       });
       lastReport = t4;
+      // A checkpoint's state, sent without stopping the ring (the coordinator keeps it once the
+      // step is committed with this hash): one member sends it, after the step's report.
+      if (snapshot && r.position === 0) this.ctx.send({ type: MSG.STATE, request: 0, ...replica.snapshot(step + 1, true) });
     }
   }
 
