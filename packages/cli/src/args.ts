@@ -16,9 +16,19 @@ export interface FlagSpec {
   max?: number;
   /** Placeholder in help, e.g. DIR. */
   metavar?: string;
-  /** Environment variable read when the flag is absent. */
+  /** Environment variable read when the flag is absent (default: envName(name), e.g. DDP_BATCH_SIZE). */
   env?: string;
 }
+
+/**
+ * The variable every flag can also be set by, for containers and schedulers: --batch-size is
+ * DDP_BATCH_SIZE. A flag given on the command line wins over its variable, which wins over the default.
+ */
+export function envName(flag: string): string {
+  return `DDP_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+const envOf = (spec: FlagSpec): string => spec.env ?? envName(spec.name);
 
 export type FlagValues = Record<string, string | number | boolean | undefined>;
 
@@ -27,12 +37,12 @@ export class UsageError extends Error {
   readonly exitCode = 2;
 }
 
-function convert(spec: FlagSpec, raw: string): string | number | boolean {
-  const where = `--${spec.name}`;
+function convert(spec: FlagSpec, raw: string, from?: string): string | number | boolean {
+  const where = from ?? `--${spec.name}`;
   switch (spec.type) {
     case 'bool':
-      if (raw === 'true' || raw === '') return true;
-      if (raw === 'false') return false;
+      if (raw === 'true' || raw === '' || raw === '1') return true;
+      if (raw === 'false' || raw === '0') return false;
       throw new UsageError(`${where} takes no value or true/false, got '${raw}'`);
     case 'int':
     case 'number': {
@@ -90,8 +100,9 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], 
   }
   for (const spec of specs) {
     if (values[spec.name] !== undefined) continue;
-    const fromEnv = spec.env ? process.env[spec.env] : undefined;
-    if (fromEnv !== undefined && fromEnv !== '') values[spec.name] = convert(spec, fromEnv);
+    const variable = envOf(spec);
+    const fromEnv = process.env[variable];
+    if (fromEnv !== undefined && fromEnv !== '') values[spec.name] = convert(spec, fromEnv, `${variable} (--${spec.name})`);
     else if (spec.default !== undefined) values[spec.name] = spec.default;
   }
   if (!help && opts.positionals !== undefined && positionals.length > opts.positionals) {
@@ -118,7 +129,7 @@ export function formatFlags(specs: readonly FlagSpec[]): string {
   const rows = specs.map((s) => {
     const meta = s.type === 'bool' ? '' : ` ${s.metavar ?? (s.choices ? s.choices.join('|') : s.type === 'string' ? 'VALUE' : 'N')}`;
     const dflt = s.default !== undefined && s.type !== 'bool' ? ` (default: ${s.default})` : '';
-    const env = s.env ? ` [env ${s.env}]` : '';
+    const env = ` [env ${envOf(s)}]`;
     return [`  --${s.name}${meta}`, `${s.help}${dflt}${env}`];
   });
   const width = Math.min(34, Math.max(...rows.map((r) => r[0].length)) + 2);

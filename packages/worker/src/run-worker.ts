@@ -15,6 +15,7 @@ import type { RawData, WebSocket } from 'ws';
 import { ConnectTimeoutError, connectWithRetry, dialledUrlOf, localAddressOf } from './connect.js';
 import type { Member, MemberContext } from './member.js';
 import { RejoinPolicy, keepSplits } from './rejoin.js';
+import { schedulerRankHint } from './scheduler-rank.js';
 import { RingMember } from './ring/ring-member.js';
 import { WORKER_EXIT, WorkerSession, loadSplits, type MemberMessage, type SessionEnd, type WorkerSessionOptions } from './session/worker-session.js';
 import { StarMember } from './star/star-member.js';
@@ -84,7 +85,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<SessionEnd> {
   // Read once, kept for every rejoin of the same data.
   const loadData = keepSplits(opts.loadTrain ? (spec, dir) => ({ train: opts.loadTrain!(spec, dir), test: null }) : loadSplits);
   for (;;) {
-    const session = new WorkerSession({ token: opts.token, backend, host: hostname(), pid: process.pid, dataDir: opts.dataDir, loadData, job: policy.job });
+    const session = new WorkerSession({ token: opts.token, backend, host: hostname(), pid: process.pid, rankHint: schedulerRankHint(process.env), dataDir: opts.dataDir, loadData, job: policy.job });
     const left = policy.leftMs();
     const end = await runSession(socket, session, opts, {
       // A rejoin attempt must be welcomed before the reconnect deadline.

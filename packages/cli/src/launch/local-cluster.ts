@@ -16,7 +16,7 @@ import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { TOKEN_ENV, VIEW_TOKEN_ENV, newToken, Reporter, type DdpEvent } from '@ddp/core';
-import { withoutFlag } from '../args.js';
+import { envName, withoutFlag } from '../args.js';
 import { forwardLines } from './line-prefixer.js';
 import { CONNECT_FROM_LAUNCHER_ENV, connectNotice, isListeningNotice, isRankNotice } from './parent-link.js';
 
@@ -163,7 +163,9 @@ export async function runLocalCluster(opts: LocalClusterOptions): Promise<number
     // The workers start at once, so that they load and initialise while the coordinator does; they
     // learn its URL over IPC when it has bound its port (--port 0: a free one).
     const workerArgs = ['worker', '--log-format', opts.logFormat, ...(backend ? ['--backend', backend] : [])];
-    const workerEnv = { ...env, [CONNECT_FROM_LAUNCHER_ENV]: '1' };
+    // DDP_CONNECT (meant for a `ddp worker` of another coordinator) must not outrank the launcher's address.
+    const workerEnv: NodeJS.ProcessEnv = { ...env, [CONNECT_FROM_LAUNCHER_ENV]: '1' };
+    delete workerEnv[envName('connect')];
     for (let k = 1; k <= opts.workers; k++) {
       const w = start(`worker ${k}`, workerArgs, workerEnv, { to: json ? process.stderr : process.stdout, prefix: true }, process.stderr);
       w.proc.on('message', (m) => {

@@ -86,6 +86,8 @@ export interface WorkerInfo {
   /** host:pid as the worker reported it, and the socket's remote address. */
   name: string;
   remote: string;
+  /** The worker's index from its scheduler, as its hello reported it. */
+  rankHint?: { from: string; index: number };
 }
 
 /** Why a connection ended: a protocol code, or DDP_CLOSED when the peer just went away. */
@@ -287,7 +289,7 @@ export class CoordinatorServer {
       const msg = parseWorkerMessage(decodeFrame(bytes), { paramCount: this.opts.paramCount, config: this.opts.config });
       if (!conn.info) {
         if (msg.type !== MSG.HELLO) throw new ProtocolError('DDP_BAD_MESSAGE', `expected hello as the first message, got '${msg.type}'`);
-        this.handshake(conn, msg.token, msg.backend, `${msg.host}:${msg.pid}`, msg.job);
+        this.handshake(conn, msg.token, msg.backend, `${msg.host}:${msg.pid}`, msg.job, msg.rankHint);
         return;
       }
       switch (msg.type) {
@@ -311,7 +313,7 @@ export class CoordinatorServer {
     }
   }
 
-  private handshake(conn: Connection, token: string, backend: string, name: string, job: JobIdentity | undefined): void {
+  private handshake(conn: Connection, token: string, backend: string, name: string, job: JobIdentity | undefined, rankHint?: WorkerInfo['rankHint']): void {
     const expected = this.opts.token ?? '';
     if (expected !== '' && !tokensMatch(expected, token)) {
       throw new ProtocolError('DDP_AUTH', token === '' ? 'this coordinator requires a token (--token or DDP_TOKEN)' : 'wrong token');
@@ -328,6 +330,7 @@ export class CoordinatorServer {
     if (conn.helloTimer) clearTimeout(conn.helloTimer);
     conn.helloTimer = null;
     conn.info = { rank, backend, name, remote: conn.remote };
+    if (rankHint) conn.info.rankHint = { from: rankHint.from, index: rankHint.index };
     this.members.set(rank, conn);
     conn.ws.send(
       encodeMessage({

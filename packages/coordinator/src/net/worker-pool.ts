@@ -58,7 +58,7 @@ export class WorkerPool {
     server.addListener({
       joined: (info) => {
         this.last.set(info.rank, { type: 'joined', step: undefined, at: performance.now() });
-        opts.onEvent?.({ event: 'worker_joined', rank: info.rank, workers: this.size, backend: info.backend, host: info.name });
+        opts.onEvent?.({ event: 'worker_joined', rank: info.rank, workers: this.size, backend: info.backend, host: info.name, ...(info.rankHint ? { rankHint: info.rankHint } : {}) });
         this.membership();
         this.joinWaiters.notify();
         this.handler?.joined?.(info);

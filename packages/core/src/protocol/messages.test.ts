@@ -20,7 +20,7 @@ const hash = '0123456789abcdef';
 
 /** One valid example of every message (the table is typed: a message missing here does not compile). */
 const EXAMPLES: { [K in MessageType]: MessageOf<K> } = {
-  hello: { type: MSG.HELLO, protocolVersion: PROTOCOL_VERSION, token: 't0k', backend: 'wasm', host: 'box', pid: 4242, job: { id: 'mnist-7', fingerprint: 'ef'.repeat(32) } },
+  hello: { type: MSG.HELLO, protocolVersion: PROTOCOL_VERSION, token: 't0k', backend: 'wasm', host: 'box', pid: 4242, job: { id: 'mnist-7', fingerprint: 'ef'.repeat(32) }, rankHint: { from: 'JOB_COMPLETION_INDEX', index: 2 } },
   welcome: {
     type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 2, workers: 3, paramCount, heartbeatMs: 1000,
     data: { dataset: 'mnist', dataDir: '/data', limitTrain: 100, trainCount: 100, fingerprint: 'ab'.repeat(32), testCount: 50, testFingerprint: 'cd'.repeat(32), serveData: true, rows: 4, cols: 4, numClasses: 10 },

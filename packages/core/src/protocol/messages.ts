@@ -208,6 +208,13 @@ const PLAN_SPEC = {
  * job (data set, batch size, seed, ...). A worker that lost its coordinator and rejoins one on the
  * same address checks that both are those of its first welcome (else DDP_JOB_CHANGED).
  */
+/** The rank a scheduler gave the worker's process (Kubernetes JOB_COMPLETION_INDEX, SLURM_PROCID), for the logs. */
+const RANK_HINT_SPEC = {
+  /** The variable it came from. */
+  from: pattern(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name', 64),
+  index: int(),
+};
+
 const JOB_SPEC = {
   id: pattern(/^[\s\S]+$/, 'a non-empty string', 64),
   fingerprint: pattern(/^[\s\S]+$/, 'a non-empty string', 128),
@@ -242,6 +249,8 @@ export const MESSAGES = {
        * serving another job refuses it (DDP_JOB_CHANGED) before it takes a seat.
        */
       job: optional(map(JOB_SPEC)),
+      /** The worker's index as its scheduler numbered it, reported in worker_joined (the coordinator still picks the rank). */
+      rankHint: optional(map(RANK_HINT_SPEC)),
     },
     {
       first: ({ protocolVersion: version }) => {

@@ -3,4 +3,4 @@
  * change to a message's fields or meaning: a coordinator refuses a worker that speaks another version
  * (code DDP_VERSION) instead of misreading its frames.
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;

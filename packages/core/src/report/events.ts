@@ -33,6 +33,8 @@ export interface WorkerJoinedEvent {
   backend?: string;
   /** host:pid as the worker reported it. */
   host?: string;
+  /** The worker's index from its scheduler (JOB_COMPLETION_INDEX, SLURM_PROCID), when it had one. */
+  rankHint?: { from: string; index: number };
 }
 /** One worker's share of a step, in ms: compute (its gradient), allreduce (transfer, waiting excluded), waiting (for slower workers). */
 export interface RankTiming {

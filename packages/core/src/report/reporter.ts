@@ -15,7 +15,7 @@ export function describeEvent(e: DdpEvent): string | null {
     case 'start':
       return `ddp: backend ${e.backend}, ${e.workers === 0 ? 'single process' : `${e.workers} worker(s)`}, ${e.dataset} (${e.trainSamples} train / ${e.testSamples} test), ${e.epochs} epoch(s), batch ${e.batchSize}, seed ${e.seed}`;
     case 'worker_joined':
-      return `worker ${e.rank} joined (${e.workers} connected${e.backend ? `, backend ${e.backend}` : ''})`;
+      return `worker ${e.rank} joined (${e.workers} connected${e.backend ? `, backend ${e.backend}` : ''}${e.rankHint ? `, ${e.rankHint.from}=${e.rankHint.index}` : ''})`;
     case 'step':
       return null;
     case 'epoch':

@@ -57,6 +57,8 @@ export interface WorkerSessionOptions {
   backend: string;
   host: string;
   pid: number;
+  /** The index the scheduler gave this process (schedulerRankHint()), reported to the coordinator. */
+  rankHint?: { from: string; index: number };
   /** Overrides the data folder the coordinator names (for a worker whose copy lives elsewhere). */
   dataDir?: string;
   /** Loads the training split; tests inject one (the test split is then absent). Default: loadData. */
@@ -112,6 +114,7 @@ export class WorkerSession {
   hello(): HelloMessage {
     const hello: HelloMessage = { type: MSG.HELLO, protocolVersion: PROTOCOL_VERSION, token: this.opts.token, backend: this.opts.backend, host: this.opts.host, pid: this.opts.pid };
     if (this.opts.job) hello.job = { id: this.opts.job.id, fingerprint: this.opts.job.fingerprint };
+    if (this.opts.rankHint) hello.rankHint = this.opts.rankHint;
     return hello;
   }
 
