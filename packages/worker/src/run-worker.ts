@@ -84,8 +84,9 @@ export async function runWorker(opts: RunWorkerOptions): Promise<SessionEnd> {
   const policy = new RejoinPolicy(opts.reconnectTimeoutMs ?? 0);
   // Read once, kept for every rejoin of the same data.
   const loadData = keepSplits(opts.loadTrain ? (spec, dir) => ({ train: opts.loadTrain!(spec, dir), test: null }) : loadSplits);
+  const rankHint = schedulerRankHint(process.env);
   for (;;) {
-    const session = new WorkerSession({ token: opts.token, backend, host: hostname(), pid: process.pid, rankHint: schedulerRankHint(process.env), dataDir: opts.dataDir, loadData, job: policy.job });
+    const session = new WorkerSession({ token: opts.token, backend, host: hostname(), pid: process.pid, rankHint, dataDir: opts.dataDir, loadData, job: policy.job });
     const left = policy.leftMs();
     const end = await runSession(socket, session, opts, {
       // A rejoin attempt must be welcomed before the reconnect deadline.

@@ -28,6 +28,7 @@ import {
   type GradientMessage,
   type JobIdentity,
   type PlanMessageSpec,
+  type RankHint,
   type ProtocolErrorCode,
   type RingWorkerMessage,
   type Split,
@@ -87,7 +88,7 @@ export interface WorkerInfo {
   name: string;
   remote: string;
   /** The worker's index from its scheduler, as its hello reported it. */
-  rankHint?: { from: string; index: number };
+  rankHint?: RankHint;
 }
 
 /** Why a connection ended: a protocol code, or DDP_CLOSED when the peer just went away. */
@@ -313,7 +314,7 @@ export class CoordinatorServer {
     }
   }
 
-  private handshake(conn: Connection, token: string, backend: string, name: string, job: JobIdentity | undefined, rankHint?: WorkerInfo['rankHint']): void {
+  private handshake(conn: Connection, token: string, backend: string, name: string, job: JobIdentity | undefined, rankHint: RankHint | undefined): void {
     const expected = this.opts.token ?? '';
     if (expected !== '' && !tokensMatch(expected, token)) {
       throw new ProtocolError('DDP_AUTH', token === '' ? 'this coordinator requires a token (--token or DDP_TOKEN)' : 'wrong token');
@@ -329,8 +330,7 @@ export class CoordinatorServer {
     }
     if (conn.helloTimer) clearTimeout(conn.helloTimer);
     conn.helloTimer = null;
-    conn.info = { rank, backend, name, remote: conn.remote };
-    if (rankHint) conn.info.rankHint = { from: rankHint.from, index: rankHint.index };
+    conn.info = { rank, backend, name, remote: conn.remote, ...(rankHint ? { rankHint } : {}) };
     this.members.set(rank, conn);
     conn.ws.send(
       encodeMessage({

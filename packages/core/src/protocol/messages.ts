@@ -203,11 +203,6 @@ const PLAN_SPEC = {
   batchSize: int(1, MAX_U32),
 };
 
-/**
- * Which job a coordinator serves: an id (--job-id, or random) and a fingerprint of what defines the
- * job (data set, batch size, seed, ...). A worker that lost its coordinator and rejoins one on the
- * same address checks that both are those of its first welcome (else DDP_JOB_CHANGED).
- */
 /** The rank a scheduler gave the worker's process (Kubernetes JOB_COMPLETION_INDEX, SLURM_PROCID), for the logs. */
 const RANK_HINT_SPEC = {
   /** The variable it came from. */
@@ -215,6 +210,11 @@ const RANK_HINT_SPEC = {
   index: int(),
 };
 
+/**
+ * Which job a coordinator serves: an id (--job-id, or random) and a fingerprint of what defines the
+ * job (data set, batch size, seed, ...). A worker that lost its coordinator and rejoins one on the
+ * same address checks that both are those of its first welcome (else DDP_JOB_CHANGED).
+ */
 const JOB_SPEC = {
   id: pattern(/^[\s\S]+$/, 'a non-empty string', 64),
   fingerprint: pattern(/^[\s\S]+$/, 'a non-empty string', 128),

@@ -26,6 +26,11 @@ export interface RingFormedEvent {
   /** The step the ring starts at. */
   step: number;
 }
+/** A worker's index from its scheduler: the variable it came from (JOB_COMPLETION_INDEX, SLURM_PROCID) and its value. */
+export interface RankHint {
+  from: string;
+  index: number;
+}
 export interface WorkerJoinedEvent {
   event: 'worker_joined';
   rank: number;
@@ -34,7 +39,7 @@ export interface WorkerJoinedEvent {
   /** host:pid as the worker reported it. */
   host?: string;
   /** The worker's index from its scheduler (JOB_COMPLETION_INDEX, SLURM_PROCID), when it had one. */
-  rankHint?: { from: string; index: number };
+  rankHint?: RankHint;
 }
 /** One worker's share of a step, in ms: compute (its gradient), allreduce (transfer, waiting excluded), waiting (for slower workers). */
 export interface RankTiming {

@@ -35,6 +35,7 @@ import {
   type JobIdentity,
   type ProtocolErrorCode,
   type RingCoordinatorMessage,
+  type RankHint,
   type Split,
   type WelcomeMessage,
   type WorkMessage,
@@ -58,7 +59,7 @@ export interface WorkerSessionOptions {
   host: string;
   pid: number;
   /** The index the scheduler gave this process (schedulerRankHint()), reported to the coordinator. */
-  rankHint?: { from: string; index: number };
+  rankHint?: RankHint;
   /** Overrides the data folder the coordinator names (for a worker whose copy lives elsewhere). */
   dataDir?: string;
   /** Loads the training split; tests inject one (the test split is then absent). Default: loadData. */
