@@ -30,8 +30,9 @@ function rankOf(coord: Live, worker: Live): number {
 describe('stragglers and stalls (real processes)', () => {
   it('star, --straggler-factor 3: a worker frozen for 4 s has its shards backed up; no drop, weights bitwise as without the stop', async () => {
     // Long enough that training goes on after the thaw: while frozen, the worker gets no new shard
-    // (it is behind), so the other two run at full speed.
-    const steps = 100;
+    // (it is behind), so the other two run at full speed. (At 100 steps a loaded machine once
+    // delivered the step-5 event so late that the freeze missed the training altogether.)
+    const steps = 200;
     const out = tmpDir();
     const ENV = { DDP_TOKEN: 'e2e-stragglers-star' };
     const { coord, url } = await startCoordinator(['--workers', '3', '--straggler-factor', '3', '--heartbeat-timeout', '60', ...job('star', steps), '--out', out], ENV);
@@ -39,7 +40,11 @@ describe('stragglers and stalls (real processes)', () => {
     await coord.waitForEvent(atStep(5));
     const frozen = workers[1]!;
     frozen.proc.kill('SIGSTOP');
-    await sleep(4000);
+    const stoppedAt = Date.now();
+    // The freeze lasts 4 s, or longer until the coordinator has named it (a loaded machine is slow
+    // to collect the 5 shard times the threshold needs).
+    await coord.waitForEvent((e) => e.event === 'straggler', 60_000);
+    await sleep(4000 - (Date.now() - stoppedAt));
     const thawedAfter = stepNumbers(coord.events()).at(-1)!;
     frozen.proc.kill('SIGCONT');
     const c = await coord.exit;
