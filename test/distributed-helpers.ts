@@ -107,7 +107,7 @@ export function startDdp(args: string[], env: NodeJS.ProcessEnv = {}): Live {
 /** Starts a coordinator on a free port and resolves with it and its URL (from its "listening on" note). */
 export async function startCoordinator(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ coord: Live; url: string; port: number }> {
   const coord = startDdp(['coordinator', 'start', '--port', '0', '--log-format', 'json', ...args], env);
-  const m = await coord.waitForStderr(/listening on (ws:\/\/[^\s,]+)/);
+  const m = await coord.waitForStderr(/listening on (wss?:\/\/[^\s,]+)/);
   return { coord, url: m[1], port: Number(new URL(m[1]).port) };
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { DDP_VERSION, DatasetError, IdxError, ModelFileError, ResultFileError, RunError } from '@ddp/core';
+import { DDP_VERSION, DatasetError, IdxError, ModelFileError, ResultFileError, RunError, TlsConfigError } from '@ddp/core';
 import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { UsageError } from './args.js';
 import { runTrainCommand } from './commands/train.js';
@@ -9,6 +9,7 @@ import { runCoordinatorCommand } from './commands/coordinator.js';
 import { runWorkerCommand } from './commands/worker.js';
 import { runBenchCommand } from './commands/bench.js';
 import { runReportCommand } from './commands/report.js';
+import { runCertsCommand } from './commands/certs.js';
 
 const HELP = `ddp: distributed data-parallel training for TensorFlow.js
 
@@ -25,6 +26,8 @@ Commands:
   predict --model DIR IMAGE... most probable classes of PNG images or an IDX images file
   bench step|memory|allreduce|scaling|simulate
                                benchmarks (see ddp bench --help)
+  certs --out DIR --hosts H1,H2,...
+                               make a job CA and a node certificate for TLS (wss://, ring peer links)
   report RUN.ndjson [--out DIR]
                                plot a run's --log-format json events: loss, test accuracy,
                                samples/s and the step breakdown, as SVG and PNG
@@ -43,11 +46,12 @@ const COMMANDS: Record<string, Command> = {
   worker: runWorkerCommand,
   bench: runBenchCommand,
   report: runReportCommand,
+  certs: runCertsCommand,
 };
 
 /** Errors a user can fix (a flag, a missing file, a bad data set) print one line and exit 2. */
 function isUserError(err: unknown): boolean {
-  return err instanceof UsageError || err instanceof IdxError || err instanceof DatasetError || err instanceof ModelFileError || err instanceof ResultFileError;
+  return err instanceof UsageError || err instanceof IdxError || err instanceof DatasetError || err instanceof ModelFileError || err instanceof ResultFileError || err instanceof TlsConfigError;
 }
 
 async function main(argv: string[]): Promise<number> {

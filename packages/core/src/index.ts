@@ -9,3 +9,4 @@ export * from './report/index.js';
 export * from './bench/index.js';
 export * from './checkpoint/index.js';
 export * from './version.js';
+export * from './tls/index.js';

@@ -1,5 +1,8 @@
 // Opening the connection to a coordinator that may not be up yet: retry with exponential backoff
 // (plus jitter, so that N workers started together do not knock in lockstep) until a deadline.
+// A refusal that the same settings would meet again (a certificate that does not verify, TLS on one
+// side only) is not retried: it ends at once with its DDP_* code (ConnectRefusedError).
+import { ProtocolError, REFUSAL_HEADER, refusalFrom, tlsFailure } from '@ddp/core';
 import { WebSocket } from 'ws';
 
 export interface ConnectOptions {
@@ -12,6 +15,8 @@ export interface ConnectOptions {
   /** Called before each wait, for a "still trying" note. */
   onRetry?: (attempt: number, error: string, waitMs: number) => void;
   signal?: AbortSignal;
+  /** wss://: the CA the coordinator's certificate must verify against (default: the system's CAs). */
+  ca?: Buffer;
 }
 
 const FIRST_WAIT_MS = 100;
@@ -32,17 +37,30 @@ export function dialledUrlOf(ws: WebSocket): string | undefined {
 }
 const MAX_WAIT_MS = 2000;
 
-function openOnce(url: string, maxPayload: number, handshakeMs: number): Promise<WebSocket> {
+/** The coordinator (or the TLS layer) refused us in a way a retry would meet again. */
+export class ConnectRefusedError extends Error {
+  constructor(readonly refusal: ProtocolError) {
+    super(`${refusal.code}: ${refusal.message}`);
+    this.name = 'ConnectRefusedError';
+  }
+}
+
+function openOnce(url: string, maxPayload: number, handshakeMs: number, ca: Buffer | undefined): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { maxPayload, perMessageDeflate: false, handshakeTimeout: handshakeMs });
+    const ws = new WebSocket(url, { maxPayload, perMessageDeflate: false, handshakeTimeout: handshakeMs, ...(ca ? { ca } : {}) });
     const onError = (err: Error & { code?: string }) => {
       ws.removeAllListeners();
       ws.on('error', () => {});
       ws.terminate();
-      reject(err);
+      const refusal = tlsFailure(err, url);
+      reject(refusal ? new ConnectRefusedError(refusal) : err);
     };
     ws.once('error', onError);
-    ws.once('unexpected-response', (_req, res) => onError(new Error(`HTTP ${res.statusCode} instead of a WebSocket upgrade`)));
+    ws.once('unexpected-response', (_req, res) => {
+      const refusal = refusalFrom(res.headers[REFUSAL_HEADER]);
+      if (refusal) onError(new ConnectRefusedError(refusal));
+      else onError(new Error(`HTTP ${res.statusCode} instead of a WebSocket upgrade`));
+    });
     ws.once('upgrade', (res) => {
       const local = res.socket.localAddress;
       if (local) localAddresses.set(ws, local.startsWith('::ffff:') ? local.slice(7) : local);
@@ -78,8 +96,9 @@ export async function connectWithRetry(target: string | (() => string), opts: Co
     const left = deadline - performance.now();
     const url = typeof target === 'string' ? target : target();
     try {
-      return await openOnce(url, opts.maxPayload, Math.max(1000, Math.min(10000, left)));
+      return await openOnce(url, opts.maxPayload, Math.max(1000, Math.min(10000, left)), opts.ca);
     } catch (err) {
+      if (err instanceof ConnectRefusedError) throw err;
       const e = err as Error & { code?: string };
       const why = e.code ? `${e.code}${e.message && !e.message.includes(e.code) ? ` (${e.message})` : ''}` : e.message;
       const remaining = deadline - performance.now();

@@ -10,9 +10,9 @@
  * coordinator sends the state again); the training split loaded for the first is kept.
  */
 import { hostname } from 'node:os';
-import { CLOSE_CODES, CLOSE_DONE, SEED_CNN_PARAM_COUNT, encodeMessage, workerMaxPayload, type ProtocolErrorCode, type WelcomeMessage, type WorkerToCoordinator } from '@ddp/core';
+import { CLOSE_CODES, CLOSE_DONE, SEED_CNN_PARAM_COUNT, encodeMessage, workerMaxPayload, type ProtocolErrorCode, type TlsMaterial, type WelcomeMessage, type WorkerToCoordinator } from '@ddp/core';
 import type { RawData, WebSocket } from 'ws';
-import { ConnectTimeoutError, connectWithRetry, dialledUrlOf, localAddressOf } from './connect.js';
+import { ConnectRefusedError, ConnectTimeoutError, connectWithRetry, dialledUrlOf, localAddressOf } from './connect.js';
 import type { Member, MemberContext } from './member.js';
 import { RejoinPolicy, keepSplits } from './rejoin.js';
 import { schedulerRankHint } from './scheduler-rank.js';
@@ -53,6 +53,13 @@ export interface RunWorkerOptions {
   peerHost?: string;
   /** Ring mode: the address peers dial, when it differs from peerHost (needed for a wildcard peerHost). */
   peerAdvertise?: string;
+  /** wss://: the CA the coordinator's certificate must verify against (--tls-ca; default: the system's CAs). */
+  ca?: Buffer;
+  /**
+   * Ring mode over TLS (--tls-cert, --tls-key, --tls-ca): the peer listener serves TLS with this
+   * certificate and asks peers for theirs; both ends verify against `ca`.
+   */
+  peerTls?: TlsMaterial & { ca: Buffer };
 }
 
 const CLOSE_GRACE_MS = 1000;
@@ -67,6 +74,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<SessionEnd> {
   const connecting = connectWithRetry(urlOf, {
     timeoutMs: opts.connectTimeoutMs,
     maxPayload,
+    ca: opts.ca,
     onRetry: (attempt, why) => {
       if (attempt === 1 || attempt % 10 === 0) opts.log?.(`worker: ${urlOf()} not reachable yet (${why}); retrying for up to ${opts.connectTimeoutMs / 1000} s`);
     },
@@ -78,7 +86,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<SessionEnd> {
   } catch (err) {
     // The backend may fail after the connection opened: do not leave that socket open.
     connecting.then((w) => w.terminate(), () => {});
-    return { exitCode: WORKER_EXIT.FAILED, message: err instanceof Error ? err.message : String(err) };
+    return { exitCode: err instanceof ConnectRefusedError ? WORKER_EXIT.REFUSED : WORKER_EXIT.FAILED, message: err instanceof Error ? err.message : String(err) };
   }
   let socket: WebSocket = ws;
   const policy = new RejoinPolicy(opts.reconnectTimeoutMs ?? 0);
@@ -104,11 +112,13 @@ export async function runWorker(opts: RunWorkerOptions): Promise<SessionEnd> {
         timeoutMs: next.leftMs,
         timeoutFlag: '--reconnect-timeout',
         maxPayload,
+        ca: opts.ca,
         onRetry: (attempt, why) => {
           if (attempt % 20 === 0) opts.log?.(`worker: ${urlOf()} not reachable yet (${why}); still trying for ${seconds(policy.leftMs() ?? 0)}`);
         },
       });
     } catch (err) {
+      if (err instanceof ConnectRefusedError) return { exitCode: WORKER_EXIT.REFUSED, message: err.message };
       const why = err instanceof ConnectTimeoutError ? `${err.lastError} at ${err.url}` : err instanceof Error ? err.message : String(err);
       return policy.gaveUp(why);
     }
@@ -148,8 +158,8 @@ function runSession(socket: WebSocket, session: WorkerSession, opts: RunWorkerOp
         resolve(end);
       }
     };
-    const fail = (code: ProtocolErrorCode, message: string) => {
-      const out = session.fail(code, message);
+    const fail = (code: ProtocolErrorCode, message: string, exitCode?: number) => {
+      const out = session.fail(code, message, exitCode);
       for (const reply of out.replies) send(reply);
       finish(out.end!);
     };
@@ -165,11 +175,16 @@ function runSession(socket: WebSocket, session: WorkerSession, opts: RunWorkerOp
       }
     }, TICK_MS);
 
-    const startMember = (ctx: MemberContext): Member<MemberMessage> => {
+    const startMember = (ctx: MemberContext): Member<MemberMessage> | null => {
       if (ctx.welcome.config.allreduce === 'star') return new StarMember(ctx) as Member<MemberMessage>;
+      // Gradients must not cross in the clear what the coordinator link encrypts.
+      if ((dialledUrlOf(socket) ?? socket.url).startsWith('wss:') && !opts.peerTls) {
+        fail('DDP_TLS_REQUIRED', 'the coordinator serves TLS, so ring peer links must use it too: give this worker --tls-cert and --tls-key (ddp certs makes them) besides --tls-ca', WORKER_EXIT.REFUSED);
+        return null;
+      }
       const local = localAddressOf(socket) ?? '127.0.0.1';
       const peerHost = opts.peerHost ?? local;
-      return new RingMember(ctx, { token: opts.token, peerHost, advertiseHost: opts.peerAdvertise ?? (isWildcard(peerHost) ? local : undefined) }) as Member<MemberMessage>;
+      return new RingMember(ctx, { token: opts.token, peerHost, advertiseHost: opts.peerAdvertise ?? (isWildcard(peerHost) ? local : undefined), tls: opts.peerTls }) as Member<MemberMessage>;
     };
 
     socket.on('message', (data: RawData, isBinary: boolean) => {

@@ -5,6 +5,9 @@ import {
   SEED_CNN_PARAM_COUNT,
   TOKEN_ENV,
   VIEW_TOKEN_ENV,
+  newToken,
+  readTlsMaterial,
+  type TlsMaterial,
   DDP_VERSION,
   fingerprintHash,
   initBackend,
@@ -40,9 +43,11 @@ export const CLUSTER_FLAGS: readonly FlagSpec[] = [
 const FLAGS: readonly FlagSpec[] = [
   { name: 'workers', type: 'int', min: 1, help: 'workers to wait for before training (required)' },
   { name: 'port', type: 'int', min: 0, max: 65535, default: 7070, help: 'TCP port to listen on (0 picks a free one)' },
-  { name: 'host', type: 'string', metavar: 'ADDR', default: '127.0.0.1', help: 'interface to bind; anything but loopback needs a token' },
+  { name: 'host', type: 'string', metavar: 'ADDR', default: '127.0.0.1', help: 'interface to bind; anything but loopback needs a token (without one, a fresh token is generated and printed once)' },
   { name: 'token', type: 'string', metavar: 'T', env: TOKEN_ENV, help: 'shared secret workers must present' },
   { name: 'view-token', type: 'string', metavar: 'T', env: VIEW_TOKEN_ENV, help: 'read-only token: opens the dashboard, /events, /metrics and /readyz, but cannot join as a worker' },
+  { name: 'tls-cert', type: 'string', metavar: 'FILE', help: 'serve wss:// (and https:// for the dashboard) with this certificate (ddp certs writes node.crt); needs --tls-key' },
+  { name: 'tls-key', type: 'string', metavar: 'FILE', help: 'the private key of --tls-cert (node.key)' },
   ...CLUSTER_FLAGS,
   { name: 'join-timeout', type: 'number', min: 0.1, default: 300, metavar: 'SECONDS', help: 'wait this long for the first --workers workers to join, then fail' },
   ...TRAINING_FLAGS,
@@ -75,6 +80,11 @@ address for its --reconnect-timeout (60 s by default). A coordinator started the
 --job-id (a resumed one keeps its checkpoints' id) and the same job flags (data set, batch size, lr, seed, wire settings) takes them back; any
 other job makes them leave with DDP_JOB_CHANGED (exit code 3). The job id is printed at start.
 
+Beyond this machine (--host other than loopback): a token is required; without --token (DDP_TOKEN) a
+fresh one is generated and printed once. --tls-cert/--tls-key serve wss:// and https:// (ddp certs
+makes a job CA and a node certificate); a plaintext client is then refused with DDP_TLS_REQUIRED, and
+tokens are compared in constant time and never logged.
+
 Flags:
 ${formatFlags(FLAGS)}
 
@@ -82,7 +92,19 @@ ${EXIT_CODES_HELP}
 
 Examples:
   DDP_TOKEN=s3cret ddp coordinator start --workers 2 --out runs/mnist
-  DDP_TOKEN=s3cret ddp worker --connect ws://127.0.0.1:7070      (twice, e.g. in two shells)`;
+  DDP_TOKEN=s3cret ddp worker --connect ws://127.0.0.1:7070      (twice, e.g. in two shells)
+  ddp certs --out certs --hosts 10.0.0.1,10.0.0.2,10.0.0.3
+  ddp coordinator start --workers 2 --host 0.0.0.0 --tls-cert certs/node.crt --tls-key certs/node.key
+  DDP_TOKEN=... ddp worker --connect wss://10.0.0.1:7070 --tls-ca certs/ca.crt --tls-cert certs/node.crt --tls-key certs/node.key`;
+
+/** --tls-cert and --tls-key, read and checked (both or neither). */
+function tlsFromFlags(values: FlagValues): TlsMaterial | undefined {
+  const cert = str(values, 'tls-cert');
+  const key = str(values, 'tls-key');
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) throw new UsageError(`${cert === undefined ? '--tls-key' : '--tls-cert'} needs ${cert === undefined ? '--tls-cert' : '--tls-key'} too`);
+  return readTlsMaterial({ cert, key });
+}
 
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
@@ -106,12 +128,19 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--batch-size must be at most ${MAX_SHARD_SAMPLES} with workers (the largest shard a worker accepts), got ${cfg.batchSize}`);
   }
   const host = strOf(values, 'host');
-  const token = str(values, 'token') ?? '';
+  const given = str(values, 'token') ?? '';
   const viewToken = str(values, 'view-token') ?? '';
-  if (viewToken !== '' && token === '') throw new UsageError('--view-token only makes sense with --token (without a token every endpoint is open)');
-  if (viewToken !== '' && viewToken === token) throw new UsageError('--view-token must differ from --token (the view token cannot join as a worker)');
+  if (viewToken !== '' && given === '') throw new UsageError('--view-token only makes sense with --token (without a token every endpoint is open)');
+  if (viewToken !== '' && viewToken === given) throw new UsageError('--view-token must differ from --token (the view token cannot join as a worker)');
+  const tls = tlsFromFlags(values);
+  let token = given;
   if (!isLoopback(host) && token === '') {
-    throw new UsageError(`--host ${host} exposes the coordinator beyond this machine: give a shared token with --token or ${TOKEN_ENV}`);
+    // Never an open port beyond this machine: a fresh token, shown this once (it is not logged again).
+    token = newToken();
+    process.stderr.write(
+      `coordinator: --host ${host} is reachable from other machines and no --token (${TOKEN_ENV}) was given: generated the token ${token}\n` +
+        `  (shown once; start each worker with ${TOKEN_ENV}=<that token>)\n`,
+    );
   }
   const config = wireConfigFromFlags(values);
   const conflict = wireConflict(config);
@@ -124,7 +153,7 @@ export async function runCoordinatorCommand(argv: string[]): Promise<number> {
 
   const releaseLauncher = exitWithLauncher('coordinator');
   try {
-    return await serveJob({ values, workers, minWorkers, maxWorkers, host, token, viewToken, config, reporter });
+    return await serveJob({ values, workers, minWorkers, maxWorkers, host, token, viewToken, config, reporter, tls });
   } catch (err) {
     reportFailure(reporter, err);
     throw err;
@@ -144,10 +173,11 @@ interface ServeOptions {
   viewToken: string;
   config: WireConfig;
   reporter: Reporter;
+  tls: TlsMaterial | undefined;
 }
 
 /** Loads the data, listens, waits for the workers, runs the job; closes the server whatever happens. */
-async function serveJob({ values, workers, minWorkers, maxWorkers, host, token, viewToken, config, reporter }: ServeOptions): Promise<number> {
+async function serveJob({ values, workers, minWorkers, maxWorkers, host, token, viewToken, config, reporter, tls }: ServeOptions): Promise<number> {
   const cfg = jobConfigFromFlags(values);
   const data = loadDataset(cfg);
   const serveData = values['serve-data'] === true;
@@ -190,6 +220,7 @@ async function serveJob({ values, workers, minWorkers, maxWorkers, host, token, 
     job: { id: checkpointing.jobId, fingerprint: fingerprintHash(fingerprint) },
     serveSplit: serveData ? data.train : undefined,
     http: { readiness: () => metrics.readiness(), metrics, events, viewToken },
+    tls,
   });
   // The coordinator computes only to evaluate: its backend starts while the workers join.
   const backendReady = initBackend(backendFrom(values));
@@ -220,9 +251,10 @@ async function serveJob({ values, workers, minWorkers, maxWorkers, host, token, 
   try {
     const port = await server.listen();
     const hostPort = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-    const url = `ws://${hostPort}`;
+    const url = `${tls ? 'wss' : 'ws'}://${hostPort}`;
+    const web = `${tls ? 'https' : 'http'}://${hostPort}`;
     reporter.info(
-      `coordinator: listening on ${url} (job ${server.job.id}), waiting for ${workers} worker(s)${token ? ' (token required)' : ' (no token: any local process may join)'}; dashboard on http://${hostPort}/, metrics on http://${hostPort}/metrics`,
+      `coordinator: listening on ${url} (job ${server.job.id}${tls ? ', TLS' : ''}), waiting for ${workers} worker(s)${token ? ' (token required)' : ' (no token: any local process may join)'}; dashboard on ${web}/, metrics on ${web}/metrics`,
     );
     notifyListening(url);
     const backend = await backendReady;

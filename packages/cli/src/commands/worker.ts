@@ -1,6 +1,6 @@
-import { TOKEN_ENV, initBackend, Reporter } from '@ddp/core';
+import { TOKEN_ENV, initBackend, readTlsCa, readTlsMaterial, Reporter, type TlsMaterial } from '@ddp/core';
 import { runWorker, WORKER_EXIT } from '@ddp/worker';
-import { formatFlags, numOf, parseFlags, str, UsageError, type FlagSpec } from '../args.js';
+import { formatFlags, numOf, parseFlags, str, UsageError, type FlagSpec, type FlagValues } from '../args.js';
 import { exitWithLauncher, notifyRank, urlFromLauncher } from '../launch/parent-link.js';
 import { BACKEND_FLAG, LOG_FORMAT_FLAG, backendFrom, logFormatFrom } from '../training-flags.js';
 
@@ -19,6 +19,9 @@ const FLAGS: readonly FlagSpec[] = [
   },
   { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'this worker\'s copy of the data set, if not where the coordinator says' },
   { name: 'peer-host', type: 'string', metavar: 'ADDR', help: 'ring mode: interface to listen on for ring neighbours (default: this host\'s address on the link to the coordinator)' },
+  { name: 'tls-ca', type: 'string', metavar: 'FILE', help: 'wss://: the CA the coordinator\'s (and ring peers\') certificates must verify against (ddp certs writes ca.crt)' },
+  { name: 'tls-cert', type: 'string', metavar: 'FILE', help: 'ring mode over TLS: this worker\'s certificate for its peer links (node.crt); needs --tls-key and --tls-ca' },
+  { name: 'tls-key', type: 'string', metavar: 'FILE', help: 'the private key of --tls-cert (node.key)' },
   { name: 'peer-advertise', type: 'string', metavar: 'ADDR', help: 'ring mode: address the neighbours dial, when it differs from --peer-host (e.g. behind NAT, or with --peer-host 0.0.0.0)' },
   BACKEND_FLAG,
   LOG_FORMAT_FLAG,
@@ -32,6 +35,12 @@ checks it is the same copy), or receives the pixels if the coordinator runs with
 In ring mode (the coordinator's default, --allreduce ring) the worker also holds the weights, draws its
 own shard of every step, listens for its ring neighbours (--peer-host) and reduces gradients with them
 directly.
+
+TLS: with --connect wss://HOST:PORT the coordinator's certificate must verify against --tls-ca (or the
+system's CAs). In ring mode the peer links then use TLS too: --tls-cert/--tls-key serve this worker's
+peer listener and are presented when it dials; peers verify each other against --tls-ca. A plaintext
+port, a certificate that does not verify or a wrong token end the worker with exit code 3 and the
+DDP_* code (DDP_TLS_UNSUPPORTED, DDP_TLS_REQUIRED, DDP_TLS_UNVERIFIED, DDP_AUTH).
 
 If the coordinator goes away mid-job (its process died, its host restarted: the connection closed
 without a word from it, or it was silent for --heartbeat-timeout), the worker does not exit: it
@@ -48,6 +57,19 @@ coordinator it reconnected to serves another job (DDP_JOB_CHANGED).
 Flags:
 ${formatFlags(FLAGS)}`;
 
+/** --tls-ca (verify the coordinator) and --tls-cert/--tls-key/--tls-ca (ring peer links), read and checked. */
+function workerTlsFromFlags(values: FlagValues, connect: string | undefined): { ca?: Buffer; peerTls?: TlsMaterial & { ca: Buffer } } {
+  const caFile = str(values, 'tls-ca');
+  const cert = str(values, 'tls-cert');
+  const key = str(values, 'tls-key');
+  if (caFile !== undefined && connect !== undefined && connect.startsWith('ws:')) throw new UsageError(`--tls-ca is for a wss:// coordinator, but --connect is ${connect}`);
+  if (cert === undefined && key === undefined) return caFile === undefined ? {} : { ca: readTlsCa(caFile) };
+  if (cert === undefined || key === undefined) throw new UsageError(`${cert === undefined ? '--tls-key' : '--tls-cert'} needs ${cert === undefined ? '--tls-cert' : '--tls-key'} too`);
+  if (caFile === undefined) throw new UsageError('--tls-cert needs --tls-ca: ring peers verify each other against the job CA');
+  const material = readTlsMaterial({ cert, key, ca: caFile });
+  return { ca: material.ca, peerTls: { ...material, ca: material.ca! } };
+}
+
 export async function runWorkerCommand(argv: string[]): Promise<number> {
   const { values, help } = parseFlags(argv, FLAGS, { positionals: 0 });
   if (help) {
@@ -58,6 +80,7 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
   const fromLauncher = given ? null : urlFromLauncher();
   if (!given && !fromLauncher) throw new UsageError('--connect ws://HOST:PORT is required');
   if (given && !/^wss?:\/\/[^/\s]+/.test(given)) throw new UsageError(`--connect expects ws://HOST:PORT, got '${given}'`);
+  const { ca, peerTls } = workerTlsFromFlags(values, given);
   const reporter = new Reporter(logFormatFrom(values));
   const releaseLauncher = exitWithLauncher('worker');
   try {
@@ -77,6 +100,8 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
       dataDir: str(values, 'data-dir'),
       peerHost: str(values, 'peer-host'),
       peerAdvertise: str(values, 'peer-advertise'),
+      ca,
+      peerTls,
       log: (line) => process.stderr.write(`${line}\n`),
       onWelcome: (w, rejoin, at) => {
         notifyRank(w.rank);

@@ -21,6 +21,9 @@ import {
   parseWorkerMessage,
   sameJob,
   tokensMatch,
+  createPortServer,
+  type PortServer,
+  type TlsMaterial,
   TRAIN_DATA_CHUNK,
   type CoordinatorToWorker,
   type DataSpec,
@@ -34,7 +37,6 @@ import {
   type Split,
   type WireConfig,
 } from '@ddp/core';
-import * as http from 'node:http';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { serveHttp, type HttpEndpoints } from './http-endpoints.js';
 
@@ -79,6 +81,8 @@ export interface CoordinatorServerOptions {
    * is. All but /healthz need the token (or `viewToken`, which never lets a worker join) when one is set.
    */
   http?: HttpEndpoints;
+  /** Serve wss:// and https:// with this certificate; a plaintext client is refused (DDP_TLS_REQUIRED). */
+  tls?: TlsMaterial;
 }
 
 export interface WorkerInfo {
@@ -125,7 +129,7 @@ const CLOSE_GRACE_MS = 1000;
 
 export class CoordinatorServer {
   private wss: WebSocketServer | null = null;
-  private httpServer: http.Server | null = null;
+  private portServer: PortServer | null = null;
   private readonly members = new Map<number, Connection>();
   private readonly connections = new Set<Connection>();
   private readonly listeners: ServerListener[] = [];
@@ -171,43 +175,47 @@ export class CoordinatorServer {
     return this.members.get(rank)?.info ?? undefined;
   }
 
-  /** Binds the port (HTTP and WebSocket). Rejects with a readable message (e.g. the port is taken). */
-  listen(): Promise<number> {
+  /** Binds the port (HTTP and WebSocket, or HTTPS and secure WebSocket with `tls`). Rejects with a readable message (e.g. the port is taken). */
+  async listen(): Promise<number> {
     const port = this.opts.port ?? 7070;
-    return new Promise((resolve, reject) => {
-      const wss = new WebSocketServer({ noServer: true, maxPayload: this.maxPayload, perMessageDeflate: false, clientTracking: false });
-      const httpServer = http.createServer((req, res) =>
+    const wss = new WebSocketServer({ noServer: true, maxPayload: this.maxPayload, perMessageDeflate: false, clientTracking: false });
+    const portServer = createPortServer({
+      tls: this.opts.tls,
+      onRequest: (req, res) =>
         serveHttp(req, res, {
           token: this.opts.token ?? '',
           ...this.opts.http,
           defaultReadiness: () => (this.members.size >= this.opts.maxWorkers ? null : `not ready: waiting for workers (${this.members.size}/${this.opts.maxWorkers} joined)`),
         }),
-      );
-      httpServer.on('upgrade', (req, socket, head) => {
-        if (this.closed) return socket.destroy();
-        wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
-      });
-      const onError = (err: NodeJS.ErrnoException) => {
-        wss.close();
-        httpServer.close();
-        const why = err.code === 'EADDRINUSE' ? 'address already in use (pick another --port)' : err.code === 'EADDRNOTAVAIL' ? 'no such local address (check --host)' : err.message;
-        reject(new Error(`cannot listen on ${this.host}:${port}: ${why}`));
-      };
-      httpServer.once('error', onError);
-      httpServer.listen(port, this.host, () => {
-        httpServer.off('error', onError);
-        httpServer.on('error', () => {}); // after listening, errors surface per connection
-        wss.on('error', () => {});
-        const addr = httpServer.address();
-        this.boundPort = typeof addr === 'object' && addr ? addr.port : port;
-        this.wss = wss;
-        this.httpServer = httpServer;
-        wss.on('connection', (ws, req) => this.accept(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
-        const every = this.opts.heartbeatMs ?? 1000;
-        this.heartbeat = setInterval(() => this.beat(), every);
-        resolve(this.boundPort);
-      });
+      plaintextRefusal: 'this coordinator serves TLS only: connect with wss:// (and --tls-ca)',
+      onPlaintextRefused: (remote) => this.emit('refused', remote, new ProtocolError('DDP_TLS_REQUIRED', 'a plaintext connection on the TLS port')),
+      onTlsError: (remote, err) => this.emit('refused', remote, new ProtocolError('DDP_TLS_UNVERIFIED', `TLS handshake failed (${(err as Error & { code?: string }).code ?? err.message}; a worker that does not trust this certificate hangs up)`)),
     });
+    portServer.server.on('upgrade', (req, socket, head) => {
+      if (this.closed) return socket.destroy();
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    });
+    try {
+      this.boundPort = await portServer.listen(port, this.host);
+    } catch (err) {
+      wss.close();
+      void portServer.close();
+      const e = err as NodeJS.ErrnoException;
+      const why = e.code === 'EADDRINUSE' ? 'address already in use (pick another --port)' : e.code === 'EADDRNOTAVAIL' ? 'no such local address (check --host)' : e.message;
+      throw new Error(`cannot listen on ${this.host}:${port}: ${why}`);
+    }
+    wss.on('error', () => {});
+    this.wss = wss;
+    this.portServer = portServer;
+    wss.on('connection', (ws, req) => this.accept(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
+    const every = this.opts.heartbeatMs ?? 1000;
+    this.heartbeat = setInterval(() => this.beat(), every);
+    return this.boundPort;
+  }
+
+  /** Whether the port serves TLS (wss://, https://). */
+  get tls(): boolean {
+    return this.opts.tls !== undefined;
   }
 
   /** Sends a message to a member; false when it is not (or no longer) connected. */
@@ -246,12 +254,7 @@ export class CoordinatorServer {
     this.members.clear(); // a finished job loses no one: no `lost` events from here on
     await Promise.all(waits);
     await new Promise<void>((resolve) => (this.wss ? this.wss.close(() => resolve()) : resolve()));
-    const httpServer = this.httpServer;
-    if (httpServer) {
-      const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
-      httpServer.closeAllConnections(); // idle keep-alive HTTP clients would hold the port open
-      await closed;
-    }
+    await this.portServer?.close();
   }
 
   private emit<K extends keyof ServerListener>(name: K, ...args: Parameters<NonNullable<ServerListener[K]>>): void {

@@ -27,6 +27,12 @@ export const PROTOCOL_ERROR_CODES = [
    * fingerprint than its first welcome's): it leaves instead of joining that job.
    */
   'DDP_JOB_CHANGED',
+  /** A plaintext client on a TLS port (answered with HTTP 400 before any WebSocket). */
+  'DDP_TLS_REQUIRED',
+  /** A TLS client on a plaintext port. */
+  'DDP_TLS_UNSUPPORTED',
+  /** The other end's certificate does not verify against the CA given (or it refused ours). */
+  'DDP_TLS_UNVERIFIED',
 ] as const;
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];
 
@@ -42,6 +48,10 @@ export const CLOSE_CODES: Record<ProtocolErrorCode, number> = {
   DDP_WORKER: 4007,
   DDP_MISMATCH: 4008,
   DDP_JOB_CHANGED: 4009,
+  // The TLS refusals happen before a WebSocket exists; these only complete the table.
+  DDP_TLS_REQUIRED: 4010,
+  DDP_TLS_UNSUPPORTED: 4011,
+  DDP_TLS_UNVERIFIED: 4012,
 };
 
 /** Normal end of a job: the coordinator closes every worker with this after `done`. */

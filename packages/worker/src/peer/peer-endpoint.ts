@@ -15,10 +15,10 @@
  * listener stops accepting once every link is up. Failures reject with a CollectiveError naming
  * the peer at fault: 'PEER_FAILED' (refused, unreachable, dropped) or 'RECV_TIMEOUT' (never dialled us).
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { CollectiveError } from '@ddp/core';
+import { CollectiveError, createPortServer, REFUSAL_HEADER, tlsFailure, type PortServer, type TlsMaterial } from '@ddp/core';
 import { WebSocket, WebSocketServer } from 'ws';
 import { checkPeerHello, helloHeaders, PEER_HEADER } from './peer-handshake.js';
 import { dialsPeer, linkedPeers, type PeerTopology } from './topology.js';
@@ -41,6 +41,11 @@ export interface PeerEndpointOptions extends WsTransportOptions {
   advertiseHost?: string;
   /** How long connect() may take, dialling and being dialled (default 30000 ms). */
   connectTimeoutMs?: number;
+  /**
+   * Links over TLS (mutual): listen with this certificate and ask every dialler for its own; dial
+   * with it; both ends verify the other's against `ca`. The url becomes wss://.
+   */
+  tls?: TlsMaterial & { ca: Buffer };
 }
 
 const zeroMask = (mask: Buffer): void => {
@@ -55,10 +60,11 @@ class FatalDial extends Error {}
 export class PeerEndpoint {
   readonly rank: number;
   readonly size: number;
-  /** What peers dial to reach this member: ws://HOST:PORT. */
+  /** What peers dial to reach this member: ws://HOST:PORT (wss:// with TLS). */
   readonly url: string;
   private readonly transport: WsTransport;
-  private readonly server: Server;
+  private readonly server: PortServer;
+  private readonly tls: (TlsMaterial & { ca: Buffer }) | undefined;
   private readonly wss: WebSocketServer;
   private readonly identity: { token: string; rank: number; size: number; group: string };
   private readonly linked: number[];
@@ -72,7 +78,8 @@ export class PeerEndpoint {
   private stopped = false;
   private readonly dialling = new Set<WebSocket>();
 
-  private constructor(opts: PeerEndpointOptions, server: Server, url: string) {
+  private constructor(opts: PeerEndpointOptions, server: PortServer, url: string) {
+    this.tls = opts.tls;
     this.rank = opts.rank;
     this.size = opts.size;
     this.url = url;
@@ -85,7 +92,7 @@ export class PeerEndpoint {
     this.transport = new WsTransport(opts.rank, opts.size, this.linked, opts);
     this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: this.maxPayload, clientTracking: false });
     this.wss.on('headers', (headers: string[]) => headers.push(`X-Ddp-Peer-Rank: ${this.rank}`));
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    server.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
   }
 
   /** Starts listening; bad options throw a TypeError/RangeError naming the option. */
@@ -105,17 +112,23 @@ export class PeerEndpoint {
     const wildcard = host === '0.0.0.0' || host === '::' || host === '';
     if (wildcard && !opts.advertiseHost) throw new RangeError(`PeerEndpoint.listen: listening on '${host}' needs advertiseHost (the address peers should dial)`);
 
-    const server = createServer((_req, res) => {
-      res.writeHead(426, { 'content-type': 'text/plain' });
-      res.end('ddp peer endpoint: WebSocket upgrades only\n');
+    if (opts.tls && !opts.tls.ca) throw new TypeError('PeerEndpoint.listen: tls needs a ca to verify peers against');
+    const server = createPortServer({
+      tls: opts.tls ? { ...opts.tls, requestClientCert: true } : undefined,
+      onRequest: (_req, res) => {
+        res.writeHead(426, { 'content-type': 'text/plain' });
+        res.end('ddp peer endpoint: WebSocket upgrades only\n');
+      },
+      plaintextRefusal: 'this ring member links over TLS only (give every worker --tls-cert, --tls-key and --tls-ca)',
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new Error(`PeerEndpoint rank ${opts.rank}: cannot listen on ${host}:${port}: ${err.message}`)));
-      server.listen(port, host, () => resolve());
-    });
-    const bound = (server.address() as AddressInfo).port;
+    let bound: number;
+    try {
+      bound = await server.listen(port, host);
+    } catch (err) {
+      throw new Error(`PeerEndpoint rank ${opts.rank}: cannot listen on ${host}:${port}: ${(err as Error).message}`);
+    }
     const shown = opts.advertiseHost ?? host;
-    const url = `ws://${shown.includes(':') ? `[${shown}]` : shown}:${bound}`;
+    const url = `${opts.tls ? 'wss' : 'ws'}://${shown.includes(':') ? `[${shown}]` : shown}:${bound}`;
     return new PeerEndpoint(opts, server, url);
   }
 
@@ -193,11 +206,19 @@ export class PeerEndpoint {
   private stopListening(): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.server.close();
+    this.server.stopAccepting();
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => {}); // a dialler that vanishes mid-handshake is not our failure
+    const tlsSocket = req.socket as TLSSocket;
+    if (this.tls && !tlsSocket.authorized) {
+      // Mutual TLS: the dialler's certificate must verify against our CA, like ours against theirs.
+      const why = `DDP_TLS_UNVERIFIED: the certificate of rank ${req.headers[PEER_HEADER.RANK] ?? '?'} does not verify against this member's CA (${String(tlsSocket.authorizationError ?? 'no certificate')})`;
+      this.refusals.push(`${req.socket.remoteAddress}:${req.socket.remotePort} (${why})`);
+      socket.end(`HTTP/1.1 403 Forbidden\r\nConnection: close\r\n${PEER_HEADER.REFUSAL}: ${why}\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
     const verdict = checkPeerHello(req.headers, {
       ...this.identity,
       acceptFrom: this.linked.filter((p) => dialsPeer(p, this.rank)),
@@ -248,6 +269,7 @@ export class PeerEndpoint {
         maxPayload: this.maxPayload,
         handshakeTimeout,
         generateMask: zeroMask,
+        ...(url.protocol === 'wss:' && this.tls ? { ca: this.tls.ca, cert: this.tls.cert, key: this.tls.key } : {}),
       });
       this.dialling.add(ws);
       let answeredRank: string | undefined;
@@ -263,10 +285,14 @@ export class PeerEndpoint {
         answeredRank = Array.isArray(v) ? v[0] : v;
       });
       ws.once('unexpected-response', (_req, res: IncomingMessage) => {
-        const reason = res.headers[PEER_HEADER.REFUSAL];
+        const reason = res.headers[PEER_HEADER.REFUSAL] ?? res.headers[REFUSAL_HEADER];
         fail(new FatalDial(`HTTP ${res.statusCode}${reason ? `: ${reason}` : ''}`));
       });
-      ws.once('error', (err: Error & { code?: string }) => fail(new Error(err.code ?? err.message)));
+      ws.once('error', (err: Error & { code?: string }) => {
+        // A certificate that does not verify (either way) or TLS on one side only: retrying cannot help.
+        const refusal = tlsFailure(err, url.href);
+        fail(refusal ? new FatalDial(`${refusal.code}: ${refusal.message}`) : new Error(err.code ?? err.message));
+      });
       ws.once('open', () => {
         if (answeredRank !== String(peer)) {
           fail(new FatalDial(`it answered as rank ${answeredRank ?? '(none)'}, not ${peer} (is the address list stale?)`));

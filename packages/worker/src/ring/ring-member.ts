@@ -29,6 +29,7 @@ import {
   type RingListenMessage,
   type RingRunMessage,
   type ShardInputs,
+  type TlsMaterial,
 } from '@ddp/core';
 import { PeerEndpoint, type WsTransport } from '../peer/index.js';
 import type { Member, MemberContext } from '../member.js';
@@ -46,6 +47,8 @@ export interface RingMemberOptions {
   advertiseHost?: string;
   /** How long linking to the neighbours may take (default 30000 ms). */
   connectTimeoutMs?: number;
+  /** Peer links over TLS: serve with this certificate, dial with it, verify peers against `ca`. */
+  tls?: TlsMaterial & { ca: Buffer };
 }
 
 interface Ring {
@@ -179,6 +182,7 @@ export class RingMember implements Member<RingCoordinatorMessage | EvaluateMessa
         host: this.opts.peerHost,
         advertiseHost: this.opts.advertiseHost,
         connectTimeoutMs: this.opts.connectTimeoutMs ?? 30_000,
+        tls: this.opts.tls,
       });
     } catch (err) {
       this.ctx.send({ type: MSG.RING_FAILED, generation: msg.generation, step: -1, code: 'LISTEN', position: msg.position, message: err instanceof Error ? err.message : String(err) });
