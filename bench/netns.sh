@@ -6,8 +6,9 @@
 # removed on exit, Ctrl-C included.
 #
 # Usage:
-#   sudo bench/netns.sh allreduce N [--delay 50us] [--rate 10gbit] [-- ddp bench allreduce flags]
-#   sudo bench/netns.sh train N     [--delay 50us] [--rate 10gbit] [-- ddp coordinator start flags]
+#   sudo bench/netns.sh allreduce N [--delay 50us] [--rate 10gbit] [--shaper auto|tbf] [-- ddp bench allreduce flags]
+#   sudo bench/netns.sh train N     [--delay 50us] [--rate 10gbit] [--shaper auto|tbf] [--tls] [--logs DIR]
+#                                   [-- ddp coordinator start flags]
 #
 #   allreduce  N members of `ddp bench allreduce` (rank r in namespace m<r>, address 10.231.0.<r+1>);
 #              the parent runs here and talks to them over pipes
@@ -16,6 +17,13 @@
 # Shaping, per namespace: its eth0 sends with `netem delay D rate R` and the bridge port facing it
 # sends to it with `netem rate R`, so each NIC carries at most R each way and every packet takes
 # D one way (a round trip between two members is 2D). --delay 0us --rate 0 turns shaping off.
+# --shaper tbf shapes the rate with a token bucket (tc tbf) and applies no delay (as on a kernel
+# without netem).
+#
+# train --tls: `ddp certs` makes a job CA and a node certificate for the namespaces' addresses; the
+# coordinator serves wss:// with it and the workers verify it and link to each other over mutual TLS.
+# train --logs DIR: each worker's output goes to DIR/worker-<i>.log (default: discarded). The script
+# exits with the coordinator's code, or 1 if it was 0 and a worker ended otherwise.
 #
 # Examples:
 #   sudo bench/netns.sh allreduce 8 --delay 50us --rate 10gbit -- --sizes 93322,1000000 --iters 10
@@ -28,11 +36,14 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 MODE=$1; N=$2; shift 2
 [[ $MODE == allreduce || $MODE == train ]] || { echo "netns.sh: mode must be allreduce or train, got '$MODE'" >&2; exit 2; }
 [[ $N =~ ^[0-9]+$ && $N -ge 1 && $N -le 200 ]] || { echo "netns.sh: N must be a number in 1..200, got '$N'" >&2; exit 2; }
-DELAY=50us; RATE=10gbit
+DELAY=50us; RATE=10gbit; SHAPER=auto; TLS=0; LOGS=
 while [[ $# -gt 0 ]]; do
   case $1 in
     --delay) DELAY=$2; shift 2 ;;
     --rate) RATE=$2; shift 2 ;;
+    --shaper) SHAPER=$2; [[ $SHAPER == auto || $SHAPER == tbf ]] || { echo "netns.sh: --shaper must be auto or tbf, got '$SHAPER'" >&2; exit 2; }; shift 2 ;;
+    --tls) TLS=1; shift ;;
+    --logs) LOGS=$2; shift 2 ;;
     --) shift; break ;;
     -h|--help) usage ;;
     *) echo "netns.sh: unknown option '$1' (flags for ddp go after --)" >&2; exit 2 ;;
@@ -62,6 +73,7 @@ cleanup() {
     ip netns del "$(ns "$i")" 2>/dev/null || true
   done
   ip netns del "$HUB" 2>/dev/null || true
+  [[ -n ${CERTS:-} ]] && rm -rf "$CERTS"
   exit "$code"
 }
 trap cleanup EXIT INT TERM
@@ -77,7 +89,10 @@ probe=$P-probe
 ip netns add "$probe"
 ip netns exec "$probe" tc qdisc add dev lo root netem delay 1ms 2>/dev/null || NETEM=0
 ip netns del "$probe"
-if [[ $NETEM == 0 && ${EGRESS[0]:-} == delay ]]; then
+if [[ $SHAPER == tbf ]]; then
+  NETEM=0
+  [[ ${EGRESS[0]:-} == delay ]] && echo "netns.sh: --shaper tbf: --delay $DELAY is not applied" >&2
+elif [[ $NETEM == 0 && ${EGRESS[0]:-} == delay ]]; then
   echo "netns.sh: WARNING: this kernel has no netem qdisc: --delay $DELAY is NOT applied; --rate $RATE uses tbf" >&2
 fi
 
@@ -122,7 +137,7 @@ for ((i = 0; i < HOSTS; i++)); do
   shape "$HUB" "vm$i" "${INGRESS[@]}"
 done
 shaping="netem ${EGRESS[*]:-off} (toward each member: ${INGRESS[*]:-off})"
-if [[ $NETEM == 0 && $RATE != 0 ]]; then shaping="tbf rate $RATE each way, NO delay (no netem in this kernel)"; fi
+if [[ $NETEM == 0 && $RATE != 0 ]]; then shaping="tbf rate $RATE each way, no delay"; fi
 if [[ ${#EGRESS[@]} == 0 ]]; then shaping='no shaping'; fi
 echo "netns.sh: $HOSTS namespaces $P-m0..$P-m$((HOSTS - 1)) on bridge $HUB/br0, 10.231.0.1..$(addr $((HOSTS - 1))); $shaping" >&2
 if command -v ping >/dev/null; then ip netns exec "$(ns 0)" ping -c 3 -i 0.2 -q "$(addr $((HOSTS - 1)))" >&2 || true; fi
@@ -133,10 +148,31 @@ if [[ $MODE == allreduce ]]; then
 else
   DDP_TOKEN=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
   export DDP_TOKEN
-  ip netns exec "$(ns 0)" "$NODE" "$MAIN" coordinator start --workers "$N" --host "$(addr 0)" --port 7070 "$@" &
+  SCHEME=ws; COORD_TLS=(); WORKER_TLS=()
+  if [[ $TLS == 1 ]]; then
+    CERTS=$(mktemp -d)
+    hosts=$(for ((i = 0; i < HOSTS; i++)); do addr "$i"; done | paste -sd,)
+    "$NODE" "$MAIN" certs --out "$CERTS" --hosts "$hosts" >&2
+    SCHEME=wss
+    COORD_TLS=(--tls-cert "$CERTS/node.crt" --tls-key "$CERTS/node.key")
+    WORKER_TLS=(--tls-ca "$CERTS/ca.crt" --tls-cert "$CERTS/node.crt" --tls-key "$CERTS/node.key")
+  fi
+  [[ -n $LOGS ]] && mkdir -p "$LOGS"
+  ip netns exec "$(ns 0)" "$NODE" "$MAIN" coordinator start --workers "$N" --host "$(addr 0)" --port 7070 "${COORD_TLS[@]}" "$@" &
   coord=$!
+  workers=()
   for ((i = 1; i <= N; i++)); do
-    ip netns exec "$(ns "$i")" "$NODE" "$MAIN" worker --connect "ws://$(addr 0):7070" >/dev/null 2>&1 &
+    log=/dev/null; [[ -n $LOGS ]] && log="$LOGS/worker-$i.log"
+    ip netns exec "$(ns "$i")" "$NODE" "$MAIN" worker --connect "$SCHEME://$(addr 0):7070" "${WORKER_TLS[@]}" >"$log" 2>&1 &
+    workers+=($!)
   done
-  wait "$coord"
+  code=0; wait "$coord" || code=$?
+  for ((i = 1; i <= N; i++)); do
+    wcode=0; wait "${workers[i - 1]}" || wcode=$?
+    if [[ $wcode != 0 ]]; then
+      echo "netns.sh: worker $i (in $(ns "$i"), $(addr "$i")) exited with code $wcode" >&2
+      [[ $code == 0 ]] && code=1
+    fi
+  done
+  exit "$code"
 fi

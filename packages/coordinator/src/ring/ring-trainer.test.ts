@@ -324,7 +324,7 @@ describe('RingTrainer', () => {
       expect(w.received[4]).toEqual({ type: 'ring_run', generation: 0, from: 0, until: 5 });
       expect(w.replica!.steps).toBe(5);
     }
-    expect(events.filter((e) => e.event === 'ring_formed')).toEqual([{ event: 'ring_formed', generation: 0, size: 2, ranks: [0, 1], step: 0 }]);
+    expect(events.filter((e) => e.event === 'ring_formed')).toEqual([{ event: 'ring_formed', generation: 0, size: 2, ranks: [0, 1], step: 0, addresses: ['ws://127.0.0.1:20000', 'ws://127.0.0.1:20001'] }]);
 
     // The next run goes on the same ring, from where the last one ended.
     await trainer.run(8, onStep);

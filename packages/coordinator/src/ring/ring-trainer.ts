@@ -548,7 +548,7 @@ export class RingTrainer implements Trainer {
       this.pool.note(`rank(s) ${newcomers.join(', ')} got the replica after step ${state.steps} and join the ring`);
     }
     this.ring = members;
-    this.opts.onEvent?.({ event: 'ring_formed', generation: g, size: members.length, ranks: members, step: resume });
+    this.opts.onEvent?.({ event: 'ring_formed', generation: g, size: members.length, ranks: members, step: resume, addresses: urls });
   }
 
   // ---- protocol 2-3, 6: a run --------------------------------------------------------------

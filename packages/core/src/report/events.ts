@@ -25,6 +25,8 @@ export interface RingFormedEvent {
   ranks: number[];
   /** The step the ring starts at. */
   step: number;
+  /** Where each member listens for its neighbours, by ring position (ws:// or wss://). */
+  addresses?: string[];
 }
 /** A worker's index from its scheduler: the variable it came from (JOB_COMPLETION_INDEX, SLURM_PROCID) and its value. */
 export interface RankHint {
