@@ -37,7 +37,7 @@ export const CLUSTER_FLAGS: readonly FlagSpec[] = [
   { name: 'stall-warning', type: 'number', min: 0.1, default: 10, metavar: 'SECONDS', help: 'name the ranks a step has waited this long for, with their host and last message: a stall event' },
 ];
 
-const FLAGS: readonly FlagSpec[] = [
+export const COORDINATOR_FLAGS: readonly FlagSpec[] = [
   { name: 'workers', type: 'int', min: 1, help: 'workers to wait for before training (required)' },
   { name: 'port', type: 'int', min: 0, max: 65535, default: 7070, help: 'TCP port to listen on (0 picks a free one)' },
   { name: 'host', type: 'string', metavar: 'ADDR', default: '127.0.0.1', help: 'interface to bind; anything but loopback needs a token' },
@@ -76,7 +76,7 @@ address for its --reconnect-timeout (60 s by default). A coordinator started the
 other job makes them leave with DDP_JOB_CHANGED (exit code 3). The job id is printed at start.
 
 Flags:
-${formatFlags(FLAGS)}
+${formatFlags(COORDINATOR_FLAGS)}
 
 ${EXIT_CODES_HELP}
 
@@ -87,7 +87,7 @@ Examples:
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 export async function runCoordinatorCommand(argv: string[]): Promise<number> {
-  const { values, positionals, help } = parseFlags(argv, FLAGS, { positionals: 1 });
+  const { values, positionals, help } = parseFlags(argv, COORDINATOR_FLAGS, { positionals: 1 });
   if (help) {
     console.log(COORDINATOR_HELP);
     return 0;
