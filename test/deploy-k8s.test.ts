@@ -41,7 +41,7 @@ function probe(command: string[], env: Record<string, string>): Promise<number |
 
 describe('ddp deploy k8s: the manifests\' containers, run here', () => {
   it('the coordinator and an Indexed Job\'s workers train with the generated variables; readiness and liveness answer as the probes expect', async () => {
-    const gen = await runCli(['deploy', 'k8s', '--workers', '2', '--image', 'ddp:test', '--max-steps', '400', '--batch-size', '32', '--limit-train', '3200', '--limit-test', '200', '--backend', 'wasm', '--log-format', 'json']);
+    const gen = await runCli(['deploy', 'k8s', '--workers', '2', '--image', 'ddp:test', '--max-steps', '200', '--batch-size', '32', '--limit-train', '3200', '--limit-test', '200', '--backend', 'wasm', '--log-format', 'json']);
     expect(gen.code, gen.stderr).toBe(0);
     const docs = parseAllDocuments(gen.stdout).map((d) => d.toJS() as Obj);
     const job = (name: string) => docs.find((d) => d.kind === 'Job' && d.metadata.name === name)!.spec.template.spec.containers[0] as Obj;
