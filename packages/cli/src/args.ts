@@ -28,7 +28,8 @@ export function envName(flag: string): string {
   return `DDP_${flag.toUpperCase().replace(/-/g, '_')}`;
 }
 
-const envOf = (spec: FlagSpec): string => spec.env ?? envName(spec.name);
+/** The variable a flag reads: its own `env`, else envName(name). */
+export const envOf = (spec: FlagSpec): string => spec.env ?? envName(spec.name);
 
 export type FlagValues = Record<string, string | number | boolean | undefined>;
 

@@ -10,6 +10,7 @@ import { runWorkerCommand } from './commands/worker.js';
 import { runBenchCommand } from './commands/bench.js';
 import { runReportCommand } from './commands/report.js';
 import { runCertsCommand } from './commands/certs.js';
+import { runDeployCommand } from './commands/deploy.js';
 
 const HELP = `ddp: distributed data-parallel training for TensorFlow.js
 
@@ -31,6 +32,9 @@ Commands:
   report RUN.ndjson [--out DIR]
                                plot a run's --log-format json events: loss, test accuracy,
                                samples/s and the step breakdown, as SVG and PNG
+  deploy k8s --workers N --image IMAGE
+                               print Kubernetes manifests: a coordinator Job and Service, N workers
+                               as an Indexed Job, checkpoints on a volume (see deploy/README.md)
 
 Backends: tensorflow (@tensorflow/tfjs-node, optional) when installed, else wasm with ddp's own
 training kernels, else cpu. --backend overrides; the choice is printed at start.
@@ -47,6 +51,7 @@ const COMMANDS: Record<string, Command> = {
   bench: runBenchCommand,
   report: runReportCommand,
   certs: runCertsCommand,
+  deploy: runDeployCommand,
 };
 
 /** Errors a user can fix (a flag, a missing file, a bad data set) print one line and exit 2. */

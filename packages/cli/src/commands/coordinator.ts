@@ -40,7 +40,7 @@ export const CLUSTER_FLAGS: readonly FlagSpec[] = [
   { name: 'stall-warning', type: 'number', min: 0.1, default: 10, metavar: 'SECONDS', help: 'name the ranks a step has waited this long for, with their host and last message: a stall event' },
 ];
 
-const FLAGS: readonly FlagSpec[] = [
+export const COORDINATOR_FLAGS: readonly FlagSpec[] = [
   { name: 'workers', type: 'int', min: 1, help: 'workers to wait for before training (required)' },
   { name: 'port', type: 'int', min: 0, max: 65535, default: 7070, help: 'TCP port to listen on (0 picks a free one)' },
   { name: 'host', type: 'string', metavar: 'ADDR', default: '127.0.0.1', help: 'interface to bind; anything but loopback needs a token (without one, a fresh token is generated and printed once)' },
@@ -86,7 +86,7 @@ makes a job CA and a node certificate); a plaintext client is then refused with 
 tokens are compared in constant time and never logged.
 
 Flags:
-${formatFlags(FLAGS)}
+${formatFlags(COORDINATOR_FLAGS)}
 
 ${EXIT_CODES_HELP}
 
@@ -109,7 +109,7 @@ function tlsFromFlags(values: FlagValues): TlsMaterial | undefined {
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 export async function runCoordinatorCommand(argv: string[]): Promise<number> {
-  const { values, positionals, help } = parseFlags(argv, FLAGS, { positionals: 1 });
+  const { values, positionals, help } = parseFlags(argv, COORDINATOR_FLAGS, { positionals: 1 });
   if (help) {
     console.log(COORDINATOR_HELP);
     return 0;

@@ -4,7 +4,7 @@ import { formatFlags, numOf, parseFlags, str, UsageError, type FlagSpec, type Fl
 import { exitWithLauncher, notifyRank, urlFromLauncher } from '../launch/parent-link.js';
 import { BACKEND_FLAG, LOG_FORMAT_FLAG, backendFrom, logFormatFrom } from '../training-flags.js';
 
-const FLAGS: readonly FlagSpec[] = [
+export const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: 'connect', type: 'string', metavar: 'ws://HOST:PORT', help: 'the coordinator to join (required)' },
   { name: 'token', type: 'string', metavar: 'T', env: TOKEN_ENV, help: 'shared secret the coordinator expects' },
   { name: 'connect-timeout', type: 'number', min: 0, default: 60, metavar: 'SECONDS', help: 'keep retrying the connection (with backoff) this long' },
@@ -55,7 +55,7 @@ Exit codes: 0 job done; 1 the coordinator was lost and none took the worker back
 coordinator it reconnected to serves another job (DDP_JOB_CHANGED).
 
 Flags:
-${formatFlags(FLAGS)}`;
+${formatFlags(WORKER_FLAGS)}`;
 
 /** --tls-ca (verify the coordinator) and --tls-cert/--tls-key/--tls-ca (ring peer links), read and checked. */
 function workerTlsFromFlags(values: FlagValues, connect: string | undefined): { ca?: Buffer; peerTls?: TlsMaterial & { ca: Buffer } } {
@@ -71,7 +71,7 @@ function workerTlsFromFlags(values: FlagValues, connect: string | undefined): { 
 }
 
 export async function runWorkerCommand(argv: string[]): Promise<number> {
-  const { values, help } = parseFlags(argv, FLAGS, { positionals: 0 });
+  const { values, help } = parseFlags(argv, WORKER_FLAGS, { positionals: 0 });
   if (help) {
     console.log(WORKER_HELP);
     return 0;
