@@ -65,9 +65,10 @@ export class ExactAccumulator {
   /** Adds the exact value of each element of `other` to element offset + j (other may be this). */
   merge(other: ExactAccumulator, offset = 0): this {
     this.checkSpan('merge', offset, other.length);
-    const tails = [...other.tails]; // taken first: merging into itself adds tails below
     addFloat64(this, this.heads, other.heads, offset);
-    for (const [j, t] of tails) this.addTail(offset + j, t);
+    // (Merging into itself, offset 0: doubling a head is exact, so no tail appears during the
+    // loop above, and adding to the tails visited below changes no key of the map.)
+    for (const [j, t] of other.tails) this.addTail(offset + j, t);
     return this;
   }
 
