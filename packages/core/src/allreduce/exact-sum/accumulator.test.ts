@@ -72,7 +72,7 @@ function sumDistributed(rng: Rng, vectors: readonly Float32Array[], n: number): 
         result.merge(part);
         break;
       case 1:
-        result.addEncoded(part.encode());
+        result.addEncoded(part.encode(0, n, rng.nextFloat() < 0.5 ? 'raw' : 'packed'));
         break;
       case 2:
         result.merge(ExactAccumulator.fromEncoded(part.encode()));
@@ -83,7 +83,7 @@ function sumDistributed(rng: Rng, vectors: readonly Float32Array[], n: number): 
         for (let c = rng.nextBelow(4); c > 0; c--) cuts.push(rng.nextBelow(n + 1));
         cuts.sort((a, b) => a - b);
         const chunks: Uint8Array[] = [];
-        for (let c = 0; c + 1 < cuts.length; c++) chunks.push(part.encode(cuts[c], cuts[c + 1]));
+        for (let c = 0; c + 1 < cuts.length; c++) chunks.push(part.encode(cuts[c], cuts[c + 1], rng.nextFloat() < 0.5 ? 'raw' : 'packed'));
         for (const bytes of shuffle(rng, chunks)) result.addEncoded(bytes);
       }
     }

@@ -21,22 +21,31 @@ function expectFormatError(fn: () => unknown, pattern: RegExp): void {
 }
 
 describe('exact-sum wire format', () => {
-  it('round-trips every kind of sum (heads, tails, specials), whole and by sub-range', () => {
-    for (const kind of SAMPLE_KINDS) {
+  it('round-trips every kind of sum (heads, tails, specials), whole and by sub-range, in both layouts', () => {
+    for (const kind of SAMPLE_KINDS) for (const layout of ['packed', 'raw'] as const) {
       const rng = createRng(3);
       const n = 257;
       const acc = new ExactAccumulator(n);
       for (const v of addends(rng, kind, n, 9)) acc.add(withSpecials(rng, v, 0.02));
       const want = acc.toFloat64();
-      expect(ExactAccumulator.fromEncoded(acc.encode()).toFloat64(), kind).toEqual(want);
+      expect(ExactAccumulator.fromEncoded(acc.encode(0, n, layout)).toFloat64(), kind).toEqual(want);
       const rebuilt = new ExactAccumulator(n);
       for (const [s, e] of [[100, 257], [0, 0], [0, 100]] as const) {
-        const bytes = acc.encode(s, e);
+        const bytes = acc.encode(s, e, layout);
         expect(encodedRange(bytes)).toEqual({ start: s, end: e });
-        rebuilt.addEncoded(bytes);
+        // at an odd byte offset too, as bytes may arrive inside a larger message
+        const shifted = new Uint8Array(bytes.length + 1);
+        shifted.set(bytes, 1);
+        rebuilt.addEncoded(s === 0 ? bytes : shifted.subarray(1));
       }
       expect(rebuilt.toFloat64(), kind).toEqual(want);
       expect(rebuilt.encode(), kind).toEqual(acc.encode());
+      expect(rebuilt.encode(0, n, 'raw'), kind).toEqual(acc.encode(0, n, 'raw'));
+      const sizes = [acc.encode().length, acc.encode(0, n, 'raw').length];
+      if (kind === 'gradient') expect(sizes[0]! / n).toBeLessThan(6.5);
+      const tailBytes = sizes[1]! - 16 - 8 * n; // raw: 8 bytes a head, then the same tails
+      expect(tailBytes === 0, kind).toBe(acc.wideElements === 0);
+      expect(sizes[0]!).toBeLessThanOrEqual(16 + Math.ceil(n / 2) + 8 * n + tailBytes);
     }
   });
 
@@ -56,6 +65,8 @@ describe('exact-sum wire format', () => {
     const b = new ExactAccumulator(1).add(new Float32Array(new Uint32Array([0xffc12345]).buffer));
     expect(a.encode()).toEqual(b.encode());
     expect(Array.from(a.encode().subarray(17))).toEqual([0xf8, 0x7f]);
+    expect(a.encode(0, 1, 'raw')).toEqual(b.encode(0, 1, 'raw'));
+    expect(Array.from(a.encode(0, 1, 'raw').subarray(16))).toEqual([0, 0, 0, 0, 0, 0, 0xf8, 0x7f]);
   });
 
   it('adds at the encoded start, or at `at`', () => {
@@ -90,9 +101,15 @@ describe('exact-sum wire format', () => {
     expectFormatError(() => acc.addEncoded(new Uint8Array(10)), /not an exact-sum encoding/);
     expectFormatError(() => acc.addEncoded(edit((b) => (b[0] = 0))), /no 'XS' header/);
     expectFormatError(() => acc.addEncoded(edit((b) => (b[2] = 2))), /version 2/);
+    expectFormatError(() => acc.addEncoded(edit((b) => (b[3] = 2))), /unknown layout 2/);
+    const raw = new ExactAccumulator(2).add(Float32Array.of(1, 2)).encode(0, 2, 'raw');
+    expectFormatError(() => acc.addEncoded(raw.subarray(0, 31)), /truncated in the values/);
+    const rawEdit = raw.slice();
+    new DataView(rawEdit.buffer).setFloat64(24, 2 ** -150, true);
+    expectFormatError(() => acc.addEncoded(rawEdit), /element 1 .* not a multiple of 2\^-149/);
     expectFormatError(() => acc.addEncoded(good.subarray(0, 17)), /truncated in the lengths/);
     expectFormatError(() => acc.addEncoded(good.subarray(0, 20)), /truncated in the values/);
-    expectFormatError(() => acc.addEncoded(edit((b) => (b[16] = 0x29))), /length 9|truncated/);
+    expectFormatError(() => acc.addEncoded(edit((b) => (b[16] = 0x29))), /length over 8|truncated/);
     expectFormatError(() => acc.addEncoded(Uint8Array.from([...good, 0])), /1 bytes left over/);
     expectFormatError(() => acc.addEncoded(good.subarray(0, good.length - 1)), /truncated in the tails|bad tail/);
     const tailAt = good.length - 7 - decodeExactRange(good).tails[0]![1].toString(16).length / 2;
