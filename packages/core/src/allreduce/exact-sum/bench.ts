@@ -34,6 +34,36 @@ const tinyRng = createRng(99);
 const gradsTiny = grads.map((g) => g.map((v) => (tinyRng.nextFloat() < 0.01 ? v * 1e-20 * 10 ** -tinyRng.nextBelow(11) : v)));
 let sink = 0; // keeps results alive
 
+/**
+ * The design not taken, for the record: fixed bins of 32 bits of exponent per element (10 float64
+ * bins from 2^-149, each an integer multiple of its unit; a float32 lands in two adjacent bins by
+ * splitting at the bin boundary). Only its add and a plain float64 read-out are timed, without
+ * the carry propagation and exact rounding a real read-out needs: a lower bound of its cost.
+ */
+const BINS = 10;
+const binOfExponent = new Int32Array(256).map((_, e) => Math.floor(((e === 0 ? -149 : e - 150) + 149) / 32));
+const splitAt = Float64Array.from({ length: BINS + 1 }, (_, k) => 1.5 * 2 ** (-149 + 32 * k + 52));
+const bins = new Float64Array(n * BINS);
+function binsAdd(x: Float32Array): void {
+  const xb = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    const k = binOfExponent[(xb[i]! >>> 23) & 255]!;
+    const c = splitAt[k + 1]!;
+    const high = v + c - c; // v rounded to a multiple of bin k+1's unit
+    const o = i * BINS + k;
+    bins[o] += v - high;
+    bins[o + 1] += high;
+  }
+}
+function binsReadLowerBound(out: Float32Array): void {
+  for (let i = 0; i < out.length; i++) {
+    let s = 0;
+    for (let k = BINS - 1; k >= 0; k--) s += bins[i * BINS + k]!;
+    out[i] = s;
+  }
+}
+
 interface Case {
   name: string;
   run: () => void;
@@ -83,6 +113,14 @@ const cases: Case[] = [
       acc.reset();
       for (const g of gradsTiny) acc.add(g);
       acc.toFloat32(out32);
+    },
+  },
+  {
+    name: 'not taken: bins add x4 + read (lower bound)',
+    run: () => {
+      bins.fill(0);
+      for (const g of grads) binsAdd(g);
+      binsReadLowerBound(out32);
     },
   },
   {
