@@ -4,7 +4,7 @@ import { ExactAccumulator } from './accumulator.js';
 import { exactSumReferenceBits, float32Bits, float32FromBits } from './reference.js';
 import { addends, gradientLike, SAMPLE_KINDS, withSpecials, type SampleKind } from './sample-data.js';
 
-const SEEDS = [1, 2, 3, 0x5eed, 987654321];
+const SEEDS = [1, 2, 3, 4, 5, 6, 0x5eed, 987654321];
 
 const bitsOf = (v: Float32Array): Uint32Array => new Uint32Array(v.buffer, v.byteOffset, v.length);
 
