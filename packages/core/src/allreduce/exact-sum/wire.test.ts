@@ -106,7 +106,7 @@ describe('exact-sum wire format', () => {
     expectFormatError(() => acc.addEncoded(raw.subarray(0, 31)), /truncated in the values/);
     const rawEdit = raw.slice();
     new DataView(rawEdit.buffer).setFloat64(24, 2 ** -150, true);
-    expectFormatError(() => acc.addEncoded(rawEdit), /element 1 .* not a multiple of 2\^-149/);
+    expectFormatError(() => acc.addEncoded(rawEdit), /element 1 .*not a multiple of 2\^-149/);
     expectFormatError(() => acc.addEncoded(good.subarray(0, 17)), /truncated in the lengths/);
     expectFormatError(() => acc.addEncoded(good.subarray(0, 20)), /truncated in the values/);
     expectFormatError(() => acc.addEncoded(edit((b) => (b[16] = 0x29))), /length over 8|truncated/);
@@ -115,8 +115,14 @@ describe('exact-sum wire format', () => {
     const tailAt = good.length - 7 - decodeExactRange(good).tails[0]![1].toString(16).length / 2;
     expectFormatError(() => acc.addEncoded(edit((_, dv) => dv.setUint32(tailAt, 3, true))), /bad tail entry 0 \(index 3/);
     expectFormatError(() => acc.addEncoded(edit((b) => (b[tailAt + 4] = 2))), /sign 2/);
-    expectFormatError(() => acc.addEncoded(encodeHeads([1, 2 ** -150])), /element 1 .* not a multiple of 2\^-149/);
+    expectFormatError(() => acc.addEncoded(encodeHeads([1, 2 ** -150])), /element 1 .*not a multiple of 2\^-149/);
     expectFormatError(() => acc.addEncoded(encodeHeads([2 ** -1074])), /not a multiple/);
+    expectFormatError(() => acc.addEncoded(encodeHeads([1, 2 ** 201])), /element 1 .* or 2\^201 or more/);
+    expect(() => new ExactAccumulator(1).addEncoded(encodeHeads([-(2 ** 200) * 1.5]))).not.toThrow();
+    expectFormatError(() => acc.addEncoded(encodeHeads([1], [[0, 1n << 512n]])), /bad tail entry 0 .* 65 bytes/);
+    expect(() => new ExactAccumulator(1).addEncoded(encodeHeads([1], [[0, (1n << 512n) - 1n]]))).not.toThrow();
+    const infinite = ExactAccumulator.fromEncoded(encodeHeads([Infinity, -Infinity, NaN]));
+    expect(Array.from(infinite.toFloat32())).toEqual([Infinity, -Infinity, NaN]);
     expect(Array.from(acc.toFloat32())).toEqual([-0, -0, -0]); // nothing was added by the refusals
   });
 });

@@ -15,8 +15,11 @@
  *         16   count float64 heads, 8 bytes each
  *   both:
  *          .   then `wide` tail entries: u32 element index relative to start, u8 sign (0 or 1),
- *              u16 n, then n bytes: the magnitude, little-endian, of the tail, an integer
- *              number of units of 2^-149
+ *              u16 n (at most 64), then n bytes: the magnitude, little-endian, of the tail, an
+ *              integer number of units of 2^-149
+ *
+ * Finite heads must be multiples of 2^-149 below 2^201 in magnitude (2^73 additions of float32
+ * max): the decoder refuses others, so adding decoded values can never overflow float64.
  *
  * Element j's exact value is head_j + tail_j * 2^-149 (tail 0 when it has no entry); a NaN or
  * infinite head is the value (NaN is sent as the one quiet NaN 0x7ff8000000000000). Exact sums of
@@ -36,6 +39,9 @@ const MAGIC0 = 0x58;
 const MAGIC1 = 0x53;
 const VERSION = 1;
 const HEADER_BYTES = 16;
+/** Finite heads are below 2^201; tails at most 64 bytes (2^512 units of 2^-149, 2^363). */
+const MAX_HEAD_BIASED_EXPONENT = 1023 + 201;
+const MAX_TAIL_BYTES = 64;
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** How heads travel: 'packed' (their significant bytes, ~5.5 B/element) or 'raw' (8 B/element, faster). */
@@ -183,7 +189,7 @@ export function decodeExactRange(bytes: Uint8Array): DecodedExactRange {
     if (pos > bytes.byteLength) fail('truncated in the values');
     heads = rawHeads(bytes, count);
     const bad = checkUnits(heads);
-    if (bad >= 0) fail(`element ${bad} (${heads[bad]}) is not a multiple of 2^-149`);
+    if (bad >= 0) fail(`element ${bad} (${heads[bad]}) is no exact float32 sum (not a multiple of 2^-149, or 2^201 or more)`);
   } else {
     const headsAt = HEADER_BYTES + ((count + 1) >>> 1);
     if (bytes.byteLength < headsAt) fail('truncated in the lengths');
@@ -191,7 +197,9 @@ export function decodeExactRange(bytes: Uint8Array): DecodedExactRange {
     pos = headsAt + payloadLength(bytes, count);
     if (pos > bytes.byteLength) fail('truncated in the values');
     const bad = decodeHeads(bytes, headsAt, heads);
-    if (bad >= 0) fail(bad < count ? `element ${bad} (${heads[bad]}) is not a multiple of 2^-149` : `element ${bad - count} has a length over 8`);
+    if (bad >= 0) {
+      fail(bad < count ? `element ${bad} (${heads[bad]}) is no exact float32 sum (not a multiple of 2^-149, or 2^201 or more)` : `element ${bad - count} has a length over 8`);
+    }
   }
   const tails: Array<[number, bigint]> = [];
   for (let k = 0; k < nTails; k++) {
@@ -200,7 +208,7 @@ export function decodeExactRange(bytes: Uint8Array): DecodedExactRange {
     const sign = bytes[pos + 4]!;
     const n = dv.getUint16(pos + 5, true);
     pos += 7;
-    if (index >= count || sign > 1 || pos + n > bytes.byteLength) fail(`bad tail entry ${k} (index ${index}, sign ${sign}, ${n} bytes)`);
+    if (index >= count || sign > 1 || n > MAX_TAIL_BYTES || pos + n > bytes.byteLength) fail(`bad tail entry ${k} (index ${index}, sign ${sign}, ${n} bytes)`);
     const mag = bytesToMagnitude(bytes, pos, n);
     pos += n;
     tails.push([index, sign ? -mag : mag]);
@@ -219,11 +227,22 @@ function rawHeads(bytes: Uint8Array, count: number): Float64Array {
   return heads;
 }
 
-/** -1, or the first j whose heads[j] is finite and not a multiple of 2^-149. */
+/**
+ * Whether a decoded head with this biased exponent can be an exact sum of float32 values: a
+ * multiple of 2^-149 (only a head below 2^-97, biased exponent < 926, can hold finer bits) and,
+ * if finite, below 2^201 (2^73 additions of float32 max), so that adding decoded heads can
+ * never overflow float64.
+ */
+function possibleHead(biasedExponent: number, v: number): boolean {
+  if (biasedExponent < 926) return isMultipleOfUnit(v);
+  return biasedExponent < MAX_HEAD_BIASED_EXPONENT || biasedExponent === 0x7ff;
+}
+
+/** -1, or the first j whose heads[j] is not a possible head (see possibleHead). */
 function checkUnits(heads: Float64Array): number {
   const w = new Uint32Array(heads.buffer, heads.byteOffset, 2 * heads.length);
   for (let j = 0; j < heads.length; j++) {
-    if (((w[2 * j + HI]! >>> 20) & 0x7ff) < 926 && !isMultipleOfUnit(heads[j]!)) return j;
+    if (!possibleHead((w[2 * j + HI]! >>> 20) & 0x7ff, heads[j]!)) return j;
   }
   return -1;
 }
@@ -286,8 +305,7 @@ function decodeHeads(bytes: Uint8Array, pos: number, heads: Float64Array): numbe
     pos += len;
     w[2 * j + LO] = lo;
     w[2 * j + HI] = hi;
-    // Below 2^-97 (biased exponent < 926) a float64 can hold bits finer than 2^-149.
-    if (((hi >>> 20) & 0x7ff) < 926 && !isMultipleOfUnit(heads[j]!)) return j;
+    if (!possibleHead((hi >>> 20) & 0x7ff, heads[j]!)) return j;
   }
   return -1;
 }
