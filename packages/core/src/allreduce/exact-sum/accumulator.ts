@@ -32,12 +32,15 @@ import { decodeExactRange, encodeExactRange, type ExactSumLayout } from './wire.
 
 const CANONICAL_NAN32 = 0x7fc00000;
 
+/** Element index -> nonzero bigint number of 2^-149 units; only elements with a finite head have one. */
+type Tails = Map<number, bigint>;
+
 export class ExactAccumulator {
   readonly length: number;
   /** Heads: the float64 part of each element (the whole value unless the element has a tail). */
   private readonly heads: Float64Array;
   /** Tails: element index -> nonzero bigint number of 2^-149 units; only finite heads have one. */
-  private readonly tails = new Map<number, bigint>();
+  private readonly tails: Tails = new Map<number, bigint>();
 
   constructor(length: number) {
     if (!Number.isInteger(length) || length < 0 || length > 2 ** 32 - 1) {
@@ -58,17 +61,17 @@ export class ExactAccumulator {
   /** Adds values[j] to element offset + j, for every j, exactly. */
   add(values: Float32Array, offset = 0): this {
     this.checkSpan('add', offset, values.length);
-    addFloat32(this, this.heads, values, offset);
+    addFloat32(this.heads, this.tails, values, offset);
     return this;
   }
 
   /** Adds the exact value of each element of `other` to element offset + j (other may be this). */
   merge(other: ExactAccumulator, offset = 0): this {
     this.checkSpan('merge', offset, other.length);
-    addFloat64(this, this.heads, other.heads, offset);
+    addFloat64(this.heads, this.tails, other.heads, offset);
     // (Merging into itself, offset 0: doubling a head is exact, so no tail appears during the
     // loop above, and adding to the tails visited below changes no key of the map.)
-    for (const [j, t] of other.tails) this.addTail(offset + j, t);
+    for (const [j, t] of other.tails) addTail(this.heads, this.tails, offset + j, t);
     return this;
   }
 
@@ -154,30 +157,9 @@ export class ExactAccumulator {
     return this.tails.size;
   }
 
-  /** @internal Called by the add loops when float64 s = a + b was inexact (err != 0) or not finite. */
-  settle(i: number, a: number, b: number, s: number, err: number): void {
-    if (s - s === 0) {
-      // Finite, so err is the exact, nonzero rounding error: a multiple of 2^-149 as a, b are.
-      this.addTail(i, toScaled(err));
-    } else if (a - a === 0 && b - b === 0) {
-      throw new RangeError(`ExactAccumulator: element ${i} passed 2^1024 in magnitude (more than 2^895 float32 additions?)`);
-    } else {
-      this.tails.delete(i); // NaN or an infinity: it stays one whatever is added later
-    }
-  }
-
-  private addTail(i: number, t: bigint): void {
-    const h = this.heads[i]!;
-    if (h - h !== 0) return; // NaN or infinite: finite parts no longer matter
-    if (h === 0) this.heads[i] = 0; // a nonzero addend was involved: an exact zero is +0
-    const sum = (this.tails.get(i) ?? 0n) + t;
-    if (sum === 0n) this.tails.delete(i);
-    else this.tails.set(i, sum);
-  }
-
   private addDecoded(heads: Float64Array, offset: number, tails: ReadonlyArray<readonly [number, bigint]>): void {
-    addFloat64(this, this.heads, heads, offset);
-    for (const [j, t] of tails) if (t !== 0n) this.addTail(offset + j, t);
+    addFloat64(this.heads, this.tails, heads, offset);
+    for (const [j, t] of tails) if (t !== 0n) addTail(this.heads, this.tails, offset + j, t);
   }
 
   /**
@@ -218,9 +200,9 @@ export class ExactAccumulator {
 /**
  * heads[offset + j] += values[j] for every j, exactly: the hot loops (one per element type, so
  * each stays monomorphic). TwoSum gives the rounding error of each float64 sum; the rare inexact
- * (or non-finite) sums are settled by the accumulator.
+ * (or non-finite) sums are settled below.
  */
-function addFloat32(acc: ExactAccumulator, heads: Float64Array, values: Float32Array, offset: number): void {
+function addFloat32(heads: Float64Array, tails: Tails, values: Float32Array, offset: number): void {
   const n = values.length;
   for (let j = 0; j < n; j++) {
     const i = offset + j;
@@ -230,11 +212,11 @@ function addFloat32(acc: ExactAccumulator, heads: Float64Array, values: Float32A
     const bv = s - a;
     const err = a - (s - bv) + (b - bv);
     heads[i] = s;
-    if (err !== 0) acc.settle(i, a, b, s, err);
+    if (err !== 0) settle(heads, tails, i, a, b, s, err);
   }
 }
 
-function addFloat64(acc: ExactAccumulator, heads: Float64Array, values: Float64Array, offset: number): void {
+function addFloat64(heads: Float64Array, tails: Tails, values: Float64Array, offset: number): void {
   const n = values.length;
   for (let j = 0; j < n; j++) {
     const i = offset + j;
@@ -244,6 +226,28 @@ function addFloat64(acc: ExactAccumulator, heads: Float64Array, values: Float64A
     const bv = s - a;
     const err = a - (s - bv) + (b - bv);
     heads[i] = s;
-    if (err !== 0) acc.settle(i, a, b, s, err);
+    if (err !== 0) settle(heads, tails, i, a, b, s, err);
   }
+}
+
+/** Called by the add loops when float64 s = a + b, now heads[i], was inexact (err != 0) or is not finite. */
+function settle(heads: Float64Array, tails: Tails, i: number, a: number, b: number, s: number, err: number): void {
+  if (s - s === 0) {
+    // Finite, so err is the exact, nonzero rounding error: a multiple of 2^-149 as a, b are.
+    addTail(heads, tails, i, toScaled(err));
+  } else if (a - a === 0 && b - b === 0) {
+    throw new RangeError(`ExactAccumulator: element ${i} passed 2^1024 in magnitude (more than 2^895 float32 additions?)`);
+  } else {
+    tails.delete(i); // NaN or an infinity: it stays one whatever is added later
+  }
+}
+
+/** Adds t units of 2^-149 to element i's tail (nothing once the head is NaN or infinite). */
+function addTail(heads: Float64Array, tails: Tails, i: number, t: bigint): void {
+  const h = heads[i]!;
+  if (h - h !== 0) return; // NaN or infinite: finite parts no longer matter
+  if (h === 0) heads[i] = 0; // a nonzero addend was involved: an exact zero is +0
+  const sum = (tails.get(i) ?? 0n) + t;
+  if (sum === 0n) tails.delete(i);
+  else tails.set(i, sum);
 }
