@@ -10,6 +10,7 @@ export { chunkBounds } from './chunk-bounds.js';
 export { encodeFp16, decodeFp16, addFp16Into, float32BitsToFp16, fp16ToFloat32, roundToFp16InPlace } from './fp16.js';
 export { float32ToBytes, uint16ToBytes, bytesToFloat32, bytesToUint16, type PayloadOrigin } from './codec.js';
 export { encodePayload, decodePayload, addPayloadInto } from './payload.js';
+export { ExactAccumulator, ExactSumFormatError, encodedRange, type ExactSumLayout } from './exact-sum/index.js';
 export {
   predictAllreduceSeconds,
   predictStep,
