@@ -8,12 +8,13 @@
 # samples/s and the median compute and allreduce ms per step from the runs' done events. Needs root.
 # Prints a markdown table; keeps the raw files in bench/results/multihost-<time>/.
 #
-# Usage: sudo bench/multihost-matrix.sh [STEPS] [N,N..] [RATE,RATE..] [ROUNDS]   (default 150 2,4 100mbit,1gbit 3)
+# Usage: sudo [MATRIX_OUT=DIR] bench/multihost-matrix.sh [STEPS] [N,N..] [RATE,RATE..] [ROUNDS]   (default 150 2,4 100mbit,1gbit 3)
 set -euo pipefail
 STEPS=${1:-150}; NS=${2:-2,4}; RATES=${3:-100mbit,1gbit}; ROUNDS=${4:-3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 DDP="node $HERE/../packages/cli/dist/main.js"
-OUT="$HERE/results/multihost-$(date -u +%Y%m%d-%H%M%S)"
+# MATRIX_OUT=DIR continues an interrupted matrix there: runs already done are kept.
+OUT=${MATRIX_OUT:-"$HERE/results/multihost-$(date -u +%Y%m%d-%H%M%S)"}
 mkdir -p "$OUT"
 DELAY=50us
 MODES=(star ring fp16)
@@ -22,7 +23,7 @@ echo "|---|------|------|------:|------:|------:|------:|------:|------:|"
 for N in ${NS//,/ }; do
   for RATE in ${RATES//,/ }; do
     ar="$OUT/allreduce-$N-$RATE.json"
-    bash "$HERE/netns.sh" allreduce "$N" --delay "$DELAY" --rate "$RATE" -- --sizes 93322 --algo star,ring --compress none,fp16 --iters 10 --out "$ar" >"$OUT/allreduce-$N-$RATE.log" 2>&1
+    [[ -s $ar ]] || bash "$HERE/netns.sh" allreduce "$N" --delay "$DELAY" --rate "$RATE" -- --sizes 93322 --algo star,ring --compress none,fp16 --iters 10 --out "$ar" >"$OUT/allreduce-$N-$RATE.log" 2>&1
     for compress in none fp16; do
       $DDP bench simulate --workers "$N" --bandwidth "$RATE" --latency "$DELAY" --scaling strong --batch-size 64 --compress "$compress" \
         --check "$ar" --no-fit --out "$OUT/simulate-$N-$RATE-$compress.json" >"$OUT/simulate-$N-$RATE-$compress.txt" 2>&1
@@ -33,6 +34,7 @@ for N in ${NS//,/ }; do
         algo=$MODE; compress=none
         [[ $MODE == fp16 ]] && { algo=ring; compress=fp16; }
         run="$OUT/train-$N-$RATE-$MODE-$r"
+        grep -q '"event":"done"' "$run.ndjson" 2>/dev/null && continue
         bash "$HERE/netns.sh" train "$N" --delay "$DELAY" --rate "$RATE" -- --allreduce "$algo" --compress "$compress" --max-steps "$STEPS" \
           --no-eval --limit-test 100 --backend wasm --log-format json --out "$run.model" >"$run.ndjson" 2>"$run.log" || echo "failed: $run.log" >&2
         rm -rf "$run.model"
@@ -56,7 +58,8 @@ for mode in ['star', 'ring', 'fp16']:
     med = lambda k: statistics.median(k) if k else float('nan')
     sps = med([d['samplesPerSec'] for d in dones])
     comp = med([d['breakdown']['compute'] for d in dones])
-    comm = med([d['breakdown']['allreduce'] for d in dones])
+    # star's breakdown says communication (to the coordinator and back), ring's allreduce.
+    comm = med([d['breakdown'].get('allreduce', d['breakdown'].get('communication', float('nan'))) for d in dones])
     ams = f"{chk[0]['medianMs']:.1f}" if chk else '?'
     pms = f"{chk[0]['predictedMs']:.1f}" if chk else '?'
     print(f"| {n} | {rate} | {mode} | {sps:.0f} | {pred['samplesPerSec']:.0f} | {comp:.1f} | {comm:.1f} | {ams} | {pms} |")
