@@ -107,7 +107,7 @@ export interface CoordinatorInboundLimits {
   paramCount: number;
   /**
    * The job's wire settings: ring messages are refused in star mode and gradients in ring mode;
-   * gradients are float32, float16 bits (compress 'fp16') or float64 (reduction 'exact').
+   * gradients are float32, float16 bits (compress 'fp16') or exact-sum encodings (reduction 'exact').
    */
   config: WireConfig;
 }
