@@ -34,9 +34,11 @@ export const EXACT_LENGTH = SEED_CNN_PARAM_COUNT + 1;
 export const EXACT_LOSS = SEED_CNN_PARAM_COUNT;
 
 /**
- * How exact partial sums travel. 'raw' (8 B/element) encodes and decodes about twice as fast as
- * 'packed' (~5.5 B/element; exact-sum/README.md: encode 0.56 vs 1.02 ms, addEncoded 0.61 vs 1.47 ms
- * per gradient); on loopback and LANs the 0.25 MB more per message cost less than that CPU time.
+ * How exact partial sums travel. Measured on this repo's 2-core build machine (exact-sum/bench.js,
+ * the full gradient): encode 0.52 ms raw against 0.91 packed, addEncoded 0.58 against 1.43, and
+ * 8 against ~5.5 B/element. Packed saves ~0.23 MB per message and costs ~1.2 ms more CPU, so raw
+ * is faster wherever a link moves more than ~190 MB/s (loopback: ~740 MB/s); on a 1 Gbit/s link
+ * packed would win by a little.
  */
 export const EXACT_LAYOUT: ExactSumLayout = 'raw';
 
