@@ -1,54 +1,107 @@
 /**
- * The final weights with N = 1, 2 and 3 workers differ from the single-process run by at most 1e-4
- * (max abs) after 50 steps of batch 64. With
- * `--reduction exact` (per-sample gradient contributions added in float64, so the sum does not
- * depend on how the batch is split) they are in fact bitwise identical; the default float32
- * reduction is covered, with what it can promise, in distributed-equivalence.test.ts.
+ * `--reduction exact`: every batch is computed in fixed micro-shards of 16 samples (the one model
+ * definition, gradientSum) whose float32 sums are added exactly and rounded once
+ * (packages/core/src/model/reduction.ts). So a run's final weights, and every step's loss, are
+ * bitwise those of `ddp train --workers 0 --reduction exact`, whatever the number of workers, in
+ * star and in ring mode, and when a worker is killed mid-run (and a replacement joins).
+ *
+ * The job crosses an epoch boundary with a short last batch (1000 = 15 x 64 + 40: a short last
+ * micro-shard of 8), and the seed is drawn afresh each run (printed, so a failure can be rerun with
+ * DDP_EXACT_SEED=<seed>).
  */
+import { randomInt } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './cli-helpers.js';
-import { bitwiseEqual, maxAbsDiff, readWeights, stepNumbers, tmpDir } from './distributed-helpers.js';
+import { bitwiseEqual, maxAbsDiff, readWeights, startCoordinator, startWorker, stepNumbers, tmpDir, type DdpEventLine } from './distributed-helpers.js';
 
-const STEPS = 50;
-const JOB = ['--max-steps', String(STEPS), '--batch-size', '64', '--seed', '42', '--limit-train', '6400', '--limit-test', '200',
-  '--backend', 'wasm', '--reduction', 'exact', '--allreduce', 'star', '--log-format', 'json'];
+const STEPS = 24;
+const SEED = process.env.DDP_EXACT_SEED ? Number(process.env.DDP_EXACT_SEED) : randomInt(1, 1_000_000);
+const JOB = ['--max-steps', String(STEPS), '--batch-size', '64', '--seed', String(SEED), '--limit-train', '1000', '--limit-test', '200',
+  '--backend', 'wasm', '--reduction', 'exact'];
+const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+const losses = (events: DdpEventLine[]) => events.filter((e) => e.event === 'step').map((e) => e.loss as number);
 
-const weights = new Map<number, Float32Array>();
+let reference: Float32Array;
+let referenceLosses: number[];
+
+/** The kill-and-replace runs are longer (the replacement must join before the end): their own reference, computed once. */
+const FAULT_STEPS = 60;
+const faultJob = () => JOB.map((a) => (a === String(STEPS) ? String(FAULT_STEPS) : a));
+let faultReference: Promise<{ weights: Float32Array; losses: number[] }> | null = null;
+function referenceForFaults() {
+  faultReference ??= (async () => {
+    const out = tmpDir();
+    const run = await runCli(['train', '--workers', '0', ...faultJob(), '--log-format', 'json', '--out', out], { json: true, timeoutMs: 180_000 });
+    expect(run.code, run.stderr).toBe(0);
+    return { weights: readWeights(out), losses: losses(run.events) };
+  })();
+  return faultReference;
+}
 
 beforeAll(async () => {
-  for (const n of [0, 1, 2, 3]) {
-    const out = tmpDir();
-    const run = await runCli(['train', '--workers', String(n), ...JOB, '--out', out], { json: true, timeoutMs: 180_000 });
-    expect(run.code, run.stderr).toBe(0);
-    expect(stepNumbers(run.events)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
-    expect(run.events.at(-1)).toMatchObject({ event: 'done', steps: STEPS, workers: n });
-    weights.set(n, readWeights(out));
-  }
-}, 600_000);
+  console.log(`exact-equivalence: seed ${SEED} (rerun with DDP_EXACT_SEED=${SEED})`);
+  const out = tmpDir();
+  const run = await runCli(['train', '--workers', '0', ...JOB, '--log-format', 'json', '--out', out], { json: true, timeoutMs: 180_000 });
+  expect(run.code, run.stderr).toBe(0);
+  expect(stepNumbers(run.events)).toEqual(range(STEPS));
+  reference = readWeights(out);
+  referenceLosses = losses(run.events);
+}, 200_000);
 
-describe('--reduction exact: N workers train one process\'s model (50 steps, batch 64)', () => {
-  for (const n of [1, 2, 3]) {
-    it(`N = ${n}: within 1e-4 of --workers 0, and in fact bitwise equal`, () => {
-      const single = weights.get(0)!;
-      const distributed = weights.get(n)!;
-      expect(maxAbsDiff(distributed, single)).toBeLessThanOrEqual(1e-4);
-      expect(bitwiseEqual(distributed, single)).toBe(true);
-    });
+describe.each(['star', 'ring'] as const)(`--reduction exact --allreduce %s: bitwise one process (${STEPS} steps of batch 64)`, (mode) => {
+  for (const n of [1, 2, 3, 4]) {
+    it(`N = ${n} workers: the weights and every step's loss of --workers 0`, async () => {
+      const out = tmpDir();
+      const run = await runCli(['train', '--workers', String(n), '--allreduce', mode, ...JOB, '--log-format', 'json', '--out', out], { json: true, timeoutMs: 180_000 });
+      expect(run.code, run.stderr).toBe(0);
+      expect(stepNumbers(run.events)).toEqual(range(STEPS));
+      expect(run.events.at(-1)).toMatchObject({ event: 'done', steps: STEPS, workers: n });
+      const weights = readWeights(out);
+      expect(bitwiseEqual(weights, reference), `max abs diff ${maxAbsDiff(weights, reference)} (seed ${SEED})`).toBe(true);
+      expect(losses(run.events)).toEqual(referenceLosses);
+    }, 180_000);
   }
 
-  it('the weights moved (the comparison is not between two initial states)', () => {
+  it(`a worker killed mid-run (SIGKILL), then a replacement joining: still bitwise one process (${FAULT_STEPS} steps)`, async () => {
+    const ref = await referenceForFaults();
     const out = tmpDir();
-    return runCli(['train', '--workers', '0', ...JOB.map((a) => (a === String(STEPS) ? '1' : a)), '--out', out], { json: true }).then((r) => {
-      expect(r.code, r.stderr).toBe(0);
-      expect(maxAbsDiff(readWeights(out), weights.get(0)!)).toBeGreaterThan(1e-3);
-    });
+    const env = { DDP_TOKEN: `e2e-exact-${mode}` };
+    const { coord, url } = await startCoordinator(['--workers', '3', '--allreduce', mode, '--worker-timeout', '60', ...faultJob(), '--out', out], env);
+    const workers = [0, 1, 2].map(() => startWorker(url, ['--backend', 'wasm'], env));
+    await coord.waitForEvent((e) => e.event === 'step' && (e.step as number) >= 4);
+    workers[1]!.proc.kill('SIGKILL');
+    await coord.waitForEvent((e) => e.event === 'worker_lost');
+    const replacement = startWorker(url, ['--backend', 'wasm'], env);
+    const c = await coord.exit;
+    expect(c.code, coord.stderr()).toBe(0);
+    await replacement.exit;
+    const events = coord.events();
+    expect(stepNumbers(events)).toEqual(range(FAULT_STEPS));
+    const lost = events.filter((e) => e.event === 'worker_lost');
+    expect(lost).toHaveLength(1);
+    expect(lost[0]!.step as number).toBeLessThan(FAULT_STEPS - 10);
+    // The membership did change mid-run: 3 workers, 2, then 3 again with the replacement.
+    expect(events.filter((e) => e.event === 'worker_joined')).toHaveLength(4);
+    if (mode === 'ring') expect(events.filter((e) => e.event === 'ring_formed').map((e) => e.size)).toEqual([3, 2, 3]);
+    const weights = readWeights(out);
+    expect(bitwiseEqual(weights, ref.weights), `max abs diff ${maxAbsDiff(weights, ref.weights)} (seed ${SEED})`).toBe(true);
+    expect(losses(events)).toEqual(ref.losses);
+  }, 240_000);
+});
+
+describe('--reduction exact: what it guarantees is tested against something that differs', () => {
+  it('the weights moved (the comparison is not between two initial states)', async () => {
+    const out = tmpDir();
+    const r = await runCli(['train', '--workers', '0', ...JOB.map((a) => (a === String(STEPS) ? '1' : a)), '--log-format', 'json', '--out', out], { json: true });
+    expect(r.code, r.stderr).toBe(0);
+    expect(maxAbsDiff(readWeights(out), reference)).toBeGreaterThan(1e-3);
   });
 
-  it('is refused with ring allreduce or fp16 compression, with one line and exit code 2', async () => {
-    for (const extra of [['--allreduce', 'ring'], ['--allreduce', 'star', '--compress', 'fp16']]) {
-      const r = await runCli(['coordinator', 'start', '--workers', '1', '--port', '0', '--reduction', 'exact', ...extra]);
+  it('is refused with fp16 compression (float16 rounds partial sums: the split would show), with one line and exit code 2', async () => {
+    for (const mode of ['star', 'ring']) {
+      const r = await runCli(['coordinator', 'start', '--workers', '1', '--port', '0', '--reduction', 'exact', '--allreduce', mode, '--compress', 'fp16']);
       expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr).toMatch(/--reduction exact/);
+      expect(r.stderr).toMatch(/--reduction exact cannot be combined with --compress fp16/);
     }
   });
 });

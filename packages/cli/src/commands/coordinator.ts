@@ -239,8 +239,8 @@ async function serveJob({ values, workers, minWorkers, maxWorkers, host, token, 
   const stragglers = num(values, 'straggler-factor');
   const trainer: Trainer =
     config.allreduce === 'ring'
-      ? new RingTrainer(pool, { workerTimeoutMs, plan, train: data.train, serveData, onEvent, stragglers })
-      : new StarTrainer(pool, { workerTimeoutMs, plan, train: data.train, serveData, stragglers });
+      ? new RingTrainer(pool, { workerTimeoutMs, plan, train: data.train, serveData, onEvent, stragglers, reduction: config.reduction })
+      : new StarTrainer(pool, { workerTimeoutMs, plan, train: data.train, serveData, stragglers, reduction: config.reduction });
   const abort = new AbortController();
   const onSignal = () => {
     if (abort.signal.aborted) process.exit(130);

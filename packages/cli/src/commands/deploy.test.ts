@@ -46,7 +46,7 @@ describe('ddp deploy k8s', () => {
     [['k8s', '--workers', '2', '--image', 'x', '--storage', 'lots'], "--storage expects a Kubernetes quantity (e.g. 500m, 2, 1Gi), got 'lots'"],
     [['k8s', '--workers', '2', '--image', 'x', '--allreduce', 'tree'], "--allreduce must be one of star, ring, got 'tree'"],
     [['k8s', '--workers', '2', '--image', 'x', '--min-workers', '3'], '--min-workers 3 is more than --workers 2'],
-    [['k8s', '--workers', '2', '--image', 'x', '--reduction', 'exact'], 'exact'],
+    [['k8s', '--workers', '2', '--image', 'x', '--reduction', 'exact', '--compress', 'fp16'], '--reduction exact cannot be combined with --compress fp16'],
     [['k8s', '--workers', '2', '--image', 'x', '--token', 's3cret'], 'unknown flag --token (see --help)'],
   ])('%j is a usage error: %s', (argv, message) => {
     let caught: unknown;

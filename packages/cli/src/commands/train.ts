@@ -29,7 +29,7 @@ a coordinator that crashes or is killed is restarted with --resume (up to --max-
 checkpoints go to --checkpoint-dir, <out>/checkpoints, or a scratch folder removed at the end), and the
 workers rejoin it;
 with --workers 0 it trains in this process. Same seed and batch size give the same model either way, up to
-float rounding (bit for bit with --reduction exact --allreduce star).
+float rounding (bit for bit with --reduction exact, in both modes and whatever joins or leaves).
 
 Flags:
 ${formatFlags(FLAGS)}

@@ -51,10 +51,12 @@ import {
   RunError,
   TrainingPlan,
   replicaHash,
-  shardSizes,
+  shardLengths,
+  shardUnit,
   type DdpEvent,
   type Evaluation,
   type RingCoordinatorMessage,
+  type Reduction,
   type RingWorkerMessage,
   type Split,
   type StateMessage,
@@ -75,6 +77,8 @@ export interface RingTrainerOptions {
   serveData?: boolean;
   /** ring_formed events (the job's reporter). */
   onEvent?: (e: DdpEvent) => void;
+  /** The job's reduction (default 'fast'): 'exact' cuts the members' shards on micro-shard boundaries. */
+  reduction?: Reduction;
   /**
    * Forming a ring (listen, link) or fetching weights longer than this, plus three times the last
    * step's duration (a worker answers after the step in hand), fails the run (default 60000 ms).
@@ -559,7 +563,7 @@ export class RingTrainer implements Trainer {
     const size = members.length;
     const steps = new RingSteps(g, members, this.committed, until, (step, position) => {
       const batch = this.plan.at(step).batch.length;
-      return { shard: shardSizes(batch, size)[position]!, batch };
+      return { shard: shardLengths(batch, size, shardUnit(this.opts.reduction ?? 'fast'))[position]!, batch };
     });
     this.active = { steps, onStep };
     const finished = new Promise<void>((resolve, reject) => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ProtocolError, decodeFp16, encodeFp16, type GradientMessage } from '@ddp/core';
+import { EXACT_LENGTH, EXACT_LOSS, ExactAccumulator, MICRO_SHARD, ProtocolError, decodeFp16, encodeFp16, type GradientMessage } from '@ddp/core';
 import { protocolRefusal } from '@ddp/core/testing';
 import { describe, expect, it } from 'vitest';
 import { StarStep, TaskIds, type Assignment, type StepTask } from './star-step.js';
@@ -158,16 +158,6 @@ describe('StarStep', () => {
     expect(Buffer.from(got.buffer).equals(Buffer.from(rankOrderSum(round.tasks, 0).buffer))).toBe(false); // it did round
   });
 
-  it('exact answers (float64 sums) are added in float64, in shard order', () => {
-    const round = new StarStep(0, 0, randomBatch(30), [0, 1], new TaskIds());
-    const orders = round.start();
-    const sums = orders.map((o) => Float64Array.from({ length: P }, (_, i) => Math.sin(o.task.indices[0]! + i) * 1e-3 + 1 / (i + 3)));
-    orders.forEach((o, k) => round.onGradient(o.rank, { ...answer(o.task, 0), grad: sums[k]! }));
-    const got = round.result().grad;
-    expect(got).toBeInstanceOf(Float64Array);
-    expect(Array.from(got)).toEqual(Array.from(sums[0]!, (x, i) => x + sums[1]![i]!));
-    expect(Array.from(got).some((x) => x !== Math.fround(x))).toBe(true); // not rounded to float32 on the way
-  });
 });
 
 describe('StarStep backups (--straggler-factor)', () => {
@@ -308,5 +298,97 @@ describe('StarStep backups (--straggler-factor)', () => {
     // Rank 0 holds two shards, rank 1 one; rank 2 none (behind). Rank 1 lost: rank 0 takes its shard.
     expect(round.onLost(1).map((o) => o.rank)).toEqual([0]);
     expect(orders.map((o) => o.task.rank)).toEqual([0, 0, 0]);
+  });
+});
+
+describe('StarStep with reduction exact', () => {
+  /** A micro-shard's float32 "gradient and loss": depends only on its samples, as gradientSum's does. */
+  function microShard(indices: Uint32Array): Float32Array {
+    const v = new Float32Array(EXACT_LENGTH);
+    for (const idx of indices) {
+      for (let i = 0; i < 512; i++) v[(idx * 31 + i * 181) % EXACT_LENGTH] += Math.fround(Math.sin(idx * 0.37 + i) * 10 ** ((i % 7) - 4));
+      v[EXACT_LOSS] += Math.fround((idx % 7) * 0.1 + 1e-3);
+    }
+    return v;
+  }
+  /** A worker's answer: its shard cut into micro-shards from its start, added exactly, encoded. */
+  function exactAnswer(task: StepTask, step: number): GradientMessage {
+    const acc = new ExactAccumulator(EXACT_LENGTH);
+    for (let s = 0; s < task.indices.length; s += MICRO_SHARD) acc.add(microShard(task.indices.subarray(s, s + MICRO_SHARD)));
+    return { type: 'gradient', step, task: task.id, count: task.indices.length, lossSum: 0, grad: acc.encode(0, EXACT_LENGTH, 'raw'), computeMs: 1, busyMs: 1 };
+  }
+  /** One process: the batch's micro-shards into one accumulator. */
+  function oneProcess(batch: Uint32Array): Float32Array {
+    const acc = new ExactAccumulator(EXACT_LENGTH);
+    for (let s = 0; s < batch.length; s += MICRO_SHARD) acc.add(microShard(batch.subarray(s, s + MICRO_SHARD)));
+    return acc.toFloat32();
+  }
+  const positionOf = (batch: Uint32Array, shard: Uint32Array) => shard.byteOffset / 4 - batch.byteOffset / 4;
+
+  it('every shard is a whole number of micro-shards from a micro-shard boundary, also after losses move shards (fresh random cases)', () => {
+    for (let t = 0; t < 200; t++) {
+      const batch = randomBatch(1 + Math.floor(Math.random() * 200));
+      const ranks = Array.from({ length: 1 + Math.floor(Math.random() * 6) }, (_, i) => i);
+      const round = new StarStep(0, 0, batch, ranks, new TaskIds(), undefined, 'exact');
+      round.start();
+      for (const r of ranks.slice(1)) if (Math.random() < 0.5) round.onLost(r);
+      let covered = 0;
+      for (const task of round.tasks) {
+        const at = positionOf(batch, task.indices);
+        expect(at % MICRO_SHARD).toBe(0);
+        if (at + task.indices.length !== batch.length) expect(task.indices.length % MICRO_SHARD).toBe(0);
+        expect(task.rank === null || ranks.includes(task.rank)).toBe(true);
+        covered += task.indices.length;
+      }
+      expect(covered).toBe(batch.length);
+      const counts = round.tasks.map((x) => Math.ceil(x.indices.length / MICRO_SHARD));
+      expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('the result is one process\'s bits for 1-6 workers, with losses and reassignment, in any arrival order', () => {
+    for (const size of [64, 40, 200, 7]) {
+      const batch = randomBatch(size);
+      const expected = oneProcess(batch);
+      for (let n = 1; n <= 6; n++) {
+        const ranks = Array.from({ length: n }, (_, i) => i);
+        const round = new StarStep(3, 0, batch, ranks, new TaskIds(), undefined, 'exact');
+        round.start();
+        if (n > 1) round.onLost(n - 1); // its shard moves, whole, to another rank
+        const order = [...round.tasks].sort(() => Math.random() - 0.5);
+        for (const task of order) round.onGradient(task.rank as number, exactAnswer(task, 3));
+        const r = round.result();
+        expect(r.grad.length).toBe(EXACT_LOSS);
+        expect(bits(r.grad).equals(bits(expected.subarray(0, EXACT_LOSS))), `batch ${size}, ${n} workers`).toBe(true);
+        expect(r.lossSum).toBe(expected[EXACT_LOSS]);
+      }
+    }
+  });
+
+  it('control: float32 sums of the same shards in rank order differ from the exact result (the test above can fail)', () => {
+    const batch = randomBatch(64);
+    const round = new StarStep(0, 0, batch, [0, 1, 2], new TaskIds(), undefined, 'exact');
+    const plain = new Float32Array(EXACT_LENGTH);
+    for (const task of round.tasks) {
+      for (let s = 0; s < task.indices.length; s += MICRO_SHARD) {
+        const v = microShard(task.indices.subarray(s, s + MICRO_SHARD));
+        for (let i = 0; i < EXACT_LENGTH; i++) plain[i] = Math.fround(plain[i]! + v[i]!);
+      }
+    }
+    expect(bits(plain).equals(bits(oneProcess(batch)))).toBe(false);
+  });
+
+  it('an answer that is not an encoding of [0, EXACT_LENGTH) is a protocol violation and adds nothing', () => {
+    const batch = randomBatch(32);
+    const round = new StarStep(0, 0, batch, [0, 1], new TaskIds(), undefined, 'exact');
+    round.start();
+    const [a, b] = round.tasks;
+    const good = exactAnswer(a!, 0);
+    badMessage(() => round.onGradient(0, { ...good, grad: new Uint8Array(40).fill(3) }));
+    badMessage(() => round.onGradient(0, { ...good, grad: new ExactAccumulator(EXACT_LENGTH).encode(0, 10) }));
+    badMessage(() => round.onGradient(0, { ...good, grad: new Float32Array(EXACT_LOSS) }));
+    expect(round.onGradient(0, good)).toBe('accepted');
+    expect(round.onGradient(1, exactAnswer(b!, 0))).toBe('accepted');
+    expect(bits(round.result().grad).equals(bits(oneProcess(batch).subarray(0, EXACT_LOSS)))).toBe(true);
   });
 });

@@ -5,7 +5,10 @@
  *
  * The step protocol:
  *   1. The global batch is split into one shard per live worker, sizes within one sample of each
- *      other, shard k to the k-th live rank in rank order (`shardBatch`).
+ *      other, shard k to the k-th live rank in rank order (`shardBatch`). With reduction 'exact' the
+ *      sizes are within one micro-shard (MICRO_SHARD samples) and every shard is a whole number of
+ *      micro-shards from a micro-shard boundary; later steps only move whole shards, so every
+ *      micro-shard is computed as the same bits wherever it goes.
  *   2. Each shard becomes a task with a unique id; the worker gets {step, task, weights, indices}.
  *      A rank the executor names as behind (a straggler that still owes answers from earlier steps,
  *      step 4b) gets no task: its shard goes to the live rank with the fewest tasks (lowest on a
@@ -27,11 +30,28 @@
  *      start of the step), so the result does not depend on who computed what or when answers
  *      arrived. The round completes exactly once; the job loop then applies Adam once. With
  *      --compress fp16 the answers are float16 bits, widened and added in float32 in the same order.
+ *      With reduction 'exact' each used answer is an exact-sum encoding of its shard's gradient and
+ *      loss sums (model/reduction.ts), added into one ExactAccumulator as it arrives (the order is
+ *      irrelevant: the sum is exact) and rounded to float32 once in result().
  *
  * Answers for a step that is over (late answers of a backed-up shard) never reach a StarStep: the
  * executor discards those of the work orders it issued to the sender, and refuses any other.
  */
-import { ProtocolError, addFp16Into, shardBatch, type GradientMessage, type RankTiming } from '@ddp/core';
+import {
+  EXACT_LENGTH,
+  EXACT_LOSS,
+  ExactSumFormatError,
+  ProtocolError,
+  addFp16Into,
+  encodedRange,
+  exactAccumulator,
+  shardBatch,
+  shardUnit,
+  type ExactAccumulator,
+  type GradientMessage,
+  type RankTiming,
+  type Reduction,
+} from '@ddp/core';
 
 export interface StepTask {
   /** Unique across the run. */
@@ -64,8 +84,8 @@ export interface Assignment {
 }
 
 export interface RoundResult {
-  /** Sum of the shard gradients, in shard order (a fresh array). */
-  grad: Float32Array | Float64Array;
+  /** Sum of the shard gradients, in shard order (a fresh array); with reduction 'exact' the exact sum rounded once. */
+  grad: Float32Array;
   lossSum: number;
   /**
    * Per-task means, in ms, of: compute (the worker's own measure), communication (round trip minus
@@ -93,6 +113,8 @@ export class StarStep {
   private answered = 0;
   private startedAt: number;
   private finishedAt = -1;
+  /** Reduction 'exact': the exact sum of the used answers so far. */
+  private readonly exact: ExactAccumulator | null;
 
   constructor(
     readonly step: number,
@@ -101,12 +123,14 @@ export class StarStep {
     liveRanks: readonly number[],
     ids: TaskIds,
     private readonly clock: () => number = () => performance.now(),
+    readonly reduction: Reduction = 'fast',
   ) {
     this.startedAt = clock();
+    this.exact = reduction === 'exact' ? exactAccumulator() : null;
     this.live = new Set(liveRanks);
     const ranks = [...this.live].sort((a, b) => a - b);
     // With no live worker the batch stays one shard until someone joins.
-    const shards = shardBatch(batch, Math.max(1, ranks.length));
+    const shards = shardBatch(batch, Math.max(1, ranks.length), shardUnit(reduction));
     // A batch smaller than the worker count leaves some ranks idle: empty shards add nothing.
     this.tasks = shards.flatMap((indices, shard) => (indices.length === 0 ? [] : [{ indices, shard }])).map(({ indices, shard }) => ({
       id: ids.take(),
@@ -161,6 +185,7 @@ export class StarStep {
     if (msg.count !== task.indices.length) {
       throw new ProtocolError('DDP_BAD_MESSAGE', `gradient: task ${msg.task} has ${task.indices.length} samples, the answer counts ${msg.count}`);
     }
+    if (task.answer === null && this.exact) this.addExact(rank, msg);
     task.answeredRanks.push(rank);
     if (task.answer !== null) return 'late';
     task.answer = msg;
@@ -252,15 +277,21 @@ export class StarStep {
   result(): RoundResult {
     if (!this.complete) throw new Error(`step ${this.step}: result() before every shard was answered`);
     const ordered = [...this.tasks].sort((a, b) => a.shard - b.shard);
-    const first = (ordered[0].answer as GradientMessage).grad;
-    // Reduction 'exact': float64 shard sums, added in float64 (rounded once, by the job loop).
-    const grad = first instanceof Float64Array ? new Float64Array(first.length) : new Float32Array(first.length);
+    let grad: Float32Array;
     let lossSum = 0;
-    for (const t of ordered) {
-      const g = (t.answer as GradientMessage).grad;
-      if (g instanceof Uint16Array) addFp16Into(grad as Float32Array, g);
-      else for (let i = 0; i < grad.length; i++) grad[i] += g[i];
-      lossSum += (t.answer as GradientMessage).lossSum;
+    if (this.exact) {
+      const rounded = this.exact.toFloat32();
+      grad = rounded.subarray(0, EXACT_LOSS);
+      lossSum = rounded[EXACT_LOSS]!;
+    } else {
+      grad = new Float32Array((ordered[0].answer as GradientMessage).grad.length);
+      for (const t of ordered) {
+        const g = (t.answer as GradientMessage).grad;
+        if (g instanceof Uint16Array) addFp16Into(grad, g);
+        else if (g instanceof Float32Array) for (let i = 0; i < grad.length; i++) grad[i] += g[i];
+        else throw new Error(`step ${this.step}: an exact-sum answer in a '${this.reduction}' step`);
+        lossSum += (t.answer as GradientMessage).lossSum;
+      }
     }
     let compute = 0;
     let communication = 0;
@@ -284,6 +315,20 @@ export class StarStep {
     ranks.sort((a, b) => a.rank - b.rank);
     const n = ordered.length;
     return { grad, lossSum, timing: { compute: compute / n, communication: communication / n, waiting: waiting / n }, ranks };
+  }
+
+  /** Reduction 'exact': checks the answer's encoding (range [0, EXACT_LENGTH)) and adds it; a bad one is a protocol violation. */
+  private addExact(rank: number, msg: GradientMessage): void {
+    const bad = (why: string) => new ProtocolError('DDP_BAD_MESSAGE', `gradient: task ${msg.task} of step ${this.step} from rank ${rank}: ${why}`);
+    if (!(msg.grad instanceof Uint8Array)) throw bad('--reduction exact needs an exact-sum encoding');
+    try {
+      const { start, end } = encodedRange(msg.grad);
+      if (start !== 0 || end !== EXACT_LENGTH) throw new ExactSumFormatError(`the encoding covers [${start}, ${end}), expected [0, ${EXACT_LENGTH})`);
+      (this.exact as ExactAccumulator).addEncoded(msg.grad); // decodes fully before adding: a bad one adds nothing
+    } catch (err) {
+      if (!(err instanceof ExactSumFormatError)) throw err;
+      throw bad(`bad exact-sum encoding: ${err.message}`);
+    }
   }
 
   /** The live rank with the fewest open tasks (lowest on a tie), preferring ranks not behind; null with none live. */

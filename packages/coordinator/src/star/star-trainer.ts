@@ -15,7 +15,7 @@
  * delays every step by the threshold nor piles up work orders. One `straggler` event per episode
  * (from the first backup until the rank has caught up).
  */
-import { MSG, ProtocolError, RunError, TrainingPlan, type Evaluation, type GradientMessage, type Split } from '@ddp/core';
+import { MSG, ProtocolError, RunError, TrainingPlan, type Evaluation, type GradientMessage, type Reduction, type Split } from '@ddp/core';
 import { HeldWeightsTrainer } from '../job/held-weights.js';
 import { StragglerThreshold, type StragglerOptions } from '../job/straggler-threshold.js';
 import type { StepReport } from '../job/trainer.js';
@@ -36,6 +36,8 @@ export interface StarTrainerOptions {
    * sets the window, the samples needed first and the floor (StragglerOptions).
    */
   stragglers?: number | StragglerOptions;
+  /** The job's reduction (default 'fast'): 'exact' cuts shards on micro-shard boundaries and adds exact sums. */
+  reduction?: Reduction;
 }
 
 interface Pending {
@@ -134,7 +136,7 @@ export class StarTrainer extends HeldWeightsTrainer {
 
   /** One step's gradient sum over the workers (StarStep's protocol). */
   private async gradientSum(params: Float32Array, step: number, epoch: number, batch: Uint32Array) {
-    const round = new StarStep(step, epoch, batch, this.pool.ranks(), this.ids);
+    const round = new StarStep(step, epoch, batch, this.pool.ranks(), this.ids, undefined, this.opts.reduction ?? 'fast');
     const finished = new Promise<void>((resolve, reject) => {
       this.pending = { round, params, resolve, reject };
     });

@@ -6,11 +6,12 @@ export { createMemoryTransports, type MemoryTransport, type MemoryTransportOptio
 export type { AllreduceOptions, Compression } from './allreduce-options.js';
 export { starAllreduce } from './star.js';
 export { ringAllreduce, type RingOptions } from './ring.js';
+export { ringAllreduceExact, type RingExactOptions } from './ring-exact.js';
 export { chunkBounds } from './chunk-bounds.js';
 export { encodeFp16, decodeFp16, addFp16Into, float32BitsToFp16, fp16ToFloat32, roundToFp16InPlace } from './fp16.js';
 export { float32ToBytes, uint16ToBytes, bytesToFloat32, bytesToUint16, type PayloadOrigin } from './codec.js';
 export { encodePayload, decodePayload, addPayloadInto } from './payload.js';
-export { ExactAccumulator, ExactSumFormatError, encodedRange, type ExactSumLayout } from './exact-sum/index.js';
+export { ExactAccumulator, ExactSumFormatError, encodedRange, maxEncodedBytes, type ExactSumLayout } from './exact-sum/index.js';
 export {
   predictAllreduceSeconds,
   predictStep,

@@ -7,7 +7,7 @@ export type { Dataset, DatasetName, LoadDatasetOptions, Split } from './datasets
 export { createRng, deriveSeed, mix32 } from './random.js';
 export type { Rng } from './random.js';
 export { epochPermutation, globalBatch, stepsPerEpoch } from './sampler.js';
-export { shardBatch, shardSizes } from './shard.js';
+export { shardBatch, shardLengths, shardSizes } from './shard.js';
 export { gatherImages, gatherLabels, gatherShard, scalePixels } from './preprocess.js';
 export type { ShardInputs } from './preprocess.js';
 export { TrainingPlan } from './plan.js';

@@ -47,8 +47,11 @@ export class TrainingPlan {
     return { step, epoch, batch: globalBatch(this.perm, step - epoch * this.perEpoch, this.spec.batchSize) };
   }
 
-  /** Member `position`'s shard of step `step` in a group of `size` (shardBatch: sizes within one). */
-  shardOf(step: number, position: number, size: number): Uint32Array {
-    return shardBatch(this.at(step).batch, size)[position]!;
+  /**
+   * Member `position`'s shard of step `step` in a group of `size` (shardBatch: sizes within one
+   * `unit`, each a whole number of `unit`-sample micro-shards; unit 1 for the fast reduction).
+   */
+  shardOf(step: number, position: number, size: number, unit = 1): Uint32Array {
+    return shardBatch(this.at(step).batch, size, unit)[position]!;
   }
 }

@@ -18,12 +18,34 @@ export function shardSizes(total: number, workers: number): number[] {
   return sizes;
 }
 
-/** Rank r's shard of `batch` (views, not copies); a rank may get an empty shard if batch < workers. */
-export function shardBatch(batch: Uint32Array, workers: number): Uint32Array[] {
+/**
+ * Shard sizes in samples when a batch of `total` is cut into units of `unit` consecutive samples
+ * (positions [0, unit), [unit, 2 unit), ...; the last unit may be short) and the units are shared
+ * as shardSizes shares samples: every shard is a whole number of units, so it starts at a multiple
+ * of `unit` in the batch. With unit 1 this is shardSizes. The exact reduction uses unit
+ * MICRO_SHARD, so that every rank computes the same micro-shards whatever the split.
+ */
+export function shardLengths(total: number, workers: number, unit = 1): number[] {
+  checkInt('shardLengths', 'total', total, 0);
+  checkInt('shardLengths', 'unit', unit, 1);
+  let start = 0;
+  return shardSizes(Math.ceil(total / unit), workers).map((units) => {
+    const end = Math.min(total, start + units * unit);
+    const size = end - start;
+    start = end;
+    return size;
+  });
+}
+
+/**
+ * Rank r's shard of `batch` (views, not copies), a whole number of `unit`-sample units each
+ * (shardLengths); a rank may get an empty shard if the batch has fewer units than workers.
+ */
+export function shardBatch(batch: Uint32Array, workers: number, unit = 1): Uint32Array[] {
   checkInt('shardBatch', 'workers', workers, 1);
   const shards: Uint32Array[] = [];
   let start = 0;
-  for (const size of shardSizes(batch.length, workers)) {
+  for (const size of shardLengths(batch.length, workers, unit)) {
     shards.push(batch.subarray(start, start + size));
     start += size;
   }

@@ -4,5 +4,5 @@ export * from './seed-cnn.js';
 export * from './keras-model.js';
 export * from './save.js';
 export * from './evaluate.js';
-export * from './exact-gradient.js';
+export * from './reduction.js';
 export * from './predict.js';

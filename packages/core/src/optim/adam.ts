@@ -121,8 +121,8 @@ export class Adam {
   }
 
   /**
-   * One step from a gradient SUM over `divisor` samples (float32, or float64 from the exact
-   * reduction): the mean is rounded to float32 once. Throws NonFiniteGradient, applying nothing,
+   * One step from a gradient SUM over `divisor` samples (float32, or float64): the mean is
+   * rounded to float32 once. Throws NonFiniteGradient, applying nothing,
    * when the sum holds NaN or Infinity.
    */
   stepFromSum(params: Float32Array, sum: Float32Array | Float64Array, divisor: number): void {

@@ -3,6 +3,7 @@
  * for the largest legitimate message, so a peer cannot make the other side buffer more than that.
  * The slack covers the msgpack map keys, scalars and typed-array headers (well under 1 KB).
  */
+import { maxEncodedBytes } from '../allreduce/exact-sum/wire.js';
 import type { WireConfig } from './wire-config.js';
 
 const SLACK_BYTES = 4096;
@@ -11,12 +12,13 @@ const SLACK_BYTES = 4096;
 export const MAX_SHARD_SAMPLES = 8192;
 
 /**
- * The largest frame a coordinator accepts: one gradient of `paramCount` float32 values (float64 with
- * reduction 'exact'), or in ring mode a replica's state (weights and Adam's two moments, for a worker
- * that joins later).
+ * The largest frame a coordinator accepts: one gradient of `paramCount` float32 values (in star mode
+ * with reduction 'exact', the exact-sum encoding of the gradient and the loss: at most
+ * maxEncodedBytes(paramCount + 1)), or in ring mode a replica's state (weights and Adam's two
+ * moments, for a worker that joins later).
  */
 export function coordinatorMaxPayload(paramCount: number, config: Pick<WireConfig, 'allreduce' | 'reduction'>): number {
-  if (config.reduction === 'exact') return paramCount * 8 + SLACK_BYTES;
+  if (config.reduction === 'exact' && config.allreduce === 'star') return maxEncodedBytes(paramCount + 1) + SLACK_BYTES;
   return (config.allreduce === 'ring' ? 3 : 1) * paramCount * 4 + SLACK_BYTES;
 }
 

@@ -18,8 +18,8 @@
  *   then in star mode, per step and per shard the worker is given (coordinator/src/star):
  *   coord  -> work       (step, task id, weights, sample indices)
  *   worker -> gradient   (task id, sample count, loss sum, gradient SUM: one Float32Array, or its
- *                         float16 bits as one Uint16Array with compress 'fp16', or one
- *                         Float64Array with reduction 'exact')
+ *                         float16 bits as one Uint16Array with compress 'fp16', or the
+ *                         bytes of an exact-sum encoding with reduction 'exact')
  *   or in ring mode (the workers hold the weights and draw their own shards from the plan; the
  *   protocol is written out in coordinator/src/ring/ring-trainer.ts):
  *   coord  -> replica     (weights and Adam state to start from)
@@ -37,6 +37,7 @@
  */
 import type { Compression } from '../allreduce/allreduce-options.js';
 import { COLLECTIVE_ERROR_CODES } from '../allreduce/collective-error.js';
+import { maxEncodedBytes } from '../allreduce/exact-sum/wire.js';
 import { PROTOCOL_ERROR_CODES, ProtocolError } from './protocol-error.js';
 import { REPLICA_HASH_PATTERN } from './replica-hash.js';
 import {
@@ -106,7 +107,7 @@ export interface CoordinatorInboundLimits {
   paramCount: number;
   /**
    * The job's wire settings: ring messages are refused in star mode and gradients in ring mode;
-   * gradients are float32, float16 bits (compress 'fp16') or float64 (reduction 'exact').
+   * gradients are float32, float16 bits (compress 'fp16') or exact-sum encodings (reduction 'exact').
    */
   config: WireConfig;
 }
@@ -337,12 +338,14 @@ export const MESSAGES = {
       /**
        * Gradient of lossSum, flat, in the parameter layout (tensor fusion: one vector per step):
        * float32; with compress 'fp16' the float16 bit patterns of its values (Uint16Array); with
-       * reduction 'exact' the split-invariant float64 sum (Float64Array).
+       * reduction 'exact' the bytes of ExactAccumulator.encode() over [0, paramCount + 1): the exact
+       * sums of the shard's micro-shard gradients, then of their losses (model/reduction.ts); the
+       * coordinator checks the range and decodes them (a bad encoding is a protocol violation).
        */
       grad: pick((l: CoordinatorInboundLimits) => (l.config.reduction === 'exact' ? 'exact' : l.config.compress === 'fp16' ? 'fp16' : 'float32'), {
         float32: float32s(paramCount),
         fp16: halves(paramCount, '--compress fp16'),
-        exact: float64s(paramCount, '--reduction exact'),
+        exact: bytes({ min: 16, max: (l: CoordinatorInboundLimits) => maxEncodedBytes(l.paramCount + 1), noun: 'exact-sum encoding' }),
       }),
       /** Milliseconds in the gradient computation, and from receiving the work to sending this. */
       computeMs: finite(0),

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { ExactAccumulator } from '../allreduce/exact-sum/accumulator.js';
+import { maxEncodedBytes } from '../allreduce/exact-sum/wire.js';
 import { protocolRefusal } from '../test-support.js';
 import { decodeFrame, encodeMessage } from './codec.js';
 import { MSG, type GradientMessage } from './messages.js';
@@ -155,17 +157,16 @@ describe('--compress fp16 and ring mode', () => {
     expect(parseCoordinatorMessage(wire({ ...welcome, config: { ...config, allreduce: 'ring' } }), null).type).toBe(MSG.WELCOME);
   });
 
-  it('with reduction exact a gradient is a finite Float64Array of the model size, and nothing else', () => {
+  it('with reduction exact a gradient is the bytes of an exact-sum encoding, at most maxEncodedBytes(paramCount + 1)', () => {
     const exact = { paramCount, config: wireConfig({ allreduce: 'star', reduction: 'exact' }) };
     const base = { type: 'gradient', step: 0, task: 1, count: 4, lossSum: 1, computeMs: 1, busyMs: 1 };
-    const grad = Float64Array.from({ length: paramCount }, () => Math.random() - 0.5);
+    const grad = new ExactAccumulator(paramCount + 1).add(Float32Array.from({ length: paramCount + 1 }, () => Math.random() - 0.5)).encode(0, paramCount + 1, 'raw');
     const back = parseWorkerMessage(decodeFrame(encodeMessage({ ...base, grad } as unknown as GradientMessage)), exact) as GradientMessage;
-    expect(back.grad).toBeInstanceOf(Float64Array);
-    expect(Array.from(back.grad)).toEqual(Array.from(grad));
+    expect(back.grad).toBeInstanceOf(Uint8Array);
+    expect(Buffer.from(back.grad as Uint8Array).equals(Buffer.from(grad))).toBe(true);
     const f32 = encodeMessage({ ...base, grad: new Float32Array(paramCount) } as unknown as GradientMessage);
-    expect(() => parseWorkerMessage(decodeFrame(f32), exact)).toThrow(/expected a Float64Array of \d+ values \(--reduction exact\)/);
-    const nan = grad.slice();
-    nan[3] = Number.NaN;
-    expect(() => parseWorkerMessage(decodeFrame(encodeMessage({ ...base, grad: nan } as unknown as GradientMessage)), exact)).toThrow(/grad\[3\] is NaN/);
+    expect(() => parseWorkerMessage(decodeFrame(f32), exact)).toThrow(/grad/);
+    const huge = encodeMessage({ ...base, grad: new Uint8Array(maxEncodedBytes(paramCount + 1) + 1) } as unknown as GradientMessage);
+    expect(() => parseWorkerMessage(decodeFrame(huge), exact)).toThrow(/grad/);
   });
 });

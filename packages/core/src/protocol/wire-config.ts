@@ -6,7 +6,7 @@
  * workers must know is one entry here, plus the code that uses it and its test.
  */
 import { COMPRESSION_MODES } from '../allreduce/allreduce-options.js';
-import { REDUCTIONS } from '../model/exact-gradient.js';
+import { REDUCTIONS } from '../model/reduction.js';
 import { int, oneOf, type Field } from './schema.js';
 
 /** How gradients are reduced: at the coordinator ('star'), or by the workers among themselves ('ring'). */
@@ -47,7 +47,7 @@ export const WIRE_SETTINGS = {
     flag: 'reduction',
     choices: REDUCTIONS,
     default: 'fast',
-    help: 'fast: float32 sums inside the kernels; exact: per-sample float64 sums, so any number of workers gives one process\'s weights bit for bit (about 1.6x slower per step; star mode only)',
+    help: 'fast: float32 sums inside the kernels and across workers (the bits depend on the split); exact: every batch is computed in fixed micro-shards of 16 samples whose float32 gradient and loss sums are added exactly and rounded once, so any number of workers, star or ring, with workers lost or joining, gives the weights and losses of `ddp train --workers 0 --reduction exact` bit for bit (same backend; not with --compress fp16)',
   } satisfies ChoiceSetting<(typeof REDUCTIONS)[number]>,
   hashEvery: {
     flag: 'hash-every',
@@ -83,7 +83,8 @@ export const wireConfig = (over: Partial<WireConfig> = {}): WireConfig => ({ ...
 
 /** Why a combination of settings cannot run, or null. */
 export function wireConflict(c: WireConfig): string | null {
-  if (c.reduction === 'exact' && c.allreduce === 'ring') return '--reduction exact needs --allreduce star (ring mode reduces float32 sums)';
-  if (c.reduction === 'exact' && c.compress !== 'none') return '--reduction exact cannot be combined with --compress fp16';
+  if (c.reduction === 'exact' && c.compress !== 'none') {
+    return '--reduction exact cannot be combined with --compress fp16 (float16 rounds each partial sum on its way, so the result would depend on the split again)';
+  }
   return null;
 }

@@ -7,10 +7,13 @@
 import { randomBytes } from 'node:crypto';
 import {
   Adam,
+  EXACT_LOSS,
   MSG,
   PROTOCOL_VERSION,
   SEED_CNN_PARAM_COUNT,
   TrainingPlan,
+  addExactGradient,
+  exactAccumulator,
   gatherImages,
   gatherLabels,
   gradientSum,
@@ -24,6 +27,7 @@ import {
   type RingProgressMessage,
   type Split,
   type WelcomeMessage,
+  type WireConfig,
   type WorkerToCoordinator,
 } from '@ddp/core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -35,12 +39,17 @@ const PLAN = { seed: 23, batchSize: 4 };
 const LR = 1e-3;
 
 
-function welcomeFor(train: Split, hashEvery: number): WelcomeMessage {
+function welcomeFor(train: Split, hashEvery: number, over: MemberOverrides = {}): WelcomeMessage {
   return {
     type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 2, paramCount: P, heartbeatMs: 1000,
     data: { dataset: 'mnist', trainCount: train.count, fingerprint: splitFingerprint(train), testCount: 10, testFingerprint: 'unused: the tests load no test split', serveData: false, rows: 28, cols: 28, numClasses: 10 },
-    config: wireConfig({ allreduce: 'ring', hashEvery }), plan: PLAN, job: { id: 'j', fingerprint: 'unspecified' },
+    config: wireConfig({ allreduce: 'ring', hashEvery, ...over.config }), plan: over.plan ?? PLAN, job: { id: 'j', fingerprint: 'unspecified' },
   };
+}
+
+interface MemberOverrides {
+  config?: Partial<WireConfig>;
+  plan?: { seed: number; batchSize: number };
 }
 
 type Out<T extends WorkerToCoordinator['type']> = Extract<WorkerToCoordinator, { type: T }>;
@@ -59,13 +68,13 @@ afterEach(() => {
   for (const m of made.splice(0)) m.close();
 });
 
-function member(train: Split, hashEvery = 1): TestMember {
+function member(train: Split, hashEvery = 1, over: MemberOverrides = {}): TestMember {
   const out: WorkerToCoordinator[] = [];
   const failures: string[] = [];
   const waiters: Array<() => void> = [];
   const ring = new RingMember(
     {
-      welcome: welcomeFor(train, hashEvery),
+      welcome: welcomeFor(train, hashEvery, over),
       train,
       send: (m) => {
         out.push(m);
@@ -218,6 +227,40 @@ describe('RingMember', () => {
     ms[1]!.ring.handle({ type: MSG.FETCH, request: 8, steps: 1, optimizer: false });
     await ms[1]!.ring.settled();
     expect(ms[1]!.failures).toEqual(['DDP_WORKER: ring mode: asked for the weights after 1 step(s), but the replica is at step 3']);
+  }, 120_000);
+
+  it('--reduction exact: three members (shards of 16, 16 and 8 samples) end bitwise equal to one process adding the micro-shards exactly; position 0 reports the exact loss', async () => {
+    const plan = { seed: 5, batchSize: 40 };
+    const train = randomSplit(80); // 2 steps per epoch: the run crosses into epoch 1
+    const init = initSeedCnnParams(11);
+    const ms = [0, 1, 2].map(() => member(train, 1, { config: { reduction: 'exact' }, plan }));
+    each(ms, () => ({ type: MSG.REPLICA, steps: 0, params: init, lr: LR }));
+    await formRing(ms, 0, 0);
+    each(ms, () => ({ type: MSG.RING_RUN, generation: 0, from: 0, until: 3 }));
+
+    // One process: the whole batch's micro-shards into one exact accumulator, rounded once, Adam.
+    const refPlan = new TrainingPlan({ ...plan, trainCount: train.count });
+    const params = init.slice();
+    const adam = new Adam(P, { lr: LR });
+    const acc = exactAccumulator();
+    const hashes: string[] = [];
+    const losses: number[] = [];
+    for (let s = 0; s < 3; s++) {
+      const batch = refPlan.at(s).batch;
+      acc.reset();
+      addExactGradient(acc, params, gatherImages(train, batch), gatherLabels(train, batch), batch.length);
+      const rounded = acc.toFloat32();
+      adam.stepFromSum(params, rounded.subarray(0, EXACT_LOSS), batch.length);
+      hashes.push(replicaHash(params));
+      losses.push(rounded[EXACT_LOSS]!);
+    }
+    const reports = await Promise.all(ms.map(async (m) => [await m.next(MSG.RING_PROGRESS), await m.next(MSG.RING_PROGRESS), await m.next(MSG.RING_PROGRESS)]));
+    reports.forEach((mine, position) => {
+      expect(mine.map((r) => r.count)).toEqual([[16, 16, 8][position], [16, 16, 8][position], [16, 16, 8][position]]);
+      expect(mine.map((r) => r.hash)).toEqual(hashes);
+      expect(mine.map((r) => r.lossSum)).toEqual(position === 0 ? losses : [0, 0, 0]);
+    });
+    expect(ms.flatMap((m) => m.failures)).toEqual([]);
   }, 120_000);
 
   it('a newer ring_listen abandons a run at once (an allreduce waiting on a silent neighbour), quietly; the member goes on in the new ring', async () => {

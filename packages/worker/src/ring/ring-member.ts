@@ -4,6 +4,10 @@
  * the steps it is told to run on its own: for each step it takes its shard of the step's global
  * batch from the plan (by ring position), computes the gradient sum, reduces it with its ring
  * neighbours (ringAllreduce over the WebSocket peer transport), applies Adam, and reports progress.
+ * With reduction 'exact' the shard is a whole number of micro-shards, their gradient and loss sums
+ * go into an ExactAccumulator (model/reduction.ts) and ringAllreduceExact reduces it: every member
+ * gets the bits of one process. The loss travels as the accumulator's last element; the member at
+ * position 0 reports the total, the others 0 (the coordinator's sum is then the exact total).
  * No step waits for the coordinator.
  *
  * Messages are handled one at a time, in arrival order, on a queue. Exceptions, acted on as soon as
@@ -17,12 +21,18 @@
  */
 import {
   CollectiveError,
+  EXACT_LAYOUT,
+  EXACT_LOSS,
   MSG,
   NonFiniteGradient,
   SEED_CNN_PARAM_COUNT,
   TrainingPlan,
+  addExactGradient,
+  exactAccumulator,
   gradientSum,
   ringAllreduce,
+  ringAllreduceExact,
+  shardUnit,
   type EvaluateMessage,
   type RingConnectMessage,
   type RingCoordinatorMessage,
@@ -79,6 +89,9 @@ export class RingMember implements Member<RingCoordinatorMessage | EvaluateMessa
   /** The gradient and the reduced sum of the step in hand, reused step after step (no garbage per step). */
   private readonly grad = new Float32Array(SEED_CNN_PARAM_COUNT);
   private readonly sum = new Float32Array(SEED_CNN_PARAM_COUNT);
+  /** Reduction 'exact': the step's exact sums, and their rounded values (gradient, then the loss sum). */
+  private readonly exact = exactAccumulator();
+  private readonly exactSum = new Float32Array(this.exact.length);
 
   constructor(
     private readonly ctx: MemberContext,
@@ -231,7 +244,9 @@ export class RingMember implements Member<RingCoordinatorMessage | EvaluateMessa
     if (!r.transport) throw new Error(`ring_run for steps ${msg.from + 1}..${msg.until} before ring ${msg.generation} was linked`);
     const replica = this.requireReplica('ring_run');
     if (replica.steps !== msg.from) throw new Error(`ring_run from step ${msg.from}, but the replica is at step ${replica.steps}`);
-    const { compress, hashEvery } = this.ctx.welcome.config;
+    const { compress, hashEvery, reduction } = this.ctx.welcome.config;
+    const unit = shardUnit(reduction);
+    const exact = reduction === 'exact';
     let lastReport = -1;
     for (let step = msg.from; step < msg.until; step++) {
       // A ring of one never waits on the network: yield anyway, so that a ring_listen or ring_stop
@@ -240,9 +255,9 @@ export class RingMember implements Member<RingCoordinatorMessage | EvaluateMessa
       if (r.gone || this.closed) return;
       const t0 = performance.now();
       const batchSize = this.plan.at(step).batch.length;
-      const inputs = this.prefetch.take(this.plan.shardOf(step, r.position, r.size));
+      const inputs = this.prefetch.take(this.plan.shardOf(step, r.position, r.size, unit));
       const t1 = performance.now();
-      const g = this.gradient(replica, inputs);
+      const g = exact ? this.exactGradient(replica, inputs) : this.gradient(replica, inputs);
       const t2 = performance.now();
 
       const counting = new CountingTransport(r.transport);
@@ -250,18 +265,25 @@ export class RingMember implements Member<RingCoordinatorMessage | EvaluateMessa
       // own chunk while the others' travel (the step commits only once the whole sum is in).
       const update = replica.begin(batchSize);
       let adamMs = 0;
-      const reducing = ringAllreduce(counting, g.grad, {
-        compress,
-        tag: 'grad',
-        out: this.sum,
-        onChunk: (sum, start, end) => {
-          const a = performance.now();
-          update.apply(sum, start, end);
-          adamMs += performance.now() - a;
-        },
-      });
+      const onChunk = (sum: Float32Array, start: number, end: number) => {
+        const a = performance.now();
+        update.apply(sum, start, end);
+        adamMs += performance.now() - a;
+      };
+      // Exact: the rounded gradient is the first P values of exactSum (the last is the loss sum).
+      const exactGrad = this.exactSum.subarray(0, EXACT_LOSS);
+      const reducing = exact
+        ? ringAllreduceExact(counting, this.exact, {
+          tag: 'grad',
+          layout: EXACT_LAYOUT,
+          out: this.exactSum,
+          onChunk: (_sum, start, end) => {
+            if (start < Math.min(end, EXACT_LOSS)) onChunk(exactGrad, start, Math.min(end, EXACT_LOSS));
+          },
+        }).then(() => exactGrad)
+        : ringAllreduce(counting, g.grad, { compress, tag: 'grad', out: this.sum, onChunk });
       // While the allreduce waits on the network, prepare the next step's shard.
-      if (step + 1 < msg.until) this.prefetch.prepare(this.plan.shardOf(step + 1, r.position, r.size));
+      if (step + 1 < msg.until) this.prefetch.prepare(this.plan.shardOf(step + 1, r.position, r.size, unit));
       let sum: Float32Array;
       try {
         sum = await reducing;
@@ -289,7 +311,8 @@ export class RingMember implements Member<RingCoordinatorMessage | EvaluateMessa
         generation: r.generation,
         step,
         count: inputs.indices.length,
-        lossSum: g.lossSum,
+        // Exact: the total over the ring, reported once (0 + total + 0 ... is the total, bit for bit).
+        lossSum: exact ? (r.position === 0 ? this.exactSum[EXACT_LOSS]! : 0) : g.lossSum,
         ...(hash ? { hash } : {}),
         bytesSent: counting.bytesSent,
         prepareMs: t1 - t0,
@@ -304,6 +327,14 @@ export class RingMember implements Member<RingCoordinatorMessage | EvaluateMessa
       // step is committed with this hash): one member sends it, after the step's report.
       if (snapshot && r.position === 0) this.ctx.send({ type: MSG.STATE, request: 0, ...replica.snapshot(step + 1, true) });
     }
+  }
+
+  /** Reduction 'exact': the shard's micro-shard gradient and loss sums, into this.exact (reset first). */
+  private exactGradient(replica: Replica, inputs: ShardInputs): { lossSum: number; grad: Float32Array } {
+    this.exact.reset();
+    const n = inputs.indices.length;
+    if (n > 0) addExactGradient(this.exact, replica.params, inputs.images, inputs.labels, n, this.grad);
+    return { lossSum: 0, grad: this.grad };
   }
 
   /** The gradient sum of a shard at the replica's weights (zeros for an empty shard). */

@@ -14,7 +14,9 @@ import {
   gatherImages,
   gatherLabels,
   gradientSum,
-  gradientSumExact,
+  ExactAccumulator,
+  EXACT_LENGTH,
+  EXACT_LOSS,
   initSeedCnnParams,
   parseWorkerMessage,
   splitFingerprint,
@@ -112,15 +114,17 @@ describe('StarMember', () => {
     expect(reply.lossSum).toBe(ref.lossSum);
   }, 60_000);
 
-  it('with --reduction exact the answer is core\'s float64 sum (Float64Array), bit for bit', () => {
+  it('with --reduction exact the answer is the exact-sum encoding of the shard\'s micro-shard gradient and loss sums', () => {
     const { work } = starMember(wireConfig({ allreduce: 'star', reduction: 'exact' }));
     const reply = work({ step: 0, epoch: 0, task: 2, indices });
-    const exact = gradientSumExact(params, gatherImages(train, indices), gatherLabels(train, indices), 2);
-    expect(reply.grad).toBeInstanceOf(Float64Array);
-    expect(bits(reply.grad).equals(bits(exact.grad))).toBe(true);
-    expect(reply.lossSum).toBe(exact.lossSum);
-    // Not the float32 sum widened: the exact sum keeps bits a float32 cannot hold.
-    expect(Array.from(reply.grad as Float64Array).some((x) => x !== Math.fround(x))).toBe(true);
+    expect(reply.grad).toBeInstanceOf(Uint8Array);
+    const sums = ExactAccumulator.fromEncoded(reply.grad as Uint8Array);
+    expect(sums.length).toBe(EXACT_LENGTH);
+    // One micro-shard (2 samples): its exact sum is gradientSum's float32 result itself.
+    const rounded = sums.toFloat32();
+    expect(bits(rounded.subarray(0, EXACT_LOSS)).equals(bits(ref.grad))).toBe(true);
+    expect(rounded[EXACT_LOSS]).toBe(ref.lossSum);
+    expect(reply.lossSum).toBe(ref.lossSum);
   }, 60_000);
 
   it('an empty shard (a batch smaller than the worker count) is a zero sum with count 0', () => {

@@ -1,7 +1,8 @@
 /**
  * A worker's part in star mode (the step protocol is written out in coordinator/src/star/star-step.ts):
  * each work order names a shard and carries the weights; the member answers with the gradient SUM
- * over that shard (float32; float16 bits with compress 'fp16'; float64 with reduction 'exact').
+ * over that shard (float32; float16 bits with compress 'fp16'; with reduction 'exact' the exact-sum
+ * encoding of its micro-shards' gradient and loss sums).
  */
 import { MSG, encodeFp16, type EvaluateMessage, type GradientMessage, type WorkMessage } from '@ddp/core';
 import { answerEvaluate } from '../evaluate-shard.js';

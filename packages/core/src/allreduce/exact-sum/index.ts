@@ -1,4 +1,4 @@
 // Exact, order-independent summation of float32 vectors (see accumulator.ts), and its wire format.
 export { ExactAccumulator } from './accumulator.js';
 export { ExactSumFormatError } from './format-error.js';
-export { encodedRange, type ExactSumLayout } from './wire.js';
+export { encodedRange, maxEncodedBytes, type ExactSumLayout } from './wire.js';

@@ -47,6 +47,15 @@ const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** How heads travel: 'packed' (their significant bytes, ~5.5 B/element) or 'raw' (8 B/element, faster). */
 export type ExactSumLayout = 'packed' | 'raw';
 
+/**
+ * The largest encoding of `count` elements that encode() can produce in either layout (every
+ * element with a tail of the largest size the decoder accepts): a frame limit that no legitimate
+ * encoding exceeds. Typical gradients take 8 B/element raw, about 5.5 packed.
+ */
+export function maxEncodedBytes(count: number): number {
+  return HEADER_BYTES + ((count + 1) >>> 1) + count * (8 + 7 + MAX_TAIL_BYTES);
+}
+
 /** A decoded range: heads, and tails (index relative to start, nonzero integer of 2^-149 units). */
 export interface DecodedExactRange {
   start: number;
