@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   CheckpointWriter,
+  MICRO_SHARD,
   RunError,
   fingerprintDifferences,
   readLatestCheckpoint,
@@ -47,7 +48,9 @@ export function jobFingerprint(cfg: JobConfig, data: Dataset, wire: Pick<WireCon
     batchSize: cfg.batchSize,
     lr: cfg.lr,
     seed: cfg.seed,
-    reduction: wire.reduction,
+    // The exact reduction was float64 per-sample sums before micro-shards: a checkpoint of that one is
+    // of another computation, so the name carries the micro-shard size.
+    reduction: wire.reduction === 'exact' ? `exact-micro${MICRO_SHARD}` : wire.reduction,
     compress: wire.compress,
   };
 }
