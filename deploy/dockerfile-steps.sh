@@ -146,7 +146,7 @@ do_from() {
   [ "${2:-}" = "" ] || [ "${2,,}" = as ] || die "FROM $*: expected FROM IMAGE [AS NAME]"
   if [[ $image =~ ^node:([0-9]+) ]]; then
     local want=${BASH_REMATCH[1]} have
-    have=$(node -p 'process.versions.node.split(".")[0]')
+    have=$(node -e 'process.stdout.write(process.versions.node.split(".")[0])')
     [ "$want" = "$have" ] || die "FROM $image wants Node $want; this machine has Node $have (run it where they match)"
   else
     die "FROM $image: only node:* images can be stood in for by this machine"
@@ -301,7 +301,7 @@ else
 fi
 
 # --- start the entrypoint as the image's user, as `docker run -e DDP_PORT -e DDP_TOKEN IMAGE ARGS` --
-PORT=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
+PORT=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { process.stdout.write(String(s.address().port)); s.close(); })')
 TOKEN=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 [ ${#RUN_ARGS[@]} -gt 0 ] || RUN_ARGS=("${CMD[@]}")
 stage_env
