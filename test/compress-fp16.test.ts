@@ -2,7 +2,9 @@
  * --compress fp16. Gradients travel as float16: in star mode the worker's gradient
  * message carries the half bits and the coordinator widens and adds them in float32, in rank order;
  * in ring mode every chunk on the peer links is half. The bytes on the wire halve, and training
- * still works.
+ * still works. fp16 cannot be exact: --compress fp16 without --reduction selects --reduction fast
+ * (these runs give none), and an explicit --reduction exact with it is a usage error. The float32
+ * runs it is compared with are --reduction fast too (the same float32 sums, only the wire differs).
  *
  * The accuracy claim (after 1 epoch, within 0.2 points of float32) takes 12 one-epoch runs (about
  * 10 minutes on the 2-core build machine), so it runs only with DDP_E2E_FULL=1:
@@ -30,7 +32,7 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 describe('--compress fp16', () => {
   it.each(['star', 'ring'])('%s: the gradient bytes per step halve, and the loss falls as with float32', async (allreduce) => {
-    const f32 = await train(['--allreduce', allreduce]);
+    const f32 = await train(['--allreduce', allreduce, '--reduction', 'fast']);
     const f16 = await train(['--allreduce', allreduce, '--compress', 'fp16']);
     const ratio = f16.bytes / f32.bytes;
     if (allreduce === 'ring') {
@@ -53,6 +55,29 @@ describe('--compress fp16', () => {
     await referenceSteps(ref, loadTrain(LIMIT_TRAIN), 42, STEPS, 2, { mode: 'ring', compress: 'fp16' });
     expect(bitwiseEqual(f16.weights, ref.params)).toBe(true);
   }, 180_000);
+
+  it('without --reduction it selects fast; with --reduction exact (flag or DDP_REDUCTION) it is refused with one line and exit code 2', async () => {
+    // Given explicitly, fast is the same run as left out.
+    const quick = ['--max-steps', '3', '--batch-size', '64', '--seed', '5', '--limit-train', '640', '--limit-test', '100', '--backend', 'wasm', '--log-format', 'json', '--allreduce', 'star', '--compress', 'fp16'];
+    const runs = [];
+    for (const extra of [[], ['--reduction', 'fast']]) {
+      const out = tmpDir();
+      const run = await runCli(['train', '--workers', '2', ...quick, ...extra, '--out', out], { json: true, timeoutMs: 120_000 });
+      expect(run.code, run.stderr).toBe(0);
+      runs.push(readWeights(out));
+    }
+    expect(bitwiseEqual(runs[0]!, runs[1]!)).toBe(true);
+    const refused = [
+      await runCli(['train', '--workers', '2', ...quick, '--reduction', 'exact']),
+      await runCli(['coordinator', 'start', '--workers', '1', '--port', '0', '--compress', 'fp16'], { env: { DDP_REDUCTION: 'exact' } }),
+      await runCli(['deploy', 'k8s', '--workers', '2', '--image', 'ddp:1', '--compress', 'fp16', '--reduction', 'exact']),
+    ];
+    for (const r of refused) {
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/--reduction exact cannot be combined with --compress fp16/);
+    }
+  }, 240_000);
 });
 
 /**
@@ -66,7 +91,7 @@ describe.skipIf(!process.env.DDP_E2E_FULL)('one epoch on MNIST, 2 workers: fp16 
   it('mean test accuracy over 4 seeds within 0.2 points of float32 (ring and star)', async () => {
     const seeds = [42, 1, 2, 3];
     const configs = {
-      f32: ['--allreduce', 'ring'],
+      f32: ['--allreduce', 'ring', '--reduction', 'fast'],
       'fp16 ring': ['--allreduce', 'ring', '--compress', 'fp16'],
       'fp16 star': ['--allreduce', 'star', '--compress', 'fp16'],
     } as const;

@@ -40,7 +40,8 @@ async function connect(url: string): Promise<Peer> {
 const hello = (token: string, over: Frame = {}): Frame => ({ type: 'hello', protocolVersion: PROTOCOL_VERSION, token, backend: 'test', host: 'e2e', pid: process.pid, ...over });
 const TOKEN = 'e2e-protocol-token';
 const STEPS = 10;
-const JOB = ['--allreduce', 'star', '--max-steps', String(STEPS), '--batch-size', '64', '--seed', '42', '--limit-train', '6400', '--limit-test', '200', '--backend', 'wasm'];
+// --reduction fast: the weights are checked against the in-process fast reference (float32 gradients on the wire).
+const JOB = ['--allreduce', 'star', '--max-steps', String(STEPS), '--batch-size', '64', '--seed', '42', '--limit-train', '6400', '--limit-test', '200', '--backend', 'wasm', '--reduction', 'fast'];
 
 describe('a real coordinator refuses bad peers and goes on serving', () => {
   it('refuses unauthenticated, wrong-version, malformed and oversized connections; drops a member with a bad gradient; completes the run', async () => {

@@ -1,9 +1,10 @@
 /**
  * Elastic membership with real processes: workers join at step boundaries and leave at any time,
  * --min-workers pauses the run (and says how many are missing), --max-workers refuses the extra
- * ones with DDP_FULL. The global batch stays fixed, so the math does not change: in ring mode the
- * weights are those of a reference that reduces with the ring sizes the run had (the ring_formed
- * events say them); with --reduction exact (star) they are one process's bits, whatever joined or left.
+ * ones with DDP_FULL. The global batch stays fixed, so the math does not change: with the default
+ * reduction (exact; star here) the weights are one process's bits, whatever joined or left; with
+ * --reduction fast (ring here) they are those of a reference that reduces with the ring sizes the run
+ * had (the ring_formed events say them).
  */
 import { describe, expect, it } from 'vitest';
 import { runCli } from './cli-helpers.js';
@@ -21,13 +22,13 @@ const WORKER = ['--backend', 'wasm'];
 const membershipOf = (coord: Live, n: number, from = 0) => coord.waitForEvent((e) => e.event === 'membership' && e.workers === n && coord.events().filter((x) => x.event === 'membership').indexOf(e) >= from);
 
 describe('elastic membership', () => {
-  it('ring: a join, a refused extra worker, two losses, a pause below --min-workers and a new worker: bitwise the reference over the ring sizes', async () => {
+  it('ring --reduction fast: a join, a refused extra worker, two losses, a pause below --min-workers and a new worker: bitwise the fast reference over the ring sizes', async () => {
     // Far more steps than the last kill's step 30: on a loaded machine the step events reach the test
     // late, and at 60 steps a kill once landed after the training (during the evaluation).
     const steps = 150;
     const out = tmpDir();
     const ENV = { DDP_TOKEN: 'e2e-elastic-ring' };
-    const { coord, url } = await startCoordinator(['--workers', '2', '--min-workers', '2', '--max-workers', '3', '--worker-timeout', '60', ...job(steps), '--out', out], ENV);
+    const { coord, url } = await startCoordinator(['--workers', '2', '--min-workers', '2', '--max-workers', '3', '--worker-timeout', '60', ...job(steps), '--reduction', 'fast', '--out', out], ENV);
     const workers = [startWorker(url, WORKER, ENV), startWorker(url, WORKER, ENV)];
     await coord.waitForEvent(atStep(5));
     workers.push(startWorker(url, WORKER, ENV));
@@ -66,11 +67,11 @@ describe('elastic membership', () => {
     expect((await Promise.all([workers[2]!.exit, workers[3]!.exit])).map((e) => e.code)).toEqual([0, 0]);
   }, 240_000);
 
-  it('star --reduction exact: joins and losses leave the weights bitwise those of one process', async () => {
+  it('star, the default reduction (exact): joins and losses leave the weights bitwise those of one process', async () => {
     const steps = 30;
     const out = tmpDir();
     const ENV = { DDP_TOKEN: 'e2e-elastic-star' };
-    const exact = [...job(steps), '--reduction', 'exact'];
+    const exact = job(steps); // no --reduction: the default
     const { coord, url } = await startCoordinator(['--workers', '1', '--max-workers', '3', '--allreduce', 'star', '--worker-timeout', '60', ...exact, '--out', out], ENV);
     const workers = [startWorker(url, WORKER, ENV)];
     await coord.waitForEvent(atStep(4));

@@ -1,8 +1,9 @@
 /**
- * `--reduction exact`: every batch is computed in fixed micro-shards of 16 samples (the one model
+ * `--reduction exact`, the default (these runs give no --reduction; one checks that the explicit flag
+ * is the same computation): every batch is computed in fixed micro-shards of 16 samples (the one model
  * definition, gradientSum) whose float32 sums are added exactly and rounded once
  * (packages/core/src/model/reduction.ts). So a run's final weights, and every step's loss, are
- * bitwise those of `ddp train --workers 0 --reduction exact`, whatever the number of workers, in
+ * bitwise those of `ddp train --workers 0`, whatever the number of workers, in
  * star and in ring mode, and when a worker is killed mid-run (and a replacement joins).
  *
  * The job crosses an epoch boundary with a short last batch (1000 = 15 x 64 + 40: a short last
@@ -17,7 +18,7 @@ import { bitwiseEqual, maxAbsDiff, readWeights, startCoordinator, startWorker, s
 const STEPS = 24;
 const SEED = process.env.DDP_EXACT_SEED ? Number(process.env.DDP_EXACT_SEED) : randomInt(1, 1_000_000);
 const JOB = ['--max-steps', String(STEPS), '--batch-size', '64', '--seed', String(SEED), '--limit-train', '1000', '--limit-test', '200',
-  '--backend', 'wasm', '--reduction', 'exact'];
+  '--backend', 'wasm'];
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 const losses = (events: DdpEventLine[]) => events.filter((e) => e.event === 'step').map((e) => e.loss as number);
 
@@ -48,7 +49,7 @@ beforeAll(async () => {
   referenceLosses = losses(run.events);
 }, 200_000);
 
-describe.each(['star', 'ring'] as const)(`--reduction exact --allreduce %s: bitwise one process (${STEPS} steps of batch 64)`, (mode) => {
+describe.each(['star', 'ring'] as const)(`default reduction (exact), --allreduce %s: bitwise one process (${STEPS} steps of batch 64)`, (mode) => {
   for (const n of [1, 2, 3, 4]) {
     it(`N = ${n} workers: the weights and every step's loss of --workers 0`, async () => {
       const out = tmpDir();
@@ -90,6 +91,21 @@ describe.each(['star', 'ring'] as const)(`--reduction exact --allreduce %s: bitw
 });
 
 describe('--reduction exact: what it guarantees is tested against something that differs', () => {
+  it('--reduction exact given explicitly (flag, or DDP_REDUCTION) is the default: the same bits; --reduction fast is not', async () => {
+    const out = tmpDir();
+    const r = await runCli(['train', '--workers', '2', '--allreduce', 'ring', ...JOB, '--reduction', 'exact', '--log-format', 'json', '--out', out], { json: true, timeoutMs: 180_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(bitwiseEqual(readWeights(out), reference)).toBe(true);
+    const viaEnv = tmpDir();
+    const e = await runCli(['train', '--workers', '0', ...JOB, '--log-format', 'json', '--out', viaEnv], { json: true, timeoutMs: 180_000, env: { DDP_REDUCTION: 'exact' } });
+    expect(e.code, e.stderr).toBe(0);
+    expect(bitwiseEqual(readWeights(viaEnv), reference)).toBe(true);
+    const fastOut = tmpDir();
+    const f = await runCli(['train', '--workers', '0', ...JOB, '--reduction', 'fast', '--log-format', 'json', '--out', fastOut], { json: true, timeoutMs: 180_000 });
+    expect(f.code, f.stderr).toBe(0);
+    expect(bitwiseEqual(readWeights(fastOut), reference)).toBe(false);
+  }, 400_000);
+
   it('the weights moved (the comparison is not between two initial states)', async () => {
     const out = tmpDir();
     const r = await runCli(['train', '--workers', '0', ...JOB.map((a) => (a === String(STEPS) ? '1' : a)), '--log-format', 'json', '--out', out], { json: true });

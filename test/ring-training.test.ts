@@ -1,5 +1,6 @@
 /**
- * Ring mode (the default): the workers draw their own shards, reduce among themselves over direct
+ * Ring mode (the default) with --reduction fast (float32 sums, so the bits depend on the split; the
+ * default reduction, exact, is in exact-equivalence.test.ts): the workers draw their own shards, reduce among themselves over direct
  * links and each applies Adam to its own replica. Real processes and sockets.
  *
  * What float arithmetic allows, and what these tests hold to:
@@ -18,7 +19,7 @@ import { loadTrain, referenceStart, referenceSteps, replicaHash } from './refere
 
 const LIMIT_TRAIN = 6400;
 const STEPS = 25;
-const JOB = ['--batch-size', '64', '--seed', '42', '--limit-train', String(LIMIT_TRAIN), '--limit-test', '200', '--backend', 'wasm', '--log-format', 'json'];
+const JOB = ['--reduction', 'fast', '--batch-size', '64', '--seed', '42', '--limit-train', String(LIMIT_TRAIN), '--limit-test', '200', '--backend', 'wasm', '--log-format', 'json'];
 
 async function train(workers: number, extra: string[]): Promise<{ run: CliRun; weights: Float32Array }> {
   const out = tmpDir();

@@ -18,7 +18,8 @@ const SEED = 42;
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 const atStep = (n: number) => (e: DdpEventLine) => e.event === 'step' && (e.step as number) >= n;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const job = (mode: 'star' | 'ring', steps: number) => ['--allreduce', mode, '--max-steps', String(steps), '--batch-size', '64', '--seed', String(SEED), '--limit-train', String(LIMIT_TRAIN), '--limit-test', '200', '--backend', 'wasm'];
+// --reduction fast: the star run is checked against the fast in-process reference at its world size.
+const job = (mode: 'star' | 'ring', steps: number) => ['--reduction', 'fast', '--allreduce', mode, '--max-steps', String(steps), '--batch-size', '64', '--seed', String(SEED), '--limit-train', String(LIMIT_TRAIN), '--limit-test', '200', '--backend', 'wasm'];
 
 /** The rank of a worker process, from the worker_joined event whose host ends in its pid. */
 function rankOf(coord: Live, worker: Live): number {

@@ -19,7 +19,8 @@ import { loadTrain, referenceOverSegments } from './reference.js';
 const LIMIT_TRAIN = 640;
 const SEED = 11;
 const STEPS = 8;
-const job = ['--max-steps', String(STEPS), '--batch-size', '64', '--seed', String(SEED), '--limit-train', String(LIMIT_TRAIN), '--limit-test', '100', '--backend', 'wasm'];
+// --reduction fast: the ring run is checked against the fast in-process ring reference (float32 chunks over TLS).
+const job = ['--reduction', 'fast', '--max-steps', String(STEPS), '--batch-size', '64', '--seed', String(SEED), '--limit-train', String(LIMIT_TRAIN), '--limit-test', '100', '--backend', 'wasm'];
 
 async function makeCerts(hosts: string): Promise<string> {
   const dir = path.join(tmpDir(), 'certs');

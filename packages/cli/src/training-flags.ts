@@ -1,4 +1,4 @@
-import { BACKEND_CHOICES, DATASET_NAMES, LOG_FORMATS, TraceTimeline, WIRE_SETTINGS, type Reporter, WIRE_SETTING_NAMES, type BackendChoice, type DatasetName, type LogFormat, type WireConfig } from '@ddp/core';
+import { BACKEND_CHOICES, DATASET_NAMES, LOG_FORMATS, TraceTimeline, WIRE_SETTINGS, type Reporter, WIRE_SETTING_NAMES, type BackendChoice, type DatasetName, type LogFormat, type WireConfig, type WireSettingName, wireConfig } from '@ddp/core';
 import { DEFAULT_JOB, type JobConfig } from '@ddp/coordinator';
 import { num, str, strOf, UsageError, type FlagSpec, type FlagValues } from './args.js';
 import { CHECKPOINT_FLAGS } from './checkpointing.js';
@@ -54,23 +54,34 @@ export function jobConfigFromFlags(v: FlagValues): JobConfig {
   };
 }
 
+/**
+ * Wire settings whose default depends on another setting (core's wireConfig): their flag has no
+ * default in the table, so that a value given (flag or DDP_* variable) can be told from one left out;
+ * their help says what the default is.
+ */
+const DERIVED_DEFAULT: ReadonlySet<WireSettingName> = new Set(['reduction']);
+
 /** The flags of the wire settings, one per entry of core's WIRE_SETTINGS (defaults and help come from there). */
 export const WIRE_FLAGS: readonly FlagSpec[] = WIRE_SETTING_NAMES.map((name): FlagSpec => {
   const s = WIRE_SETTINGS[name];
+  const dflt = DERIVED_DEFAULT.has(name) ? undefined : s.default;
   return 'choices' in s
-    ? { name: s.flag, type: 'string', choices: s.choices, default: s.default, help: s.help }
-    : { name: s.flag, type: 'int', min: s.min, max: s.max, default: s.default, help: s.help };
+    ? { name: s.flag, type: 'string', choices: s.choices, default: dflt, help: s.help }
+    : { name: s.flag, type: 'int', min: s.min, max: s.max, default: dflt, help: s.help };
 });
 
-/** The wire settings from parsed flags (every flag has its default, so every setting is set). */
+/**
+ * The wire settings from parsed flags: the ones given, the others at their defaults (a reduction not
+ * given is exact, or fast with --compress fp16: core's defaultReduction).
+ */
 export function wireConfigFromFlags(v: FlagValues): WireConfig {
-  const out: Record<string, string | number> = {};
+  const given: Record<string, string | number> = {};
   for (const name of WIRE_SETTING_NAMES) {
     const s = WIRE_SETTINGS[name];
-    const value = v[s.flag] ?? s.default;
-    out[name] = 'choices' in s ? String(value) : Number(value);
+    const value = v[s.flag];
+    if (value !== undefined) given[name] = 'choices' in s ? String(value) : Number(value);
   }
-  return out as WireConfig;
+  return wireConfig(given as Partial<WireConfig>);
 }
 
 export const backendFrom = (v: FlagValues): BackendChoice => strOf(v, 'backend') as BackendChoice;

@@ -78,6 +78,7 @@ const SCALING_FLAGS: readonly FlagSpec[] = [
   { name: 'data-dir', type: 'string', metavar: 'DIR', help: 'passed to ddp train' },
   { name: 'limit-train', type: 'int', min: 1, help: 'passed to ddp train' },
   { name: 'seed', type: 'int', min: 0, help: "passed to ddp train (default: train's own; with --weak: 42)" },
+  { name: 'reduction', type: 'string', choices: ['exact', 'fast'], help: "passed to ddp train, the one-process runs included (default: train's own, exact; fast: float32 sums)" },
   resultFileFlag('scaling', '; with --weak: scaling-weak-<time>.json'),
   BACKEND_FLAG,
 ];
@@ -268,7 +269,7 @@ async function benchScaling(rest: string[]): Promise<number> {
   }
   const seed = num(v, 'seed') ?? (weak ? 42 : undefined);
   const trainArgs = ['--backend', str(v, 'backend')!, ...(seed === undefined ? [] : ['--seed', String(seed)])];
-  for (const name of ['dataset', 'data-dir', 'limit-train']) if (v[name] !== undefined) trainArgs.push(`--${name}`, String(v[name]));
+  for (const name of ['dataset', 'data-dir', 'limit-train', 'reduction']) if (v[name] !== undefined) trainArgs.push(`--${name}`, String(v[name]));
   const common = {
     workers: parseCountList('workers', str(v, 'workers') ?? (weak ? '2' : '1,2'), 1, 64),
     algos: str(v, 'algo')?.split(',').map((s) => s.trim()).filter(Boolean),

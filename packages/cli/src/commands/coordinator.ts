@@ -70,6 +70,13 @@ A worker lost mid-run: the ring is re-formed without it and the step in hand red
 --allreduce star: for each step the coordinator sends every worker the weights and its shard, adds their
 gradient sums in rank order and applies Adam. A worker lost mid-step has its shard recomputed by another.
 
+What is guaranteed: by default (--reduction exact) every batch is computed in micro-shards of 16
+samples whose sums are added exactly and rounded once, so the weights and losses are bit for bit those
+of \`ddp train --workers 0\` with the same flags, whatever the number of workers, star or ring, with
+workers lost or joining, as long as every process uses the same backend. --reduction fast and
+--compress fp16 (which selects fast when --reduction is not given; with an explicit --reduction exact
+it is a usage error) trade that for float32 sums whose bits depend on how the batch is split.
+
 Stragglers (--straggler-factor F): in star mode a shard not back after F x the median of recent shard
 times is also given to a worker done with its own; the first answer is used (the same bits either way),
 and the straggler gets no new shard until it has caught up. In ring mode every member is needed, so a

@@ -28,8 +28,14 @@ machine (data-parallel; --allreduce ring, the default, or star) and returns the 
 a coordinator that crashes or is killed is restarted with --resume (up to --max-restarts times; its
 checkpoints go to --checkpoint-dir, <out>/checkpoints, or a scratch folder removed at the end), and the
 workers rejoin it;
-with --workers 0 it trains in this process. Same seed and batch size give the same model either way, up to
-float rounding (bit for bit with --reduction exact, in both modes and whatever joins or leaves).
+with --workers 0 it trains in this process.
+
+What is guaranteed: by default (--reduction exact) the same seed and batch size give the same model bit
+for bit, weights and losses, as \`ddp train --workers 0\`, whatever the number of workers, star or ring,
+with workers lost or joining, as long as every process uses the same backend. --reduction fast and
+--compress fp16 (which selects fast when --reduction is not given; fp16 with an explicit --reduction exact
+is a usage error) trade that for float32 sums: the same model only up to float rounding, the bits
+depending on how the batch is split.
 
 Flags:
 ${formatFlags(FLAGS)}
@@ -40,7 +46,8 @@ Examples:
   ddp train --workers 0 --epochs 1            one process, one epoch
   ddp train --workers 2 --out runs/mnist      two local workers, save the model
   ddp train --workers 2 --allreduce star     the coordinator adds the gradients and applies Adam
-  ddp train --workers 2 --compress fp16       gradients travel as float16
+  ddp train --workers 2 --reduction fast      float32 sums (bits depend on the split)
+  ddp train --workers 2 --compress fp16       gradients travel as float16 (selects --reduction fast)
   ddp train --max-steps 50 --log-format json  NDJSON events on stdout`;
 
 export async function runTrainCommand(argv: string[]): Promise<number> {

@@ -20,7 +20,8 @@ import { CoordinatorServer, type LossCode, type ModeMessage, type WorkerInfo } f
 const P = 64;
 const DATA: DataSpec = { dataset: 'mnist', trainCount: 1000, fingerprint: 'f', serveData: false, rows: 28, cols: 28, numClasses: 10 };
 const PLAN = { seed: 5, batchSize: 32 };
-const STAR = wireConfig({ allreduce: 'star' });
+// float32 gradients on the wire: the fast reduction (the default, exact, sends exact-sum encodings).
+const STAR = wireConfig({ allreduce: 'star', reduction: 'fast' });
 type Frame = Record<string, unknown>;
 
 interface Client {

@@ -77,7 +77,7 @@ export interface RingTrainerOptions {
   serveData?: boolean;
   /** ring_formed events (the job's reporter). */
   onEvent?: (e: DdpEvent) => void;
-  /** The job's reduction (default 'fast'): 'exact' cuts the members' shards on micro-shard boundaries. */
+  /** The job's reduction ('fast' if left out here; the CLI always passes the job's, exact by default): 'exact' cuts the members' shards on micro-shard boundaries. */
   reduction?: Reduction;
   /**
    * Forming a ring (listen, link) or fetching weights longer than this, plus three times the last

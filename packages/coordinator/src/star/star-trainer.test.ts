@@ -106,7 +106,7 @@ afterEach(async () => {
 
 async function setup(maxWorkers: number, opts: Partial<StarTrainerOptions> = {}, poolOpts: { stallWarnMs?: number; minWorkers?: number; pauseStatusMs?: number } = {}, compress: Compression = 'none') {
   const server = new CoordinatorServer({
-    port: 0, token: 'secret', maxWorkers, paramCount: P, data: DATA, heartbeatMs: 50, config: wireConfig({ allreduce: 'star', compress }), plan: PLAN,
+    port: 0, token: 'secret', maxWorkers, paramCount: P, data: DATA, heartbeatMs: 50, config: wireConfig({ allreduce: 'star', compress, reduction: 'fast' }), plan: PLAN, // the trainer's own default: fast
   });
   const events: DdpEvent[] = [];
   const notes: string[] = [];

@@ -36,7 +36,7 @@ export interface StarTrainerOptions {
    * sets the window, the samples needed first and the floor (StragglerOptions).
    */
   stragglers?: number | StragglerOptions;
-  /** The job's reduction (default 'fast'): 'exact' cuts shards on micro-shard boundaries and adds exact sums. */
+  /** The job's reduction ('fast' if left out here; the CLI always passes the job's, exact by default): 'exact' cuts shards on micro-shard boundaries and adds exact sums. */
   reduction?: Reduction;
 }
 

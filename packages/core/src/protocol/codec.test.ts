@@ -42,7 +42,7 @@ const sameBits = (a: Float32Array, b: Float32Array) => expect(new Uint32Array(b.
 
 describe('codec round trip', () => {
   const paramCount = 1000 + (randomBytes(2).readUInt16LE() % 5000);
-  const star = { paramCount, config: wireConfig({ allreduce: 'star' }) };
+  const star = { paramCount, config: wireConfig({ allreduce: 'star', reduction: 'fast' }) }; // float32 gradients
   const limits: WorkerInboundLimits = { paramCount, trainCount: 60000, testCount: 50, rows: 28, cols: 28, numClasses: 10, serveData: false, config: star.config };
 
   it('gradient: the Float32Array comes back bit for bit, as a Float32Array', () => {

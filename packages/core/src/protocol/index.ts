@@ -1,7 +1,7 @@
 // The wire protocol between coordinator and workers: message contracts, codec, validation, auth.
 export { PROTOCOL_VERSION } from './version.js';
 export { MSG, ALLREDUCE_MODES, COMPRESSIONS, RING_FAILURE_CODES } from './messages.js';
-export { WIRE_SETTINGS, WIRE_SETTING_NAMES, DEFAULT_WIRE, wireConfig, wireConflict } from './wire-config.js';
+export { WIRE_SETTINGS, WIRE_SETTING_NAMES, DEFAULT_WIRE, defaultReduction, wireConfig, wireConflict } from './wire-config.js';
 export type { WireConfig, WireSettingName } from './wire-config.js';
 export type {
   AllreduceMode,

@@ -12,7 +12,8 @@ import { PROTOCOL_VERSION } from './version.js';
 import { wireConfig, type WireConfig } from './wire-config.js';
 
 const paramCount = 37;
-const star = wireConfig({ allreduce: 'star' });
+// float32 gradients on the wire: the fast reduction (the default, exact, sends exact-sum encodings).
+const star = wireConfig({ allreduce: 'star', reduction: 'fast' });
 const ring = wireConfig({ allreduce: 'ring' });
 
 /** Distinct finite float32 values, with -0 and a subnormal among them. */

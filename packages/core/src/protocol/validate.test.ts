@@ -10,7 +10,8 @@ import { PROTOCOL_VERSION } from './version.js';
 import { wireConfig } from './wire-config.js';
 
 const paramCount = 50;
-const star = wireConfig({ allreduce: 'star' });
+// float32 gradients on the wire: the fast reduction (the default, exact, sends exact-sum encodings).
+const star = wireConfig({ allreduce: 'star', reduction: 'fast' });
 const ringConfig = wireConfig({ allreduce: 'ring' });
 const limits: WorkerInboundLimits = { paramCount, trainCount: 100, testCount: 50, rows: 4, cols: 4, numClasses: 10, serveData: false, config: star };
 const coordStar = { paramCount, config: star };

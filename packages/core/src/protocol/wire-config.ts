@@ -41,13 +41,13 @@ export const WIRE_SETTINGS = {
     flag: 'compress',
     choices: COMPRESSIONS,
     default: 'none',
-    help: 'fp16: gradients travel as float16 (half the bytes; sums are still added in float32)',
+    help: 'fp16: gradients travel as float16 (half the bytes; sums are still added in float32); it cannot be exact, so without --reduction it selects --reduction fast, and with --reduction exact it is refused',
   } satisfies ChoiceSetting<(typeof COMPRESSIONS)[number]>,
   reduction: {
     flag: 'reduction',
     choices: REDUCTIONS,
-    default: 'fast',
-    help: 'fast: float32 sums inside the kernels and across workers (the bits depend on the split); exact: every batch is computed in fixed micro-shards of 16 samples whose float32 gradient and loss sums are added exactly and rounded once, so any number of workers, star or ring, with workers lost or joining, gives the weights and losses of `ddp train --workers 0 --reduction exact` bit for bit (same backend; not with --compress fp16)',
+    default: 'exact',
+    help: 'exact: every batch is computed in fixed micro-shards of 16 samples whose float32 gradient and loss sums are added exactly and rounded once, so any number of workers, star or ring, with workers lost or joining, gives the weights and losses of `ddp train --workers 0` bit for bit (same backend on every process); fast: float32 sums inside the kernels and across workers, so the bits depend on the split (equal to one process only up to float rounding). Default: exact, or fast with --compress fp16 (which cannot be exact)',
   } satisfies ChoiceSetting<(typeof REDUCTIONS)[number]>,
   hashEvery: {
     flag: 'hash-every',
@@ -78,13 +78,24 @@ export const DEFAULT_WIRE: Readonly<WireConfig> = Object.freeze(
   Object.fromEntries(WIRE_SETTING_NAMES.map((k) => [k, WIRE_SETTINGS[k].default])) as WireConfig,
 );
 
-/** The defaults with some settings replaced. */
-export const wireConfig = (over: Partial<WireConfig> = {}): WireConfig => ({ ...DEFAULT_WIRE, ...over });
+/**
+ * The reduction when none is given: exact, except with fp16 compression, which rounds every partial
+ * sum to float16 on its way and so cannot be exact: there it is fast. An explicit exact with fp16 is
+ * refused by wireConflict.
+ */
+export const defaultReduction = (compress: WireConfig['compress']): WireConfig['reduction'] =>
+  compress === 'none' ? WIRE_SETTINGS.reduction.default : 'fast';
+
+/** The defaults with some settings replaced (a reduction left out follows defaultReduction). */
+export const wireConfig = (over: Partial<WireConfig> = {}): WireConfig => {
+  const c = { ...DEFAULT_WIRE, ...over };
+  return over.reduction === undefined ? { ...c, reduction: defaultReduction(c.compress) } : c;
+};
 
 /** Why a combination of settings cannot run, or null. */
 export function wireConflict(c: WireConfig): string | null {
   if (c.reduction === 'exact' && c.compress !== 'none') {
-    return '--reduction exact cannot be combined with --compress fp16 (float16 rounds each partial sum on its way, so the result would depend on the split again)';
+    return '--reduction exact cannot be combined with --compress fp16 (float16 rounds each partial sum on its way, so the result would depend on the split again): give --reduction fast, or leave --reduction out and --compress fp16 selects it';
   }
   return null;
 }

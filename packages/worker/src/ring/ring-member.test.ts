@@ -43,7 +43,8 @@ function welcomeFor(train: Split, hashEvery: number, over: MemberOverrides = {})
   return {
     type: MSG.WELCOME, protocolVersion: PROTOCOL_VERSION, rank: 0, workers: 2, paramCount: P, heartbeatMs: 1000,
     data: { dataset: 'mnist', trainCount: train.count, fingerprint: splitFingerprint(train), testCount: 10, testFingerprint: 'unused: the tests load no test split', serveData: false, rows: 28, cols: 28, numClasses: 10 },
-    config: wireConfig({ allreduce: 'ring', hashEvery, ...over.config }), plan: over.plan ?? PLAN, job: { id: 'j', fingerprint: 'unspecified' },
+    // --reduction fast unless a test says otherwise: the Reference below adds float32 shard sums.
+    config: wireConfig({ allreduce: 'ring', reduction: 'fast', hashEvery, ...over.config }), plan: over.plan ?? PLAN, job: { id: 'j', fingerprint: 'unspecified' },
   };
 }
 

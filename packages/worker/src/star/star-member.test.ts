@@ -85,9 +85,9 @@ function starMember(config: WireConfig, opts: { serve?: boolean } = {}) {
 const bits = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 describe('StarMember', () => {
-  it('answers a work order with the gradient SUM of exactly its shard, from local data or the served split', () => {
+  it('answers a work order with the gradient SUM of exactly its shard, from local data or the served split (--reduction fast: float32)', () => {
     for (const serve of [false, true]) {
-      const { work } = starMember(wireConfig({ allreduce: 'star' }), { serve });
+      const { work } = starMember(wireConfig({ allreduce: 'star', reduction: 'fast' }), { serve });
       const reply = work({ step: 4, epoch: 0, task: 9, indices });
       expect(reply).toMatchObject({ type: 'gradient', step: 4, task: 9, count: 2 });
       expect(reply.lossSum).toBe(ref.lossSum);
@@ -127,8 +127,8 @@ describe('StarMember', () => {
     expect(reply.lossSum).toBe(ref.lossSum);
   }, 60_000);
 
-  it('an empty shard (a batch smaller than the worker count) is a zero sum with count 0', () => {
-    const { work } = starMember(wireConfig({ allreduce: 'star' }));
+  it('an empty shard (a batch smaller than the worker count) is a zero sum with count 0 (--reduction fast: float32)', () => {
+    const { work } = starMember(wireConfig({ allreduce: 'star', reduction: 'fast' }));
     const reply = work({ step: 1, epoch: 0, task: 3, indices: new Uint32Array(0) });
     expect(reply).toMatchObject({ count: 0, lossSum: 0, computeMs: 0 });
     expect((reply.grad as Float32Array).every((x) => x === 0)).toBe(true);
