@@ -29,19 +29,29 @@ export function resolveOptions(caller: string, t: Transport, data: Float32Array,
   if (!(data instanceof Float32Array)) {
     throw new TypeError(`${caller}: data must be a Float32Array, got ${Object.prototype.toString.call(data)}`);
   }
+  checkTransport(caller, t);
+  const compress = opts.compress ?? 'none';
+  if (compress !== 'none' && compress !== 'fp16') {
+    throw new RangeError(`${caller}: opts.compress must be 'none' or 'fp16', got ${JSON.stringify(compress)}`);
+  }
+  return { compress, tag: resolveTag(caller, opts.tag) };
+}
+
+/** Throws a RangeError naming the caller unless the transport's size and rank make sense. */
+export function checkTransport(caller: string, t: Transport): void {
   if (!Number.isInteger(t.size) || t.size < 1) {
     throw new RangeError(`${caller}: transport.size must be an integer >= 1, got ${t.size}`);
   }
   if (!Number.isInteger(t.rank) || t.rank < 0 || t.rank >= t.size) {
     throw new RangeError(`${caller}: transport.rank must be an integer in [0, ${t.size - 1}], got ${t.rank}`);
   }
-  const compress = opts.compress ?? 'none';
-  if (compress !== 'none' && compress !== 'fp16') {
-    throw new RangeError(`${caller}: opts.compress must be 'none' or 'fp16', got ${JSON.stringify(compress)}`);
+}
+
+/** opts.tag, or 'allreduce'; throws a TypeError naming the caller for anything but a non-empty string. */
+export function resolveTag(caller: string, tag: string | undefined): string {
+  const t = tag ?? 'allreduce';
+  if (typeof t !== 'string' || t.length === 0) {
+    throw new TypeError(`${caller}: opts.tag must be a non-empty string, got ${JSON.stringify(t)}`);
   }
-  const tag = opts.tag ?? 'allreduce';
-  if (typeof tag !== 'string' || tag.length === 0) {
-    throw new TypeError(`${caller}: opts.tag must be a non-empty string, got ${JSON.stringify(tag)}`);
-  }
-  return { compress, tag };
+  return t;
 }

@@ -17,13 +17,14 @@
  * CollectiveError('PAYLOAD_SIZE', sender). Returns `out` (a new Float32Array of acc.length by
  * default). `onChunk(sum, start, end)` as in ringAllreduce: once per chunk, as soon as it is final.
  */
-import { chunkBounds } from './chunk-bounds.js';
+import { checkTransport, resolveTag } from './allreduce-options.js';
 import { CollectiveError } from './collective-error.js';
 import { float32ToBytes } from './codec.js';
 import { ExactAccumulator } from './exact-sum/accumulator.js';
 import { ExactSumFormatError } from './exact-sum/format-error.js';
 import { encodedRange, type ExactSumLayout } from './exact-sum/wire.js';
-import { decodePayload } from './payload.js';
+import { chunkBounds } from './chunk-bounds.js';
+import { ringAllgather, ringNeighbours } from './ring.js';
 import type { Transport } from './transport.js';
 
 export interface RingExactOptions {
@@ -39,12 +40,8 @@ export interface RingExactOptions {
 
 export function ringAllreduceExact(t: Transport, acc: ExactAccumulator, opts: RingExactOptions = {}): Promise<Float32Array> {
   if (!(acc instanceof ExactAccumulator)) throw new TypeError('ringAllreduceExact: acc must be an ExactAccumulator');
-  if (!Number.isInteger(t.size) || t.size < 1) throw new RangeError(`ringAllreduceExact: transport.size must be an integer >= 1, got ${t.size}`);
-  if (!Number.isInteger(t.rank) || t.rank < 0 || t.rank >= t.size) {
-    throw new RangeError(`ringAllreduceExact: transport.rank must be an integer in [0, ${t.size - 1}], got ${t.rank}`);
-  }
-  const tag = opts.tag ?? 'allreduce';
-  if (typeof tag !== 'string' || tag.length === 0) throw new TypeError(`ringAllreduceExact: opts.tag must be a non-empty string, got ${JSON.stringify(tag)}`);
+  checkTransport('ringAllreduceExact', t);
+  const tag = resolveTag('ringAllreduceExact', opts.tag);
   const layout = opts.layout ?? 'packed';
   if (layout !== 'packed' && layout !== 'raw') throw new RangeError(`ringAllreduceExact: opts.layout must be 'packed' or 'raw', got ${JSON.stringify(layout)}`);
   if (opts.out && opts.out.length !== acc.length) throw new RangeError(`ringAllreduceExact: opts.out must hold ${acc.length} values, got ${opts.out.length}`);
@@ -60,11 +57,7 @@ export function ringAllreduceExact(t: Transport, acc: ExactAccumulator, opts: Ri
 async function runRing(
   t: Transport, acc: ExactAccumulator, out: Float32Array, tag: string, layout: ExactSumLayout, onChunk: RingExactOptions['onChunk'],
 ): Promise<Float32Array> {
-  const n = t.size;
-  const r = t.rank;
-  const right = (r + 1) % n;
-  const left = (r + n - 1) % n;
-  const mod = (x: number): number => ((x % n) + n) % n;
+  const { n, r, right, left, mod } = ringNeighbours(t);
   const bounds = chunkBounds(acc.length, n);
 
   for (let s = 0; s < n - 1; s++) {
@@ -88,17 +81,7 @@ async function runRing(
 
   const own = mod(r + 1);
   acc.toFloat32(out.subarray(bounds[own]!, bounds[own + 1]!), bounds[own]!, bounds[own + 1]!);
-  let outgoing = float32ToBytes(out.subarray(bounds[own]!, bounds[own + 1]!)); // never written during the all-gather
-  for (let s = 0; s < n - 1; s++) {
-    const stepTag = `${tag}/ring-exact/ag/${s}`;
-    const c = mod(r - s);
-    const target = out.subarray(bounds[c]!, bounds[c + 1]!);
-    const exchange = Promise.all([t.send(right, stepTag, outgoing), t.recv(left, stepTag)]);
-    if (s === 0) onChunk?.(out, bounds[own]!, bounds[own + 1]!);
-    const [, bytes] = await exchange;
-    target.set(decodePayload(bytes, target.length, 'none', { from: left, what: `ringAllreduceExact: all-gather chunk ${c} (tag "${stepTag}")` }));
-    outgoing = bytes;
-    onChunk?.(out, bounds[c]!, bounds[c + 1]!);
-  }
+  const outgoing = float32ToBytes(out.subarray(bounds[own]!, bounds[own + 1]!)); // never written during the all-gather
+  await ringAllgather(t, out, bounds, outgoing, `${tag}/ring-exact`, 'none', 'ringAllreduceExact', onChunk);
   return out;
 }

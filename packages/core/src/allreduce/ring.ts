@@ -26,7 +26,7 @@
  * has gone out (so work done there overlaps the wait for the others' chunks), the others as they
  * arrive. A caller can start consuming the sum (an optimizer step, say) before the allreduce ends.
  */
-import { resolveOptions, type AllreduceOptions, type ResolvedOptions } from './allreduce-options.js';
+import { resolveOptions, type AllreduceOptions, type Compression, type ResolvedOptions } from './allreduce-options.js';
 import { chunkBounds } from './chunk-bounds.js';
 import { float32ToBytes, uint16ToBytes } from './codec.js';
 import { decodeFp16, encodeFp16 } from './fp16.js';
@@ -55,11 +55,7 @@ export function ringAllreduce(t: Transport, data: Float32Array, opts: RingOption
 }
 
 async function runRing(t: Transport, acc: Float32Array, o: ResolvedOptions, onChunk?: RingOptions['onChunk']): Promise<Float32Array> {
-  const n = t.size;
-  const r = t.rank;
-  const right = (r + 1) % n;
-  const left = (r + n - 1) % n;
-  const mod = (x: number): number => ((x % n) + n) % n;
+  const { n, r, right, left, mod } = ringNeighbours(t);
   const bounds = chunkBounds(acc.length, n);
   const chunk = (c: number): Float32Array => acc.subarray(bounds[c]!, bounds[c + 1]!);
 
@@ -81,17 +77,46 @@ async function runRing(t: Transport, acc: Float32Array, o: ResolvedOptions, onCh
   } else {
     outgoing = float32ToBytes(owned); // the owned chunk is never written during the all-gather
   }
+  await ringAllgather(t, acc, bounds, outgoing, `${o.tag}/ring`, o.compress, 'ringAllreduce', onChunk);
+  return acc;
+}
+
+/** Where rank r sits in a ring of t.size: the rank it sends to, the one it hears from, and index arithmetic mod N. */
+export function ringNeighbours(t: Transport) {
+  const n = t.size;
+  const r = t.rank;
+  const mod = (x: number): number => ((x % n) + n) % n;
+  return { n, r, right: (r + 1) % n, left: (r + n - 1) % n, mod };
+}
+
+/**
+ * The all-gather phase (steps s = 0..N-2, tag `<tagBase>/ag/<s>`): rank r sends `outgoing`, the
+ * bytes of its complete chunk (r+1) mod N, then forwards each chunk exactly as it arrived and
+ * stores the incoming chunk (r-s) mod N into `sum`. Chunks are copied, never re-added, so every rank
+ * ends with bitwise-identical results. onChunk as in ringAllreduce.
+ */
+export async function ringAllgather(
+  t: Transport,
+  sum: Float32Array,
+  bounds: readonly number[],
+  outgoing: Uint8Array,
+  tagBase: string,
+  compress: Compression,
+  caller: string,
+  onChunk?: (sum: Float32Array, start: number, end: number) => void,
+): Promise<void> {
+  const { n, r, right, left, mod } = ringNeighbours(t);
+  const own = mod(r + 1);
   for (let s = 0; s < n - 1; s++) {
-    const tag = `${o.tag}/ring/ag/${s}`;
+    const tag = `${tagBase}/ag/${s}`;
     const c = mod(r - s);
-    const target = chunk(c);
+    const target = sum.subarray(bounds[c]!, bounds[c + 1]!);
     const exchange = Promise.all([t.send(right, tag, outgoing), t.recv(left, tag)]);
     // The owned chunk is final and on its way: its consumer runs while the others' chunks travel.
-    if (s === 0) onChunk?.(acc, bounds[mod(r + 1)]!, bounds[mod(r + 1) + 1]!);
+    if (s === 0) onChunk?.(sum, bounds[own]!, bounds[own + 1]!);
     const [, bytes] = await exchange;
-    target.set(decodePayload(bytes, target.length, o.compress, { from: left, what: `ringAllreduce: all-gather chunk ${c} (tag "${tag}")` }));
+    target.set(decodePayload(bytes, target.length, compress, { from: left, what: `${caller}: all-gather chunk ${c} (tag "${tag}")` }));
     outgoing = bytes; // forward the exact bytes: no re-encoding, no re-adding
-    onChunk?.(acc, bounds[c]!, bounds[c + 1]!);
+    onChunk?.(sum, bounds[c]!, bounds[c + 1]!);
   }
-  return acc;
 }
