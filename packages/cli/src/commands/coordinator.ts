@@ -23,6 +23,7 @@ import {
 import { CoordinatorServer, EventStream, Metrics, RingTrainer, StarTrainer, WorkerPool, runJob, type Trainer } from '@ddp/coordinator';
 import { formatFlags, num, numOf, parseFlags, str, strOf, UsageError, type FlagSpec, type FlagValues } from '../args.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
+import { certKeyFiles } from '../tls-flags.js';
 import { exitWithLauncher, notifyListening } from '../launch/parent-link.js';
 import { checkpointingFromFlags, jobFingerprint } from '../checkpointing.js';
 import { reportFailure } from '../report-failure.js';
@@ -106,11 +107,8 @@ Examples:
 
 /** --tls-cert and --tls-key, read and checked (both or neither). */
 function tlsFromFlags(values: FlagValues): TlsMaterial | undefined {
-  const cert = str(values, 'tls-cert');
-  const key = str(values, 'tls-key');
-  if (cert === undefined && key === undefined) return undefined;
-  if (cert === undefined || key === undefined) throw new UsageError(`${cert === undefined ? '--tls-key' : '--tls-cert'} needs ${cert === undefined ? '--tls-cert' : '--tls-key'} too`);
-  return readTlsMaterial({ cert, key });
+  const files = certKeyFiles(values);
+  return files && readTlsMaterial(files);
 }
 
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');

@@ -2,6 +2,7 @@ import { TOKEN_ENV, initBackend, readTlsCa, readTlsMaterial, Reporter, type TlsM
 import { runWorker, WORKER_EXIT } from '@ddp/worker';
 import { formatFlags, numOf, parseFlags, str, UsageError, type FlagSpec, type FlagValues } from '../args.js';
 import { exitWithLauncher, notifyRank, urlFromLauncher } from '../launch/parent-link.js';
+import { certKeyFiles } from '../tls-flags.js';
 import { BACKEND_FLAG, LOG_FORMAT_FLAG, backendFrom, logFormatFrom } from '../training-flags.js';
 
 export const WORKER_FLAGS: readonly FlagSpec[] = [
@@ -60,13 +61,11 @@ ${formatFlags(WORKER_FLAGS)}`;
 /** --tls-ca (verify the coordinator) and --tls-cert/--tls-key/--tls-ca (ring peer links), read and checked. */
 function workerTlsFromFlags(values: FlagValues, connect: string | undefined): { ca?: Buffer; peerTls?: TlsMaterial & { ca: Buffer } } {
   const caFile = str(values, 'tls-ca');
-  const cert = str(values, 'tls-cert');
-  const key = str(values, 'tls-key');
   if (caFile !== undefined && connect !== undefined && connect.startsWith('ws:')) throw new UsageError(`--tls-ca is for a wss:// coordinator, but --connect is ${connect}`);
-  if (cert === undefined && key === undefined) return caFile === undefined ? {} : { ca: readTlsCa(caFile) };
-  if (cert === undefined || key === undefined) throw new UsageError(`${cert === undefined ? '--tls-key' : '--tls-cert'} needs ${cert === undefined ? '--tls-cert' : '--tls-key'} too`);
+  const files = certKeyFiles(values);
+  if (files === undefined) return caFile === undefined ? {} : { ca: readTlsCa(caFile) };
   if (caFile === undefined) throw new UsageError('--tls-cert needs --tls-ca: ring peers verify each other against the job CA');
-  const material = readTlsMaterial({ cert, key, ca: caFile });
+  const material = readTlsMaterial({ ...files, ca: caFile });
   return { ca: material.ca, peerTls: { ...material, ca: material.ca! } };
 }
 
