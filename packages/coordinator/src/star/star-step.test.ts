@@ -302,11 +302,15 @@ describe('StarStep backups (--straggler-factor)', () => {
 });
 
 describe('StarStep with reduction exact', () => {
-  /** A micro-shard's float32 "gradient and loss": depends only on its samples, as gradientSum's does. */
+  /**
+   * A micro-shard's float32 "gradient and loss": depends only on its samples, as gradientSum's does. Every sample
+   * writes the same 3 x 512 positions (as every sample of a batch touches every weight), so micro-shards overlap
+   * everywhere and a float32 sum of them rounds differently from the exact one (the control below relies on it).
+   */
   function microShard(indices: Uint32Array): Float32Array {
     const v = new Float32Array(EXACT_LENGTH);
     for (const idx of indices) {
-      for (let i = 0; i < 512; i++) v[(idx * 31 + i * 181) % EXACT_LENGTH] += Math.fround(Math.sin(idx * 0.37 + i) * 10 ** ((i % 7) - 4));
+      for (let i = 0; i < 512; i++) v[(i * 181 + (idx % 3)) % EXACT_LENGTH] += Math.fround(Math.sin(idx * 0.37 + i) * 10 ** ((i % 7) - 4));
       v[EXACT_LOSS] += Math.fround((idx % 7) * 0.1 + 1e-3);
     }
     return v;
