@@ -24,7 +24,10 @@ const resultFileFlag = (name: string, more = ''): FlagSpec => ({ name: 'out', ty
 const STEP_FLAGS: readonly FlagSpec[] = [
   { name: 'batch-size', type: 'int', min: 1, default: 64, help: 'samples per training step' },
   { name: 'warmup', type: 'int', min: 0, default: 3, help: 'steps run before timing starts' },
-  { name: 'steps', type: 'int', min: 1, default: 15, help: 'timed steps per kernel set (the median is reported)' },
+  { name: 'steps', type: 'int', min: 1, default: 15, help: 'timed gradient steps per variant (the median is reported)' },
+  { name: 'rounds', type: 'int', min: 0, default: 3, help: 'interleaved rounds of the per-core comparison with PyTorch (0: skip it)' },
+  { name: 'train-steps', type: 'int', min: 1, default: 100, help: 'training steps per round and side in that comparison' },
+  { name: 'pytorch', type: 'string', choices: ['auto', 'off'], default: 'auto', help: 'auto: run PyTorch where a python3 (DDP_PYTHON, python3, /usr/bin/python3) imports torch; off: use the recorded figure' },
   resultFileFlag('step'),
 ];
 
@@ -103,7 +106,8 @@ export const BENCH_HELP = `Usage: ddp bench <benchmark> [flags]
 
 Benchmarks (each prints a table and writes JSON under bench/results/ with the machine it ran on;
 simulate writes JSON only with --out):
-  step        one training step of the seed CNN on wasm: stock kernels vs ddp's, with per-kernel times
+  step        one training step of the seed CNN on wasm: stock kernels vs ddp's, unfused vs fused
+              layers, per-kernel times, and the ratio per core against PyTorch
   memory      training steps of the seed CNN on wasm, sampling RSS, live tensors and backend buffers
               every N steps: they should stay flat (no leaks)
   allreduce   star and ring allreduce between N processes over WebSockets: median latency, algorithm
@@ -128,9 +132,18 @@ Examples:
 
 const STEP_HELP = `Usage: ddp bench step [flags]
 
-Times one full training step of the seed CNN (forward + backward, the gradient of the loss sum, as a
-worker computes it) on a synthetic batch on the wasm backend, with the stock kernels and with ddp's, in
-one process: median ms per step and samples/s of each, and the median per-kernel time from tf.profile.
+Times the seed CNN's training step on a synthetic batch on the wasm backend, in one process:
+
+1. The gradient (forward + backward, the gradient of the loss sum, as a worker computes it) in three
+   variants side by side: naive (the stock wasm kernels), unfused (ddp's kernels, with conv, bias add
+   and relu apart as tfjs tapes them: before) and ddp (ddp's kernels and its fused conv/dense + bias +
+   relu layers: after). Median ms per step, samples/s, and the median per-kernel time from tf.profile.
+2. Per core against PyTorch: whole training steps as \`ddp train --workers 0\` runs them (exact
+   micro-shards, then Adam) against the same step in PyTorch on one thread (\`python3 -c\`, batch and
+   steps alike), in --rounds interleaved rounds; prints each round and the median ratio. Where no
+   python3 imports torch (Debian: apt-get install python3-torch libopenblas0-pthread) it says so and
+   gives the ratio against a recorded PyTorch figure instead.
+
 It always runs on wasm, whatever backend ddp train would pick.
 
 Flags:
@@ -202,7 +215,12 @@ const print = (line: string) => console.log(line);
 
 async function benchStep(rest: string[]): Promise<number> {
   const v = parseOrHelp(rest, STEP_FLAGS, STEP_HELP);
-  if (v) await runStepBench({ batchSize: num(v, 'batch-size'), warmup: num(v, 'warmup'), steps: num(v, 'steps'), out: str(v, 'out'), log: print });
+  if (v) {
+    await runStepBench({
+      batchSize: num(v, 'batch-size'), warmup: num(v, 'warmup'), steps: num(v, 'steps'), rounds: num(v, 'rounds'),
+      trainSteps: num(v, 'train-steps'), pytorch: str(v, 'pytorch') as 'auto' | 'off', out: str(v, 'out'), log: print,
+    });
+  }
   return 0;
 }
 

@@ -1,7 +1,7 @@
 // `--workers 0`: the whole global batch in this process, exactly as one worker would compute it.
 // With reduction 'exact' it runs the batch's micro-shards into one exact accumulator (model/reduction.ts):
 // the reference every distributed exact run equals bit for bit.
-import { EXACT_LOSS, SEED_CNN_PARAM_COUNT, TrainingPlan, addExactGradient, exactAccumulator, gatherShard, gradientSum, type Reduction, type Split } from '@ddp/core';
+import { BatchGradient, TrainingPlan, gatherShard, type Reduction, type Split } from '@ddp/core';
 import { HeldWeightsTrainer } from './held-weights.js';
 import type { StepReport } from './trainer.js';
 
@@ -22,21 +22,12 @@ export class LocalTrainer extends HeldWeightsTrainer {
 
   async run(until: number, onStep: (r: StepReport) => void, signal?: AbortSignal): Promise<void> {
     const { params, adam } = this.held;
-    const acc = this.reduction === 'exact' ? exactAccumulator() : null;
-    const scratch = new Float32Array(SEED_CNN_PARAM_COUNT);
-    const rounded = new Float32Array(acc?.length ?? 0);
-    const compute = (images: Float32Array, labels: Int32Array, n: number): { lossSum: number; grad: Float32Array } => {
-      if (!acc) return gradientSum(params, images, labels, n);
-      acc.reset();
-      addExactGradient(acc, params, images, labels, n, scratch);
-      acc.toFloat32(rounded);
-      return { lossSum: rounded[EXACT_LOSS]!, grad: rounded.subarray(0, EXACT_LOSS) };
-    };
+    const gradient = new BatchGradient(this.reduction);
     while (adam.steps < until && !signal?.aborted) {
       const { step, epoch, batch } = this.plan.at(adam.steps);
       const t0 = performance.now();
       const { images, labels } = gatherShard(this.train, batch);
-      const r = compute(images, labels, batch.length);
+      const r = gradient.compute(params, images, labels, batch.length);
       const t1 = performance.now();
       adam.stepFromSum(params, r.grad, batch.length);
       const t2 = performance.now();

@@ -71,3 +71,28 @@ export function addExactGradient(
     acc.add(loss, EXACT_LOSS);
   }
 }
+
+/**
+ * One whole batch's gradient sum and loss sum in one process under `reduction`, with buffers kept
+ * from batch to batch: what `ddp train --workers 0` computes each step (the reference of every
+ * distributed run), and what the step benchmark times. The returned gradient is a view into a
+ * buffer that the next call overwrites.
+ */
+export class BatchGradient {
+  private readonly acc: ExactAccumulator | null;
+  private readonly scratch = new Float32Array(SEED_CNN_PARAM_COUNT);
+  private readonly rounded: Float32Array;
+
+  constructor(readonly reduction: Reduction) {
+    this.acc = reduction === 'exact' ? exactAccumulator() : null;
+    this.rounded = new Float32Array(this.acc ? EXACT_LENGTH : 0);
+  }
+
+  compute(params: Float32Array, images: Float32Array, labels: Int32Array, count: number): { lossSum: number; grad: Float32Array } {
+    if (!this.acc) return gradientSum(params, images, labels, count, this.scratch);
+    this.acc.reset();
+    addExactGradient(this.acc, params, images, labels, count, this.scratch);
+    this.acc.toFloat32(this.rounded);
+    return { lossSum: this.rounded[EXACT_LOSS]!, grad: this.rounded.subarray(0, EXACT_LOSS) };
+  }
+}

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's node bundle registers no gradient functions; tfjs-layers' bundle registers them all
 // (its ESM deep path is not loadable by Node), and without them tf.valueAndGrads fails.
 import '@tensorflow/tfjs-layers';
+import { conv2dBiasRelu, denseBiasRelu } from './fused-layers.js';
 import { IMAGE_SIZE, NUM_CLASSES, SEED_CNN_PARAMS, SEED_CNN_PARAM_COUNT } from './seed-cnn-layout.js';
 
 /** Views of the flat vector as tensors, in SEED_CNN_PARAMS order. Caller disposes (or runs in tidy). */
@@ -17,13 +18,13 @@ export function paramTensors(params: Float32Array): tf.Tensor[] {
  * Conv(32)→pool→Conv(64)→pool→Conv(64)→flatten→Dense(64)→Dense(10); the softmax lives in the loss.
  */
 export function seedCnnLogits(p: tf.Tensor[], x: tf.Tensor4D): tf.Tensor2D {
-  const conv = (h: tf.Tensor4D, i: number) =>
-    tf.fused.conv2d({ x: h, filter: p[i] as tf.Tensor4D, bias: p[i + 1], strides: 1, pad: 'valid', activation: 'relu' });
-  let h = tf.maxPool(conv(x, 0), 2, 2, 'valid');
+  const conv = (h: tf.Tensor4D, i: number, inputGrad = true) =>
+    conv2dBiasRelu(h, p[i] as tf.Tensor4D, p[i + 1] as tf.Tensor1D, { inputGrad });
+  let h = tf.maxPool(conv(x, 0, false), 2, 2, 'valid'); // the images need no gradient
   h = tf.maxPool(conv(h, 2), 2, 2, 'valid');
   h = conv(h, 4);
   const flat = tf.reshape(h, [h.shape[0], -1]) as tf.Tensor2D;
-  const hidden = tf.fused.matMul({ a: flat, b: p[6] as tf.Tensor2D, bias: p[7], activation: 'relu' });
+  const hidden = denseBiasRelu(flat, p[6] as tf.Tensor2D, p[7] as tf.Tensor1D);
   return tf.fused.matMul({ a: hidden, b: p[8] as tf.Tensor2D, bias: p[9] }) as tf.Tensor2D;
 }
 

@@ -8,6 +8,7 @@ import { identityConfig } from './Identity.js';
 import { maxPoolGradConfig } from './MaxPoolGrad.js';
 import { naiveConv2DBackpropFilterConfig } from './NaiveConv2DBackpropFilter.js';
 import { naiveMaxPoolGradConfig } from './NaiveMaxPoolGrad.js';
+import { reluBiasGradConfig } from './ReluBiasGrad.js';
 import { stockWasmKernel } from './stock-kernels.js';
 import { sumConfig } from './Sum.js';
 
@@ -60,6 +61,12 @@ function install(config: KernelConfig): void {
   if (backend !== undefined) config.setupFunc?.(backend);
 }
 
+/**
+ * ddp's kernels that have no stock counterpart (model/fused-layers.ts calls them by name where they
+ * are registered): installed with either set, as the stock backend has nothing to fall back to.
+ */
+const DDP_ADDED_WASM_KERNELS: readonly KernelConfig[] = [reluBiasGradConfig];
+
 let current: WasmKernelSet | null = null;
 
 /** Switches the wasm training kernels between ddp's fast set and the slow baseline. Both are correct. */
@@ -68,6 +75,7 @@ export function setWasmKernelSet(set: WasmKernelSet): void {
     throw new RangeError(`setWasmKernelSet: unknown kernel set ${JSON.stringify(set)} (expected 'ddp' or 'naive')`);
   }
   for (const config of set === 'ddp' ? DDP_WASM_KERNELS : NAIVE_WASM_KERNELS) install(config);
+  for (const config of DDP_ADDED_WASM_KERNELS) install(config);
   current = set;
 }
 
