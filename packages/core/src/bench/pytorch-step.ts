@@ -27,9 +27,10 @@ print(batch * steps / (time.perf_counter() - t0))
 /**
  * The figure the ratio falls back to where PyTorch is not installed: Debian's python3-torch 1.13.1
  * (oneDNN) on this repo's 2-core build machine (Intel Xeon, AVX2/FMA), one thread, batch 64, the
- * median of the PyTorch rounds of `npm run bench` on 2026-12-03 (see the README).
+ * median of the 5 PyTorch rounds of `npm run bench -- --steps 21 --rounds 5` on 2026-12-03 (2,314-3,230;
+ * bench/results/step-20261203-130134.json).
  */
-export const RECORDED_PYTORCH = { samplesPerSec: 2550, torch: '1.13.1 (Debian python3-torch, oneDNN)', date: '2026-12-03' } as const;
+export const RECORDED_PYTORCH = { samplesPerSec: 2613, torch: '1.13.1 (Debian python3-torch, oneDNN)', date: '2026-12-03' } as const;
 
 /** Interpreters tried, in order: DDP_PYTHON, then python3 on the PATH, then Debian's. */
 function candidates(): string[] {
