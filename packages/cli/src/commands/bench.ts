@@ -106,8 +106,8 @@ export const BENCH_HELP = `Usage: ddp bench <benchmark> [flags]
 
 Benchmarks (each prints a table and writes JSON under bench/results/ with the machine it ran on;
 simulate writes JSON only with --out):
-  step        one training step of the seed CNN on wasm: stock kernels vs ddp's, unfused vs fused
-              layers, per-kernel times, and the ratio per core against PyTorch
+  step        one training step of the seed CNN on wasm: stock kernels vs ddp's before and after its
+              latest levers, per-kernel times, and the ratio per core against PyTorch
   memory      training steps of the seed CNN on wasm, sampling RSS, live tensors and backend buffers
               every N steps: they should stay flat (no leaks)
   allreduce   star and ring allreduce between N processes over WebSockets: median latency, algorithm
@@ -135,9 +135,10 @@ const STEP_HELP = `Usage: ddp bench step [flags]
 Times the seed CNN's training step on a synthetic batch on the wasm backend, in one process:
 
 1. The gradient (forward + backward, the gradient of the loss sum, as a worker computes it) in three
-   variants side by side: naive (the stock wasm kernels), unfused (ddp's kernels, with conv, bias add
-   and relu apart as tfjs tapes them: before) and ddp (ddp's kernels and its fused conv/dense + bias +
-   relu layers: after). Median ms per step, samples/s, and the median per-kernel time from tf.profile.
+   variants timed step by step in turn: naive (the stock wasm kernels), before (ddp's kernels without
+   the transposed-im2col filter gradient, with conv, bias add and relu apart as tfjs tapes them) and
+   ddp (all of ddp's kernels and its fused conv/dense + bias + relu layers). Median ms per step,
+   samples/s, and the median per-kernel time from tf.profile.
 2. Per core against PyTorch: whole training steps as \`ddp train --workers 0\` runs them (exact
    micro-shards, then Adam) against the same step in PyTorch on one thread (\`python3 -c\`, batch and
    steps alike), in --rounds interleaved rounds; prints each round and the median ratio. Where no

@@ -27,7 +27,7 @@ it('runStepBench measures the three variants, the ratio against the recorded PyT
   const lines: string[] = [];
   const r = await runStepBench({ batchSize: 2, warmup: 0, steps: 2, profileSteps: 1, rounds: 2, trainSteps: 2, pytorch: 'off', out, log: (l) => lines.push(l) });
 
-  expect(r.sets.map((s) => s.set)).toEqual(['naive', 'unfused', 'ddp']);
+  expect(r.sets.map((s) => s.set)).toEqual(['naive', 'before', 'ddp']);
   for (const s of r.sets) {
     expect(s.stepMs).toHaveLength(2);
     expect(s.samplesPerSec).toBeCloseTo((2 * 1000) / s.medianStepMs, 6);
@@ -39,17 +39,17 @@ it('runStepBench measures the three variants, the ratio against the recorded PyT
     // Composite ops (a customGrad's 'forward') are not kernels and are not counted twice.
     expect(s.kernelCalls.forward).toBeUndefined();
   }
-  const [naive, unfused, ddp] = r.sets;
+  const [naive, before, ddp] = r.sets;
   // Before the fused layers: the bias Add and the Relu run apart; after: one FusedConv2D per conv
   // layer, and one DdpReluBiasGrad per layer with a relu (3 conv + the hidden dense layer).
-  expect(unfused!.kernelCalls.Relu).toBe(4);
+  expect(before!.kernelCalls.Relu).toBe(4);
   expect(ddp!.kernelCalls.Relu).toBeUndefined();
   expect(ddp!.kernelCalls.Add).toBeUndefined();
   expect(ddp!.kernelCalls.FusedConv2D).toBe(3);
   expect(ddp!.kernelCalls.DdpReluBiasGrad).toBe(4);
   expect(naive!.kernelCalls.DdpReluBiasGrad).toBeUndefined();
   expect(r.speedup).toBeCloseTo(ddp!.samplesPerSec / naive!.samplesPerSec, 6);
-  expect(r.fusionSpeedup).toBeCloseTo(ddp!.samplesPerSec / unfused!.samplesPerSec, 6);
+  expect(r.speedupOverBefore).toBeCloseTo(ddp!.samplesPerSec / before!.samplesPerSec, 6);
 
   const perCore = r.perCore!;
   expect(perCore.ddpSamplesPerSec).toHaveLength(2);
@@ -64,7 +64,7 @@ it('runStepBench measures the three variants, the ratio against the recorded PyT
   expect(written.machine.backendFlags).toHaveProperty('WASM_HAS_SIMD_SUPPORT');
   expect(r.file).toBe(path.resolve(out));
   expect(lines.some((l) => l.startsWith('ddp / naive:'))).toBe(true);
-  expect(lines.some((l) => l.startsWith('ddp / unfused'))).toBe(true);
+  expect(lines.some((l) => l.startsWith('ddp / before:'))).toBe(true);
   expect(getWasmKernelSet()).toBe('ddp');
   expect(layerFusion()).toBe(true);
   expect(tf.getBackend()).toBe('wasm');

@@ -5,6 +5,7 @@ import '@tensorflow/tfjs-backend-wasm';
 // side effect of being imported. gradientSum needs them.
 import '@tensorflow/tfjs-layers';
 import { registerDdpWasmKernels, setWasmKernelSet, type WasmKernelSet } from '../backend/kernels/index.js';
+import { setTransposedIm2colRoute } from '../backend/kernels/Conv2DBackpropFilter.js';
 import { createRng } from '../data/random.js';
 import { setLayerFusion } from '../model/fused-layers.js';
 import { initSeedCnnParams } from '../model/init.js';
@@ -19,8 +20,9 @@ import { median } from './stats.js';
 /**
  * The step benchmark, in one process on the wasm backend:
  * 1. the gradient of the seed CNN (forward + backward, the gradient of the loss sum, as a worker
- *    computes it) for each variant (VARIANTS: the stock kernels, ddp's kernels with the layers as
- *    tfjs tapes them, ddp's kernels with the fused layers), side by side: the median time per step,
+ *    computes it) for each variant (VARIANTS: the stock kernels; 'before': ddp's kernels without
+ *    the transposed-im2col filter gradient and with the layers as tfjs tapes them; 'ddp': all of
+ *    ddp's kernels and the fused layers), side by side: the median time per step,
  *    samples/s and the median per-kernel time per step from tf.profile, before and after;
  * 2. per core against PyTorch: whole training steps as `ddp train --workers 0` runs them (the
  *    default exact reduction's micro-shards, then Adam) against the same step in PyTorch on one
@@ -29,12 +31,18 @@ import { median } from './stats.js';
  *
  *   const r = await runStepBench({ batchSize: 64, steps: 15, log: console.log });
  */
-export type StepVariant = 'naive' | 'unfused' | 'ddp';
+export type StepVariant = 'naive' | 'before' | 'ddp';
 
-export const VARIANTS: Record<StepVariant, { kernels: WasmKernelSet; fusion: boolean; about: string }> = {
-  naive: { kernels: 'naive', fusion: false, about: 'stock wasm kernels (a naive filter gradient), layers as tfjs tapes them' },
-  unfused: { kernels: 'ddp', fusion: false, about: "ddp's kernels, layers as tfjs tapes them (conv, bias add, relu apart)" },
-  ddp: { kernels: 'ddp', fusion: true, about: "ddp's kernels and fused conv/dense + bias + relu layers (model/fused-layers.ts)" },
+export const VARIANTS: Record<StepVariant, { kernels: WasmKernelSet; fusion: boolean; transposedIm2col: boolean; about: string }> = {
+  naive: { kernels: 'naive', fusion: false, transposedIm2col: false, about: 'stock wasm kernels (a naive filter gradient), layers as tfjs tapes them' },
+  before: {
+    kernels: 'ddp', fusion: false, transposedIm2col: false,
+    about: "ddp's kernels without the transposed-im2col filter gradient, layers as tfjs tapes them (conv, bias add, relu apart)",
+  },
+  ddp: {
+    kernels: 'ddp', fusion: true, transposedIm2col: true,
+    about: "ddp's kernels with the transposed-im2col filter gradient, fused conv/dense + bias + relu layers (model/fused-layers.ts)",
+  },
 };
 
 export interface StepBenchOptions {
@@ -50,7 +58,7 @@ export interface StepBenchOptions {
   out?: string;
   /** Where the table goes, line by line (default: nowhere). */
   log?: (line: string) => void;
-  /** Variants to compare, in order (default ['naive', 'unfused', 'ddp']). */
+  /** Variants to compare, in order (default ['naive', 'before', 'ddp']). */
   sets?: StepVariant[];
   /** Rounds of the per-core comparison with PyTorch; 0 skips it (default 3). */
   rounds?: number;
@@ -83,8 +91,8 @@ export interface StepBenchResult extends ResultHeader<'step'> {
   sets: KernelSetStepResult[];
   /** samples/s of 'ddp' over samples/s of 'naive', when both ran. */
   speedup: number | null;
-  /** samples/s of 'ddp' over samples/s of 'unfused' (the fused layers' gain), when both ran. */
-  fusionSpeedup: number | null;
+  /** samples/s of 'ddp' over samples/s of 'before' (the gain of the fused layers and the transposed-im2col route), when both ran. */
+  speedupOverBefore: number | null;
   /** The per-core comparison with PyTorch; null when rounds is 0. */
   perCore: PerCoreResult | null;
   /** Where the JSON was written. */
@@ -122,6 +130,7 @@ function syntheticBatch(count: number): { images: Float32Array; labels: Int32Arr
 function useVariant(set: StepVariant): void {
   setWasmKernelSet(VARIANTS[set].kernels);
   setLayerFusion(VARIANTS[set].fusion);
+  setTransposedIm2colRoute(VARIANTS[set].transposedIm2col);
 }
 
 /**
@@ -189,7 +198,7 @@ export function formatStepBench(r: Omit<StepBenchResult, 'file'>): string[] {
   lines.push(`${'variant'.padEnd(12)}${'ms/step'.padStart(10)}${'samples/s'.padStart(12)}${'min ms/step'.padStart(13)}`);
   for (const s of r.sets) lines.push(`${s.set.padEnd(12)}${fmt(s.medianStepMs).padStart(10)}${fmt(s.samplesPerSec, 1).padStart(12)}${fmt(s.minStepMs).padStart(13)}`);
   if (r.speedup !== null) lines.push(`ddp / naive: ${r.speedup.toFixed(2)}x`);
-  if (r.fusionSpeedup !== null) lines.push(`ddp / unfused (the fused layers): ${r.fusionSpeedup.toFixed(2)}x`);
+  if (r.speedupOverBefore !== null) lines.push(`ddp / before: ${r.speedupOverBefore.toFixed(2)}x`);
   for (const s of r.sets) lines.push(`  ${s.set}: ${VARIANTS[s.set].about}`);
   const names = [...new Set(r.sets.flatMap((s) => Object.keys(s.kernelMs)))];
   const first = r.sets[0];
@@ -271,7 +280,7 @@ export async function runStepBench(opts: StepBenchOptions = {}): Promise<StepBen
   const trainSteps = checkCount('trainSteps', opts.trainSteps ?? 100, 1);
   const pytorch = opts.pytorch ?? 'auto';
   if (pytorch !== 'auto' && pytorch !== 'off') throw new RangeError(`runStepBench: pytorch must be 'auto' or 'off', got ${JSON.stringify(pytorch)}`);
-  const sets = opts.sets ?? (['naive', 'unfused', 'ddp'] as StepVariant[]);
+  const sets = opts.sets ?? (['naive', 'before', 'ddp'] as StepVariant[]);
   for (const set of sets) if (!(set in VARIANTS)) throw new RangeError(`runStepBench: unknown variant ${JSON.stringify(set)} (expected ${Object.keys(VARIANTS).join(', ')})`);
   const log = opts.log ?? (() => {});
 
@@ -287,6 +296,7 @@ export async function runStepBench(opts: StepBenchOptions = {}): Promise<StepBen
   const results: KernelSetStepResult[] = [];
   let perCore: PerCoreResult | null = null;
   const fusionBefore = setLayerFusion(true);
+  const routeBefore = setTransposedIm2colRoute(true);
   try {
     for (const r of await measureSets(sets, step, warmup, steps, profileSteps)) {
       r.samplesPerSec = (batchSize * 1000) / r.medianStepMs;
@@ -297,6 +307,7 @@ export async function runStepBench(opts: StepBenchOptions = {}): Promise<StepBen
   } finally {
     registerDdpWasmKernels(); // leave the fast kernels in place whatever happened
     setLayerFusion(fusionBefore);
+    setTransposedIm2colRoute(routeBefore);
   }
   const of = (v: StepVariant) => results.find((r) => r.set === v);
   const ratio = (a?: KernelSetStepResult, b?: KernelSetStepResult) => (a && b ? a.samplesPerSec / b.samplesPerSec : null);
@@ -308,7 +319,7 @@ export async function runStepBench(opts: StepBenchOptions = {}): Promise<StepBen
     steps,
     sets: results,
     speedup: ratio(of('ddp'), of('naive')),
-    fusionSpeedup: ratio(of('ddp'), of('unfused')),
+    speedupOverBefore: ratio(of('ddp'), of('before')),
     perCore,
   };
   for (const line of formatStepBench(result)) log(line);

@@ -1,6 +1,7 @@
 import { backend_util, Conv2DBackpropFilter } from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { checkConv2DBackpropFilterArgs } from './kernel-attrs.js';
+import { simdIm2colT } from './simd-im2col-t.js';
 import { GROUP_VECTORS, simdSmallPatchFilterGrad } from './simd-small-patch-filter-grad.js';
 import { disposeTemps, f32Index, heapF32, makeF32, runWasmKernel, wasmKernelConfig, wasmMemory, type WasmBackend } from './wasm-backend.js';
 
@@ -17,6 +18,10 @@ import { disposeTemps, f32Index, heapF32, makeF32, runWasmKernel, wasmKernelConf
  *   dilated by the stride; the result [i, kh, kw, o] is reordered into [kh, kw, i, o]. XNNPACK reads
  *   xT through its indirection buffer, so no patch matrix is written, but it packs all of dy as
  *   weights on every call: too slow when dy is large and the patch small.
+ * - transposed im2col (simd-im2col-t.wat): colsT [kh*kw*in, n*oh*ow] written by SIMD, then
+ *   dW = colsT x dy as one XNNPACK product whose packed operand is dy. XNNPACK repacks its B
+ *   operand on every call: 8.6 ms for the seed CNN's 7744 x 288 patch matrix, 0.5 ms for its
+ *   7744 x 64 dy. For windows inside x, in-channels and n*oh*ow multiples of 4.
  * Measured on the seed CNN (batch 64): layer 1 (1 in-channel) 1.3 ms direct, 5.0 ms by im2col,
  * 8.0 ms by convolution; layer 2 (32 in-channels) 15 ms by convolution vs 21 ms by im2col.
  */
@@ -28,9 +33,56 @@ export function conv2DBackpropFilter(args: { inputs: { x?: TensorInfo; dy?: Tens
     const direct = filterGradBySimd(backend, x, dy, info);
     if (direct) return direct;
   }
-  return patch <= IM2COL_MAX_PATCH
-    ? filterGradByIm2col(backend, x, dy, info)
-    : filterGradByConvolution(backend, x, dy, info);
+  if (patch <= IM2COL_MAX_PATCH) return filterGradByIm2col(backend, x, dy, info);
+  return (transposedIm2col ? filterGradByTransposedIm2col(backend, x, dy, info) : null) ?? filterGradByConvolution(backend, x, dy, info);
+}
+
+let transposedIm2col = true;
+
+/**
+ * Turns the transposed-im2col route on (the default) or off; returns the previous setting. For the
+ * step benchmark's "before" variant (the routes as they were without it).
+ */
+export function setTransposedIm2colRoute(on: boolean): boolean {
+  const was = transposedIm2col;
+  transposedIm2col = on;
+  return was;
+}
+
+/**
+ * The transposed-im2col route: dW [kh*kw*in, out] = colsT [kh*kw*in, M] x dy [M, out], M = n*oh*ow;
+ * null where it does not apply (a window reaching into padding, in-channels or M not a multiple
+ * of 4, or no wasm SIMD).
+ */
+export function filterGradByTransposedIm2col(backend: WasmBackend, x: TensorInfo, dy: TensorInfo, info: backend_util.Conv2DInfo): TensorInfo | null {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const m = n * oh * ow;
+  const memory = wasmMemory(backend);
+  const inside = info.padInfo.top === 0 && info.padInfo.left === 0 && (oh - 1) * sh + kh <= h && (ow - 1) * sw + kw <= w;
+  if (memory === undefined || !inside || ci % 4 !== 0 || m % 4 !== 0 || info.dilationHeight !== 1 || info.dilationWidth !== 1) return null;
+  const routine = simdIm2colT(memory);
+  if (routine === null) return null;
+  const pixelBytes = 4 * ci;
+  const base = backend.makeOutput([m], 'int32');
+  const taps = backend.makeOutput([kh * kw], 'int32');
+  const colsT = makeF32(backend, [kh * kw * ci, m]);
+  {
+    const heap = new Int32Array(heapF32(backend).buffer);
+    let i = f32Index(backend, base);
+    for (let b = 0; b < n; b++) {
+      for (let p = 0; p < oh; p++) {
+        for (let q = 0; q < ow; q++) heap[i++] = ((b * h + p * sh) * w + q * sw) * pixelBytes;
+      }
+    }
+    let t = f32Index(backend, taps);
+    for (let y = 0; y < kh; y++) for (let xx = 0; xx < kw; xx++) heap[t++] = (y * w + xx) * pixelBytes;
+  }
+  routine(f32Index(backend, x) * 4, f32Index(backend, base) * 4, f32Index(backend, taps) * 4, f32Index(backend, colsT) * 4, m, kh * kw, pixelBytes);
+  const dw = runWasmKernel('BatchMatMul', backend, { a: colsT, b: { ...dy, shape: [m, co] } }, { transposeA: false, transposeB: false });
+  disposeTemps(backend, base, taps, colsT);
+  // [kh*kw*in, out] is the filter layout [kh, kw, in, out] already.
+  return { ...dw, shape: [kh, kw, ci, co] };
 }
 
 /**
@@ -91,7 +143,8 @@ export function filterGradByIm2col(backend: WasmBackend, x: TensorInfo, dy: Tens
             } else if (inside) {
               // The patch row is one contiguous run of kw * in values in NHWC.
               const s = xBase + ((b * h + row) * w + col0) * ci;
-              for (let i = 0; i < kw * ci; i++) heap[o++] = heap[s + i];
+              heap.copyWithin(o, s, s + kw * ci);
+              o += kw * ci;
             } else {
               for (let xx = 0; xx < kw; xx++, o += ci) {
                 const col = col0 + xx;

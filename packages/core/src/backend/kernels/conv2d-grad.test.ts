@@ -3,7 +3,7 @@ import { backend_util } from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng, freshSeed, pick, randomInput, relativeError, runOn, type KernelInput, type Rng } from './kernel-test-support.js';
-import { filterGradByConvolution, filterGradByIm2col, filterGradBySimd } from './Conv2DBackpropFilter.js';
+import { filterGradByConvolution, filterGradByIm2col, filterGradBySimd, filterGradByTransposedIm2col } from './Conv2DBackpropFilter.js';
 import { inputGradByCol2im, inputGradByConvolution } from './Conv2DBackpropInput.js';
 import { registerDdpWasmKernels, setWasmKernelSet, type WasmKernelSet } from './register.js';
 import { simdCol2im } from './simd-col2im.js';
@@ -167,5 +167,37 @@ describe('Conv2DBackpropFilter direct SIMD route (small patch, valid padding, ou
     const info = backend_util.computeConv2DInfo(shape, [2, 2, 1, 8], 2, 1, 'same');
     expect(info.padInfo.top).toBe(0);
     expect(tf.tidy(() => filterGradBySimd(backend, tf.zeros(shape), tf.zeros(info.outShape), info))).toBeNull();
+  });
+});
+
+describe('Conv2DBackpropFilter transposed-im2col route (windows inside x, in-channels and n*oh*ow multiples of 4)', () => {
+  const seed = freshSeed();
+  it(`matches cpu within ${TOLERANCE} on fixed and fresh random shapes (seed ${seed})`, async () => {
+    const rng = createRng(seed);
+    const cases: ConvCase[] = [
+      { n: 4, h: 13, w: 13, ci: 32, co: 64, k: 3, stride: 1, pad: 'valid' }, // the seed CNN's second layer, 4 images
+      { n: 8, h: 5, w: 5, ci: 64, co: 64, k: 3, stride: 1, pad: 'valid' }, // its third layer, 8 images
+      { n: 2, h: 9, w: 9, ci: 4, co: 3, k: 3, stride: 2, pad: 'valid' },
+      { n: 1, h: 5, w: 10, ci: 8, co: 5, k: 2, stride: 1, pad: 'valid' }, // n*oh*ow = 36
+    ];
+    while (cases.length < 24) {
+      const k = 1 + rng.nextBelow(3);
+      const c: ConvCase = { n: 4 * (1 + rng.nextBelow(2)), h: k + rng.nextBelow(8), w: k + rng.nextBelow(8), ci: 4 * (1 + rng.nextBelow(4)), co: 1 + rng.nextBelow(9), k, stride: 1 + rng.nextBelow(2), pad: 'valid' };
+      cases.push(c);
+    }
+    await expectRouteMatchesCpu('Conv2DBackpropFilter', filterGradByTransposedIm2col, cases, rng, `(seed ${seed})`);
+  }, 30_000);
+
+  it('declines what it does not cover', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as unknown as WasmBackend;
+    const declines = (shape: [number, number, number, number], filter: [number, number, number, number], pad: 'valid' | 'same') => {
+      const info = backend_util.computeConv2DInfo(shape, filter, 1, 1, pad);
+      return tf.tidy(() => filterGradByTransposedIm2col(backend, tf.zeros(shape), tf.zeros(info.outShape), info) === null);
+    };
+    expect(declines([4, 6, 6, 4], [3, 3, 4, 8], 'same')).toBe(true); // padding
+    expect(declines([4, 6, 6, 6], [3, 3, 6, 8], 'valid')).toBe(true); // 6 in-channels
+    expect(declines([1, 5, 5, 4], [3, 3, 4, 8], 'valid')).toBe(true); // n*oh*ow = 9
+    expect(declines([1, 5, 6, 4], [3, 3, 4, 8], 'valid')).toBe(false); // n*oh*ow = 12: it applies
   });
 });
