@@ -34,6 +34,8 @@ import {
   ringAllreduceExact,
   shardUnit,
   type EvaluateMessage,
+  type ExactAccumulator,
+  type Transport,
   type RingConnectMessage,
   type RingCoordinatorMessage,
   type RingListenMessage,
@@ -89,9 +91,11 @@ export class RingMember implements Member<RingCoordinatorMessage | EvaluateMessa
   /** The gradient and the reduced sum of the step in hand, reused step after step (no garbage per step). */
   private readonly grad = new Float32Array(SEED_CNN_PARAM_COUNT);
   private readonly sum = new Float32Array(SEED_CNN_PARAM_COUNT);
-  /** Reduction 'exact': the step's exact sums, and their rounded values (gradient, then the loss sum). */
-  private readonly exact = exactAccumulator();
-  private readonly exactSum = new Float32Array(this.exact.length);
+  /**
+   * Reduction 'exact': the step's exact sums, and their rounded values (gradient, then the loss sum);
+   * made on the first exact step (~750 KB that a fast run never needs).
+   */
+  private exactBuffers: { acc: ExactAccumulator; sum: Float32Array } | null = null;
 
   constructor(
     private readonly ctx: MemberContext,
@@ -270,17 +274,8 @@ export class RingMember implements Member<RingCoordinatorMessage | EvaluateMessa
         update.apply(sum, start, end);
         adamMs += performance.now() - a;
       };
-      // Exact: the rounded gradient is the first P values of exactSum (the last is the loss sum).
-      const exactGrad = this.exactSum.subarray(0, EXACT_LOSS);
       const reducing = exact
-        ? ringAllreduceExact(counting, this.exact, {
-          tag: 'grad',
-          layout: EXACT_LAYOUT,
-          out: this.exactSum,
-          onChunk: (_sum, start, end) => {
-            if (start < Math.min(end, EXACT_LOSS)) onChunk(exactGrad, start, Math.min(end, EXACT_LOSS));
-          },
-        }).then(() => exactGrad)
+        ? this.reduceExact(counting, onChunk)
         : ringAllreduce(counting, g.grad, { compress, tag: 'grad', out: this.sum, onChunk });
       // While the allreduce waits on the network, prepare the next step's shard.
       if (step + 1 < msg.until) this.prefetch.prepare(this.plan.shardOf(step + 1, r.position, r.size, unit));
@@ -312,7 +307,7 @@ export class RingMember implements Member<RingCoordinatorMessage | EvaluateMessa
         step,
         count: inputs.indices.length,
         // Exact: the total over the ring, reported once (0 + total + 0 ... is the total, bit for bit).
-        lossSum: exact ? (r.position === 0 ? this.exactSum[EXACT_LOSS]! : 0) : g.lossSum,
+        lossSum: exact ? (r.position === 0 ? this.exact().sum[EXACT_LOSS]! : 0) : g.lossSum,
         ...(hash ? { hash } : {}),
         bytesSent: counting.bytesSent,
         prepareMs: t1 - t0,
@@ -329,12 +324,36 @@ export class RingMember implements Member<RingCoordinatorMessage | EvaluateMessa
     }
   }
 
-  /** Reduction 'exact': the shard's micro-shard gradient and loss sums, into this.exact (reset first). */
+  private exact(): { acc: ExactAccumulator; sum: Float32Array } {
+    if (this.exactBuffers === null) {
+      const acc = exactAccumulator();
+      this.exactBuffers = { acc, sum: new Float32Array(acc.length) };
+    }
+    return this.exactBuffers;
+  }
+
+  /** Reduction 'exact': the shard's micro-shard gradient and loss sums, into the exact accumulator (reset first). */
   private exactGradient(replica: Replica, inputs: ShardInputs): { lossSum: number; grad: Float32Array } {
-    this.exact.reset();
+    const { acc } = this.exact();
+    acc.reset();
     const n = inputs.indices.length;
-    if (n > 0) addExactGradient(this.exact, replica.params, inputs.images, inputs.labels, n, this.grad);
+    if (n > 0) addExactGradient(acc, replica.params, inputs.images, inputs.labels, n, this.grad);
     return { lossSum: 0, grad: this.grad };
+  }
+
+  /** Reduction 'exact': the ring's exact sum of the accumulators; resolves to the rounded gradient (the loss sum stays in exact().sum). */
+  private reduceExact(transport: Transport, onChunk: (sum: Float32Array, start: number, end: number) => void): Promise<Float32Array> {
+    const { acc, sum } = this.exact();
+    // The rounded gradient is the first P values of sum (the last is the loss sum).
+    const grad = sum.subarray(0, EXACT_LOSS);
+    return ringAllreduceExact(transport, acc, {
+      tag: 'grad',
+      layout: EXACT_LAYOUT,
+      out: sum,
+      onChunk: (_sum, start, end) => {
+        if (start < Math.min(end, EXACT_LOSS)) onChunk(grad, start, Math.min(end, EXACT_LOSS));
+      },
+    }).then(() => grad);
   }
 
   /** The gradient sum of a shard at the replica's weights (zeros for an empty shard). */
