@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, expect, it } from 'vitest';
 import { getWasmKernelSet } from '../backend/kernels/index.js';
 import { layerFusion } from '../model/fused-layers.js';
-import { RECORDED_PYTORCH } from './pytorch-step.js';
+import { findPytorch, RECORDED_PYTORCH, runPytorchStep } from './pytorch-step.js';
 import { median } from './stats.js';
 import { runStepBench } from './step.js';
 
@@ -85,6 +85,13 @@ it('runs PyTorch where a python3 imports torch: interleaved rounds, one ratio pe
   expect(fs.readFileSync(path.join(dir, 'calls'), 'utf8').trim().split('\n')).toEqual(['2 16', '2 16', '2 16']);
   expect(lines.filter((l) => /^ {2}round \d: ddp \d+ samples\/s, PyTorch 400 samples\/s, ratio /.test(l))).toHaveLength(3);
 }, 60_000);
+
+// The real PyTorch step program, where a python3 here imports torch (Debian: python3-torch); CI has none and skips.
+const torch = await findPytorch();
+it.skipIf(torch.python === null)(`the PyTorch step program runs and reports samples/s (${torch.python ?? 'no python3 with torch here'})`, async () => {
+  const v = await runPytorchStep(torch.python!, 3, 8);
+  expect(Number.isFinite(v) && v > 0).toBe(true);
+}, 120_000);
 
 it('runStepBench rejects bad options before running anything', async () => {
   await expect(runStepBench({ steps: 0 })).rejects.toThrow(/steps must be an integer >= 1, got 0/);
