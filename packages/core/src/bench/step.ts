@@ -239,8 +239,7 @@ function timeTrainSteps(gradient: BatchGradient, params: Float32Array, adam: Ada
 }
 
 async function measurePerCore(batchSize: number, rounds: number, trainSteps: number, pytorch: 'auto' | 'off', log: (l: string) => void): Promise<PerCoreResult> {
-  setWasmKernelSet('ddp');
-  setLayerFusion(true);
+  useVariant('ddp'); // whatever variant the gradient comparison timed last
   const params = initSeedCnnParams(2);
   const adam = new Adam(SEED_CNN_PARAM_COUNT);
   const gradient = new BatchGradient('exact');

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { RELU_BIAS_GRAD } from '../backend/kernels/ReluBiasGrad.js';
 
 /**
  * The seed CNN's two layer kinds, y = relu(conv2d(x, filter) + bias) and y = relu(x W + bias), as
@@ -32,8 +33,6 @@ export function setLayerFusion(on: boolean): boolean {
 export function layerFusion(): boolean {
   return fusion;
 }
-
-const RELU_BIAS_GRAD = 'DdpReluBiasGrad';
 
 /** [dz, dbias] of y = relu(z + bias): dz = dy * step(y), dbias = dz summed over all axes but the last. */
 export function reluBiasGrad(dy: tf.Tensor, y: tf.Tensor): [tf.Tensor, tf.Tensor1D] {

@@ -59,8 +59,7 @@ export function filterGradByTransposedIm2col(backend: WasmBackend, x: TensorInfo
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const m = n * oh * ow;
   const memory = wasmMemory(backend);
-  const inside = info.padInfo.top === 0 && info.padInfo.left === 0 && (oh - 1) * sh + kh <= h && (ow - 1) * sw + kw <= w;
-  if (memory === undefined || !inside || ci % 4 !== 0 || m % 4 !== 0 || info.dilationHeight !== 1 || info.dilationWidth !== 1) return null;
+  if (memory === undefined || !windowsInsideInput(info) || ci % 4 !== 0 || m % 4 !== 0 || info.dilationHeight !== 1 || info.dilationWidth !== 1) return null;
   const routine = simdIm2colT(memory);
   if (routine === null) return null;
   const pixelBytes = 4 * ci;
@@ -85,6 +84,12 @@ export function filterGradByTransposedIm2col(backend: WasmBackend, x: TensorInfo
   return { ...dw, shape: [kh, kw, ci, co] };
 }
 
+/** Every window lies inside x: no padding before, and none needed after ('same' can pad the end). */
+function windowsInsideInput(info: backend_util.Conv2DInfo): boolean {
+  const { inHeight: h, inWidth: w, outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  return info.padInfo.top === 0 && info.padInfo.left === 0 && (oh - 1) * sh + kh <= h && (ow - 1) * sw + kw <= w;
+}
+
 /**
  * Up to this patch size the direct SIMD route applies. The routine takes any patch, but each extra
  * 4 taps cost one more pass over the output row, and it was measured against the other routes on
@@ -100,9 +105,7 @@ export function filterGradBySimd(backend: WasmBackend, x: TensorInfo, dy: Tensor
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const memory = wasmMemory(backend);
-  // Every window must lie inside x: no padding before, and none needed after ('same' can pad the end).
-  const inside = info.padInfo.top === 0 && info.padInfo.left === 0 && (oh - 1) * sh + kh <= h && (ow - 1) * sw + kw <= w;
-  if (memory === undefined || !inside || co % (4 * GROUP_VECTORS) !== 0) return null;
+  if (memory === undefined || !windowsInsideInput(info) || co % (4 * GROUP_VECTORS) !== 0) return null;
   if (kh * kw * ci > SIMD_MAX_PATCH) return null;
   const routine = simdSmallPatchFilterGrad(kh, kw, ci)(memory);
   if (routine === null) return null;
